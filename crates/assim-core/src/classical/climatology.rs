@@ -1,0 +1,33 @@
+//! Climatology: the truth's long-term mean, the floor every method must beat.
+
+use super::{Assimilator, Estimate, Setup};
+use crate::AssimError;
+use crate::rng::AssimRng;
+
+/// Always answers the climatological mean, with the climatological variance as its spread.
+#[derive(Default)]
+pub struct Climatology {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+}
+
+impl Assimilator for Climatology {
+    fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
+        let c = setup.climatology;
+        self.mean = c.mean.clone();
+        self.var = (0..c.mean.len()).map(|i| c.cov[(i, i)]).collect();
+        Ok(())
+    }
+
+    fn forecast(&mut self, _setup: &Setup<'_>, _t: f64) -> Result<(), AssimError> {
+        Ok(())
+    }
+
+    fn analyse(&mut self, _: &Setup<'_>, _: &[f64], _: f64, _: &mut AssimRng) -> Result<(), AssimError> {
+        Ok(())
+    }
+
+    fn estimate(&self) -> Estimate<'_> {
+        Estimate::State { mean: &self.mean, var: Some(&self.var) }
+    }
+}

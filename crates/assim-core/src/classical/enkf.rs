@@ -1,0 +1,97 @@
+//! The global ensemble Kalman filter in its three classic forms.
+
+use faer::Mat;
+
+use super::ensemble::{apply_transform, etkf_transform, normalised_obs_anomalies, post_process};
+use super::{Assimilator, Estimate, Setup};
+use crate::AssimError;
+use crate::linalg::{centre, spd_solve};
+use crate::rng::{AssimRng, normal};
+
+/// Which analysis update the EnKF uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnKFUpdate {
+    /// Symmetric square-root ETKF (deterministic, mean-preserving).
+    Sqrt,
+    /// Stochastic EnKF with perturbed observations (Burgers et al. 1998), perturbations
+    /// drawn from `R` and centred.
+    PertObs,
+    /// Deterministic EnKF of Sakov & Oke (2008): half the gain on the anomalies.
+    DEnKF,
+}
+
+/// An EnKF with `n` members, anomaly inflation `infl` and optional random rotation.
+pub struct EnKF {
+    /// Analysis update form.
+    pub update: EnKFUpdate,
+    /// Ensemble size `N`.
+    pub n: usize,
+    /// Factor on the analysis anomalies (1 = none).
+    pub infl: f64,
+    /// Random mean-preserving rotation of the anomalies after each analysis.
+    pub rot: bool,
+    e: Mat<f64>,
+}
+
+impl EnKF {
+    /// An EnKF of the given form and size.
+    pub fn new(update: EnKFUpdate, n: usize, infl: f64, rot: bool) -> Self {
+        EnKF { update, n, infl, rot, e: Mat::zeros(0, 0) }
+    }
+}
+
+impl Assimilator for EnKF {
+    fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
+        self.e = setup.x0.sample(self.n, rng)?;
+        Ok(())
+    }
+
+    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
+        setup.model.step_ensemble(&mut self.e, t - setup.dt, setup.dt);
+        Ok(())
+    }
+
+    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, rng: &mut AssimRng) -> Result<(), AssimError> {
+        let he = setup.obs.apply_ensemble(self.e.as_ref());
+        let (a, mu) = centre(self.e.as_ref());
+        let n1 = self.n as f64 - 1.0;
+        match self.update {
+            EnKFUpdate::Sqrt => {
+                let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
+                let tr = etkf_transform(yr.as_ref(), &dy, n1)?;
+                apply_transform(self.e.as_mut(), &mu, a.as_ref(), tr.combined().as_ref());
+            }
+            EnKFUpdate::PertObs | EnKFUpdate::DEnKF => {
+                let (yo, ybar) = centre(he.as_ref());
+                // C = Y Yᵀ + (N−1) R  (P × P);  K = A Yᵀ C⁻¹  (Nx × P)
+                let mut c = &yo * yo.transpose();
+                for (p, v) in setup.obs_var.iter().enumerate() {
+                    c[(p, p)] += n1 * v;
+                }
+                let kt = spd_solve(c.as_ref(), (&yo * a.transpose()).as_ref())?;
+                let k = kt.transpose();
+                let p = y.len();
+                if self.update == EnKFUpdate::PertObs {
+                    let mut d = Mat::<f64>::zeros(p, self.n);
+                    for j in 0..self.n {
+                        for i in 0..p {
+                            d[(i, j)] = setup.obs_var[i].sqrt() * normal(rng);
+                        }
+                    }
+                    let (d, _) = centre(d.as_ref());
+                    let innov = Mat::from_fn(p, self.n, |i, j| y[i] - d[(i, j)] - he[(i, j)]);
+                    self.e += k * innov;
+                } else {
+                    let innov = Mat::from_fn(p, self.n, |i, j| y[i] - ybar[i] - 0.5 * yo[(i, j)]);
+                    self.e += k * innov;
+                }
+            }
+        }
+        post_process(&mut self.e, self.infl, self.rot, rng);
+        Ok(())
+    }
+
+    fn estimate(&self) -> Estimate<'_> {
+        Estimate::Ensemble { members: self.e.as_ref(), weights: None }
+    }
+}

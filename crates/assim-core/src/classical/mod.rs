@@ -1,0 +1,150 @@
+//! Classical data assimilation methods, each an [`Assimilator`] the cycling loop drives.
+
+mod climatology;
+mod ensemble;
+mod enkf;
+mod extkf;
+mod letkf;
+mod optinterp;
+mod partfilt;
+mod var3d;
+
+pub use climatology::Climatology;
+pub use ensemble::{EnsembleTransform, etkf_transform, post_process};
+pub use enkf::{EnKF, EnKFUpdate};
+pub use extkf::ExtKF;
+pub use letkf::LETKF;
+pub use optinterp::OptInterp;
+pub use partfilt::PartFilt;
+pub use var3d::Var3D;
+
+use faer::{Mat, MatRef};
+
+use crate::AssimError;
+use crate::dynamics::Model;
+use crate::obs::{Localizer, ObsOperator};
+use crate::rng::AssimRng;
+
+/// A Gaussian distribution `N(mean, cov)`, e.g. the initial distribution X0.
+#[derive(Clone, Debug)]
+pub struct Gaussian {
+    /// Mean (length `Nx`).
+    pub mean: Vec<f64>,
+    /// Covariance (`Nx × Nx`).
+    pub cov: Mat<f64>,
+}
+
+impl Gaussian {
+    /// `N(mean, var·I)`.
+    pub fn isotropic(mean: Vec<f64>, var: f64) -> Self {
+        let n = mean.len();
+        Gaussian { mean, cov: Mat::from_fn(n, n, |i, j| if i == j { var } else { 0.0 }) }
+    }
+
+    /// `n` independent draws, as the columns of an `Nx × n` matrix.
+    pub fn sample(&self, n: usize, rng: &mut AssimRng) -> Result<Mat<f64>, AssimError> {
+        let l = crate::linalg::cholesky_lower(self.cov.as_ref())?;
+        let nx = self.mean.len();
+        let mut z = Mat::<f64>::zeros(nx, n);
+        for j in 0..n {
+            for i in 0..nx {
+                z[(i, j)] = crate::rng::normal(rng);
+            }
+        }
+        let mut e = &l * &z;
+        for j in 0..n {
+            for i in 0..nx {
+                e[(i, j)] += self.mean[i];
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// Everything a method may know about the experiment: the twin set-up of DAPPER's `HMM`.
+pub struct Setup<'a> {
+    /// The forecast model (the same as the truth's: a perfect-model twin experiment).
+    pub model: &'a dyn Model,
+    /// Model time step.
+    pub dt: f64,
+    /// The observation operator `H`.
+    pub obs: &'a dyn ObsOperator,
+    /// Observation-error variances (diagonal of `R`, length `P`, all > 0).
+    pub obs_var: &'a [f64],
+    /// The initial distribution X0 that truth and ensembles are drawn from.
+    pub x0: &'a Gaussian,
+    /// Mean and covariance of the truth trajectory (Climatology, OptInterp and Var3D use it,
+    /// as in DAPPER).
+    pub climatology: &'a Gaussian,
+    /// Localisation geometry, for local methods.
+    pub localizer: Option<&'a dyn Localizer>,
+}
+
+/// The current estimate of a method, as the statistics see it.
+pub enum Estimate<'a> {
+    /// An ensemble (`Nx × N`, columns are members), with optional importance weights.
+    Ensemble {
+        /// The members.
+        members: MatRef<'a, f64>,
+        /// Normalised weights (particle filters); `None` means equal weights.
+        weights: Option<&'a [f64]>,
+    },
+    /// A single state with, optionally, the variance it claims (for a spread).
+    State {
+        /// The estimate (length `Nx`).
+        mean: &'a [f64],
+        /// Claimed error variances (length `Nx`), if the method has them.
+        var: Option<&'a [f64]>,
+    },
+}
+
+/// One data assimilation method: cycled by [`crate::experiment::cycle`], which knows nothing
+/// else about it.
+pub trait Assimilator: Send {
+    /// Draws or sets the initial estimate.
+    fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError>;
+
+    /// Advances the estimate by one model step ending at time `t`.
+    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError>;
+
+    /// Updates the estimate with the observations `y` (length `P`) valid at time `t`.
+    fn analyse(
+        &mut self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        t: f64,
+        rng: &mut AssimRng,
+    ) -> Result<(), AssimError>;
+
+    /// The current estimate.
+    fn estimate(&self) -> Estimate<'_>;
+}
+
+/// Kalman gain `K = B Hᵀ (H B Hᵀ + R)⁻¹` for a linear `H` (`Nx × P`).
+pub fn kalman_gain(b: MatRef<'_, f64>, h: MatRef<'_, f64>, obs_var: &[f64]) -> Result<Mat<f64>, AssimError> {
+    let bht = b * h.transpose();
+    let mut s = h * &bht;
+    for (p, v) in obs_var.iter().enumerate() {
+        s[(p, p)] += v;
+    }
+    // K = B Hᵀ S⁻¹  ⇔  Kᵀ = S⁻¹ (B Hᵀ)ᵀ, S symmetric.
+    let kt = crate::linalg::spd_solve(s.as_ref(), bht.transpose())?;
+    Ok(kt.transpose().to_owned())
+}
+
+/// The linear `H` a method needs, or a clear error for a nonlinear operator.
+pub(crate) fn linear_h(setup: &Setup<'_>, method: &str) -> Result<Mat<f64>, AssimError> {
+    setup
+        .obs
+        .matrix()
+        .ok_or_else(|| AssimError::Input(format!("{method} needs a linear observation operator")))
+}
+
+/// `x += K (y − H x)` with `H x` evaluated by the operator.
+pub(crate) fn gain_update(setup: &Setup<'_>, k: MatRef<'_, f64>, x: &mut [f64], y: &[f64]) {
+    let mut hx = vec![0.0; y.len()];
+    setup.obs.apply(x, &mut hx);
+    for (i, xi) in x.iter_mut().enumerate() {
+        *xi += (0..y.len()).map(|p| k[(i, p)] * (y[p] - hx[p])).sum::<f64>();
+    }
+}

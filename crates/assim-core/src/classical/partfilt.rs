@@ -1,0 +1,145 @@
+//! The bootstrap particle filter with systematic resampling and regularisation jitter.
+
+use faer::Mat;
+
+use super::{Assimilator, Estimate, Setup};
+use crate::AssimError;
+use crate::rng::{AssimRng, normal, uniform};
+
+/// Bootstrap PF (DAPPER's `PartFilt`): reweight by the Gaussian likelihood, resample
+/// systematically when `N_eff < NER·N`, then jitter the duplicated particles with
+/// `N(0, (reg·h)² C_w)`, `h = N^{-1/(Nx+4)}` (Scott's rule), `C_w` the weighted covariance.
+pub struct PartFilt {
+    /// Number of particles.
+    pub n: usize,
+    /// Resampling threshold on the effective sample size, as a fraction of `N`.
+    pub ner: f64,
+    /// Regularisation (jitter) scale; 0 = none.
+    pub reg: f64,
+    /// Jitter only particles that were duplicated ("no unique jitter").
+    pub nuj: bool,
+    e: Mat<f64>,
+    w: Vec<f64>,
+}
+
+impl PartFilt {
+    /// A particle filter with `n` particles.
+    pub fn new(n: usize, ner: f64, reg: f64, nuj: bool) -> Self {
+        PartFilt { n, ner, reg, nuj, e: Mat::zeros(0, 0), w: Vec::new() }
+    }
+
+    /// `√(ub·w_i) (x_i − x̄_w)` as columns: a square root of the weighted covariance.
+    fn raw_sqrt_cov(&self) -> Mat<f64> {
+        let n = self.n;
+        let degenerate = 1.0 - self.w.iter().cloned().fold(0.0, f64::max) < 1e-10;
+        let w: Vec<f64> = if degenerate { vec![1.0 / n as f64; n] } else { self.w.clone() };
+        let nx = self.e.nrows();
+        let mu: Vec<f64> = (0..nx).map(|i| (0..n).map(|j| w[j] * self.e[(i, j)]).sum()).collect();
+        let ww: f64 = w.iter().map(|x| x * x).sum();
+        let ub = 1.0 / (1.0 - ww);
+        Mat::from_fn(nx, n, |i, j| (ub * w[j]).sqrt() * (self.e[(i, j)] - mu[i]))
+    }
+}
+
+/// Systematic resampling: `N` indices from one uniform offset on the weights' CDF.
+pub fn resample_systematic(w: &[f64], rng: &mut AssimRng) -> Vec<usize> {
+    let n = w.len();
+    let u = uniform(rng);
+    let mut cdf = Vec::with_capacity(n);
+    let mut acc = 0.0;
+    for &x in w {
+        acc += x;
+        cdf.push(acc);
+    }
+    (0..n)
+        .map(|i| {
+            let target = (u + i as f64) / n as f64;
+            cdf.partition_point(|&c| c < target).min(n - 1)
+        })
+        .collect()
+}
+
+impl Assimilator for PartFilt {
+    fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
+        self.e = setup.x0.sample(self.n, rng)?;
+        self.w = vec![1.0 / self.n as f64; self.n];
+        Ok(())
+    }
+
+    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
+        setup.model.step_ensemble(&mut self.e, t - setup.dt, setup.dt);
+        Ok(())
+    }
+
+    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, rng: &mut AssimRng) -> Result<(), AssimError> {
+        let n = self.n;
+        let he = setup.obs.apply_ensemble(self.e.as_ref());
+        // log-weights: log w + log-likelihood, stabilised by the maximum.
+        let mut logw: Vec<f64> = (0..n)
+            .map(|j| {
+                let ll: f64 = (0..y.len()).map(|p| (y[p] - he[(p, j)]).powi(2) / setup.obs_var[p]).sum();
+                self.w[j].ln() - 0.5 * ll
+            })
+            .collect();
+        let mx = logw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        if !mx.is_finite() {
+            return Err(AssimError::Numerical("particle filter: all weights vanished".into()));
+        }
+        logw.iter_mut().for_each(|l| *l = (*l - mx).exp());
+        let s: f64 = logw.iter().sum();
+        self.w = logw.into_iter().map(|x| x / s).collect();
+        let n_eff = 1.0 / self.w.iter().map(|x| x * x).sum::<f64>();
+        if n_eff < n as f64 * self.ner {
+            let nx = self.e.nrows();
+            let bandwidth = (n as f64).powf(-1.0 / (nx as f64 + 4.0));
+            let c12 = self.raw_sqrt_cov() * faer::Scale(self.reg * bandwidth);
+            let idx = resample_systematic(&self.w, rng);
+            let mut e = Mat::from_fn(nx, n, |i, j| self.e[(i, idx[j])]);
+            if self.reg > 0.0 {
+                let dup: Vec<bool> = (0..n)
+                    .map(|j| {
+                        !self.nuj
+                            || (j > 0 && idx[j - 1] == idx[j])
+                            || (j + 1 < n && idx[j + 1] == idx[j])
+                    })
+                    .collect();
+                let mut d = vec![0.0; n];
+                for (j, _) in dup.iter().enumerate().filter(|(_, is_dup)| **is_dup) {
+                    d.iter_mut().for_each(|x| *x = normal(rng));
+                    for i in 0..nx {
+                        e[(i, j)] += (0..n).map(|k| c12[(i, k)] * d[k]).sum::<f64>();
+                    }
+                }
+            }
+            self.e = e;
+            self.w = vec![1.0 / n as f64; n];
+        }
+        Ok(())
+    }
+
+    fn estimate(&self) -> Estimate<'_> {
+        Estimate::Ensemble { members: self.e.as_ref(), weights: Some(&self.w) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systematic_resampling_counts() {
+        // Each particle is copied floor(N w) or ceil(N w) times.
+        let w = [0.1, 0.45, 0.05, 0.4];
+        let mut rng = crate::rng::stream(7, "pf");
+        for _ in 0..50 {
+            let idx = resample_systematic(&w, &mut rng);
+            let mut counts = [0usize; 4];
+            idx.iter().for_each(|&i| counts[i] += 1);
+            for (c, wi) in counts.iter().zip(w) {
+                let x = 4.0 * wi;
+                assert!(*c as f64 >= x.floor() && *c as f64 <= x.ceil(), "{counts:?}");
+            }
+            assert!(idx.windows(2).all(|p| p[0] <= p[1]));
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Dynamical test beds: the forecast models that truth runs and every method share.
+
+mod integrate;
+mod linear;
+mod lorenz63;
+mod lorenz96;
+
+pub use integrate::rk4_step;
+pub use linear::LinearModel;
+pub use lorenz63::Lorenz63;
+pub use lorenz96::Lorenz96;
+
+use faer::Mat;
+use rayon::prelude::*;
+
+/// Ensembles smaller than this many numbers are stepped on one thread: waking rayon's
+/// workers costs more than stepping, e.g., 40 Lorenz-96 members (measured: 40 µs vs 8 µs).
+pub const PARALLEL_MIN_LEN: usize = 20_000;
+
+/// A discrete-time forecast model `x ← M(x, t, dt)` on a state of fixed dimension.
+pub trait Model: Send + Sync {
+    /// State dimension `Nx`.
+    fn dim(&self) -> usize;
+
+    /// Advances one state by one model step of length `dt`, in place.
+    fn step(&self, x: &mut [f64], t: f64, dt: f64);
+
+    /// Advances every member (column) of an `Nx × N` ensemble by one step; members run in
+    /// parallel when the ensemble is big enough for threads to pay (see [`PARALLEL_MIN_LEN`]).
+    fn step_ensemble(&self, e: &mut Mat<f64>, t: f64, dt: f64) {
+        let step = |col: faer::ColMut<'_, f64>| {
+            let x = col.try_as_col_major_mut().expect("ensemble columns are contiguous").as_slice_mut();
+            self.step(x, t, dt);
+        };
+        if e.nrows() * e.ncols() >= PARALLEL_MIN_LEN {
+            e.par_col_iter_mut().for_each(step);
+        } else {
+            e.col_iter_mut().for_each(step);
+        }
+    }
+
+    /// Jacobian `∂M/∂x` of one step at `x` (`Nx × Nx`), for the extended Kalman filter.
+    ///
+    /// The default is DAPPER's "approx" resolvent `I + dt·J(x)` when the model provides a
+    /// tendency Jacobian; models without one return `None`.
+    fn step_jacobian(&self, x: &[f64], t: f64, dt: f64) -> Option<Mat<f64>> {
+        let _ = (x, t, dt);
+        None
+    }
+}
+
+/// A model given by a tendency `dx/dt = f(x)` and integrated with classical RK4.
+pub trait Tendency: Send + Sync {
+    /// State dimension.
+    fn dim(&self) -> usize;
+    /// Writes `f(x)` into `dxdt`.
+    fn tendency(&self, x: &[f64], dxdt: &mut [f64]);
+    /// The Jacobian `∂f/∂x` at `x`.
+    fn tendency_jacobian(&self, x: &[f64]) -> Mat<f64>;
+}
+
+impl<T: Tendency> Model for T {
+    fn dim(&self) -> usize {
+        Tendency::dim(self)
+    }
+
+    fn step(&self, x: &mut [f64], _t: f64, dt: f64) {
+        rk4_step(|x, dxdt| self.tendency(x, dxdt), x, dt);
+    }
+
+    fn step_jacobian(&self, x: &[f64], _t: f64, dt: f64) -> Option<Mat<f64>> {
+        let j = self.tendency_jacobian(x);
+        let n = x.len();
+        Some(Mat::from_fn(n, n, |r, c| if r == c { 1.0 } else { 0.0 } + dt * j[(r, c)]))
+    }
+}

@@ -1,0 +1,7 @@
+//! Output files: written atomically so that a crash never leaves a half-written result.
+
+mod atomic;
+mod metrics;
+
+pub use atomic::write_atomic;
+pub use metrics::{metrics_csv, write_run_outputs};

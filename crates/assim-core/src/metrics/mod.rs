@@ -1,0 +1,7 @@
+//! Scores of an estimate against the truth, and time means with honest error bars.
+
+mod scores;
+mod series;
+
+pub use scores::{Scores, crps_fair, score};
+pub use series::{MeanWithCi, series_mean};

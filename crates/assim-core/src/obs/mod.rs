@@ -1,0 +1,38 @@
+//! Observation operators and the geometry that localisation needs.
+
+mod localization;
+mod partial_identity;
+
+pub use localization::{Localizer, PeriodicLine, gaspari_cohn};
+pub use partial_identity::PartialIdentity;
+
+use faer::{Mat, MatRef};
+
+/// `y = H(x)`: maps a model state to observation space.
+pub trait ObsOperator: Send + Sync {
+    /// Number of observations `P` per analysis time.
+    fn n_obs(&self) -> usize;
+
+    /// Writes `H(x)` into `y` (length `P`).
+    fn apply(&self, x: &[f64], y: &mut [f64]);
+
+    /// `H` applied to every member (column) of an `Nx × N` ensemble: a `P × N` matrix.
+    fn apply_ensemble(&self, e: MatRef<'_, f64>) -> Mat<f64> {
+        let mut out = Mat::zeros(self.n_obs(), e.ncols());
+        let mut x = vec![0.0; e.nrows()];
+        let mut y = vec![0.0; self.n_obs()];
+        for j in 0..e.ncols() {
+            for (i, xi) in x.iter_mut().enumerate() {
+                *xi = e[(i, j)];
+            }
+            self.apply(&x, &mut y);
+            for (i, yi) in y.iter().enumerate() {
+                out[(i, j)] = *yi;
+            }
+        }
+        out
+    }
+
+    /// The matrix of a linear operator (`P × Nx`); `None` for a nonlinear one.
+    fn matrix(&self) -> Option<Mat<f64>>;
+}
