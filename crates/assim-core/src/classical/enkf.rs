@@ -58,7 +58,7 @@ impl Assimilator for EnKF {
         match self.update {
             EnKFUpdate::Sqrt => {
                 let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
-                let tr = etkf_transform(yr.as_ref(), &dy, n1)?;
+                let tr = etkf_transform(yr.as_ref(), &dy)?;
                 apply_transform(self.e.as_mut(), &mu, a.as_ref(), tr.combined().as_ref());
             }
             EnKFUpdate::PertObs | EnKFUpdate::DEnKF => {

@@ -24,25 +24,55 @@ impl EnsembleTransform {
 }
 
 /// ETKF (symmetric square root) weights from normalised observation anomalies
-/// `Y = R^{-1/2}(H E − H̄) ` (`P × N`) and normalised innovation `δ = R^{-1/2}(y − H̄)`.
+/// `Y = R^{-1/2}(H E − H̄)` (`P × N`) and normalised innovation `δ = R^{-1/2}(y − H̄)`.
 ///
-/// `za` is the prior's ensemble-space precision `N − 1` (an adaptive filter may change it).
-pub fn etkf_transform(y: MatRef<'_, f64>, dy: &[f64], za: f64) -> Result<EnsembleTransform, AssimError> {
+/// With `C = YᵀY + (N−1)I`: `w = C⁻¹Yᵀδ`, `T = √(N−1) C^{-1/2}`. Like DAPPER, the
+/// decomposition is done in the smaller of ensemble space (`N × N`) and observation space
+/// (`P × P`, via `G = YYᵀ`); the two agree to rounding (tested).
+pub fn etkf_transform(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, AssimError> {
+    if y.nrows() < y.ncols() { etkf_obs_space(y, dy) } else { etkf_ensemble_space(y, dy) }
+}
+
+/// ETKF through the eigen-decomposition of `C = YᵀY + (N−1)I` (`N × N`).
+fn etkf_ensemble_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, AssimError> {
     let n = y.ncols();
+    let n1 = n as f64 - 1.0;
     let mut c = y.transpose() * y;
     for i in 0..n {
-        c[(i, i)] += za;
+        c[(i, i)] += n1;
     }
     let (d, v) = sym_eig(c.as_ref())?;
     if d.iter().any(|&x| x <= 0.0) {
         return Err(AssimError::Numerical("ETKF: ensemble-space matrix not positive".into()));
     }
-    let n1 = (n as f64 - 1.0).sqrt();
-    let t = crate::linalg::sym_fn(&d, v.as_ref(), |x| n1 / x.sqrt());
+    let t = crate::linalg::sym_fn(&d, v.as_ref(), |x| (n1 / x).sqrt());
     // w = V diag(1/d) Vᵀ Yᵀ δ
     let ytd: Vec<f64> = (0..n).map(|j| (0..dy.len()).map(|p| y[(p, j)] * dy[p]).sum()).collect();
     let vt_ytd: Vec<f64> = (0..n).map(|k| (0..n).map(|j| v[(j, k)] * ytd[j]).sum::<f64>() / d[k]).collect();
     let w = (0..n).map(|i| (0..n).map(|k| v[(i, k)] * vt_ytd[k]).sum()).collect();
+    Ok(EnsembleTransform { w, t })
+}
+
+/// ETKF through `G = YYᵀ = U Λ Uᵀ` (`P × P`): `w = Yᵀ U (Λ + (N−1)I)⁻¹ Uᵀ δ` and
+/// `T = I + Bᵀ diag(g(λ)) B` with `B = UᵀY`, `g(λ) = −1/(√(N−1+λ)(√(N−1) + √(N−1+λ)))`
+/// (the exact `(f(N−1+λ) − f(N−1))/λ` for `f(x) = √((N−1)/x)`, stable as `λ → 0`).
+fn etkf_obs_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, AssimError> {
+    let (p, n) = (y.nrows(), y.ncols());
+    let n1 = n as f64 - 1.0;
+    let g = y * y.transpose();
+    let (lam, u) = sym_eig(g.as_ref())?;
+    let lam: Vec<f64> = lam.into_iter().map(|l| l.max(0.0)).collect();
+    let b = u.transpose() * y; // P × N
+    let utd: Vec<f64> = (0..p).map(|k| (0..p).map(|i| u[(i, k)] * dy[i]).sum::<f64>() / (n1 + lam[k])).collect();
+    let w = (0..n).map(|j| (0..p).map(|k| b[(k, j)] * utd[k]).sum()).collect();
+    let gb = Mat::from_fn(p, n, |k, j| {
+        let s = (n1 + lam[k]).sqrt();
+        -b[(k, j)] / (s * (n1.sqrt() + s))
+    });
+    let mut t = b.transpose() * gb;
+    for i in 0..n {
+        t[(i, i)] += 1.0;
+    }
     Ok(EnsembleTransform { w, t })
 }
 
@@ -91,4 +121,40 @@ pub fn normalised_obs_anomalies(
     }
     let dy = (0..y.len()).map(|p| (y[p] - ybar[p]) * inv_sd[p]).collect();
     (yo, dy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observation_and_ensemble_space_forms_agree() {
+        let mut rng = crate::rng::stream(3, "etkf");
+        for (p, n) in [(5, 12), (29, 40), (1, 3)] {
+            let raw = Mat::from_fn(p, n, |_, _| 0.4 * crate::rng::normal(&mut rng));
+            let (y, _) = crate::linalg::centre(raw.as_ref());
+            let dy: Vec<f64> = (0..p).map(|_| crate::rng::normal(&mut rng)).collect();
+            let a = etkf_obs_space(y.as_ref(), &dy).unwrap();
+            let b = etkf_ensemble_space(y.as_ref(), &dy).unwrap();
+            for i in 0..n {
+                assert!((a.w[i] - b.w[i]).abs() < 1e-13, "w p={p} n={n}");
+                for j in 0..n {
+                    assert!((a.t[(i, j)] - b.t[(i, j)]).abs() < 1e-13, "T p={p} n={n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transform_preserves_the_mean() {
+        // Centred Y ⇒ T 1 = 1 (symmetric square root), so the anomalies stay centred.
+        let mut rng = crate::rng::stream(4, "etkf");
+        let raw = Mat::from_fn(8, 10, |_, _| crate::rng::normal(&mut rng));
+        let (y, _) = crate::linalg::centre(raw.as_ref());
+        let tr = etkf_transform(y.as_ref(), &[0.0; 8]).unwrap();
+        for i in 0..10 {
+            let row: f64 = (0..10).map(|j| tr.t[(i, j)]).sum();
+            assert!((row - 1.0).abs() < 1e-12);
+        }
+    }
 }

@@ -50,7 +50,6 @@ impl Assimilator for LETKF {
         let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
         let (a, mu) = centre(self.e.as_ref());
         let n = self.n;
-        let n1 = n as f64 - 1.0;
         let updates: Vec<Option<Mat<f64>>> = loc
             .batches()
             .par_iter()
@@ -62,7 +61,7 @@ impl Assimilator for LETKF {
                 let sq: Vec<f64> = coeff.iter().map(|c| c.sqrt()).collect();
                 let y_loc = Mat::from_fn(jj.len(), n, |p, j| yr[(jj[p], j)] * sq[p]);
                 let dy_loc: Vec<f64> = jj.iter().zip(&sq).map(|(&p, s)| dy[p] * s).collect();
-                let g = etkf_transform(y_loc.as_ref(), &dy_loc, n1)?.combined();
+                let g = etkf_transform(y_loc.as_ref(), &dy_loc)?.combined();
                 let a_loc = Mat::from_fn(batch.len(), n, |i, j| a[(batch[i], j)]);
                 let mut e_loc = &a_loc * &g;
                 for j in 0..n {

@@ -39,14 +39,21 @@ pub trait Model: Send + Sync {
         }
     }
 
-    /// Jacobian `∂M/∂x` of one step at `x` (`Nx × Nx`), for the extended Kalman filter.
-    ///
-    /// The default is DAPPER's "approx" resolvent `I + dt·J(x)` when the model provides a
-    /// tendency Jacobian; models without one return `None`.
+    /// Jacobian `∂M/∂x` of one step at `x` (`Nx × Nx`), for the extended Kalman filter;
+    /// `None` for models without one. Tendency models use their [`Resolvent`].
     fn step_jacobian(&self, x: &[f64], t: f64, dt: f64) -> Option<Mat<f64>> {
         let _ = (x, t, dt);
         None
     }
+}
+
+/// How the step Jacobian is built from the tendency Jacobian `J` (DAPPER's `integrate_TLM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolvent {
+    /// `I + dt·J`, from the forward-Euler scheme (DAPPER's `"approx"`; its Lorenz-63 choice).
+    Euler,
+    /// `exp(dt·J)`, exact for a constant `J` (DAPPER's `"analytic"`; its Lorenz-96 choice).
+    Exponential,
 }
 
 /// A model given by a tendency `dx/dt = f(x)` and integrated with classical RK4.
@@ -57,6 +64,10 @@ pub trait Tendency: Send + Sync {
     fn tendency(&self, x: &[f64], dxdt: &mut [f64]);
     /// The Jacobian `∂f/∂x` at `x`.
     fn tendency_jacobian(&self, x: &[f64]) -> Mat<f64>;
+    /// Which resolvent [`Model::step_jacobian`] uses, as DAPPER does for this model.
+    fn resolvent(&self) -> Resolvent {
+        Resolvent::Euler
+    }
 }
 
 impl<T: Tendency> Model for T {
@@ -69,8 +80,11 @@ impl<T: Tendency> Model for T {
     }
 
     fn step_jacobian(&self, x: &[f64], _t: f64, dt: f64) -> Option<Mat<f64>> {
-        let j = self.tendency_jacobian(x);
+        let j = self.tendency_jacobian(x) * faer::Scale(dt);
         let n = x.len();
-        Some(Mat::from_fn(n, n, |r, c| if r == c { 1.0 } else { 0.0 } + dt * j[(r, c)]))
+        Some(match self.resolvent() {
+            Resolvent::Euler => Mat::from_fn(n, n, |r, c| if r == c { 1.0 } else { 0.0 } + j[(r, c)]),
+            Resolvent::Exponential => crate::linalg::expm(j.as_ref()),
+        })
     }
 }

@@ -73,7 +73,8 @@ pub fn cycle(
             fail(&mut run, ko, format!("analysis failed: {e}"));
             break;
         }
-        let a = score(&method.estimate(), truth, true);
+        // The CRPS (a sort per variable) only where it enters the time means.
+        let a = score(&method.estimate(), truth, chrono.is_averaged(ko));
         run.rmse_f.push(f.rmse);
         run.spread_f.push(f.spread);
         run.rmse_a.push(a.rmse);

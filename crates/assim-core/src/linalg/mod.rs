@@ -51,6 +51,26 @@ pub fn cholesky_lower(a: MatRef<'_, f64>) -> Result<Mat<f64>, AssimError> {
     Ok(llt.L().to_owned())
 }
 
+/// Matrix exponential by scaling and squaring of a Taylor series (to rounding for the
+/// small, moderately scaled matrices of tangent-linear resolvents).
+pub fn expm(a: MatRef<'_, f64>) -> Mat<f64> {
+    let n = a.nrows();
+    let norm1 = (0..n).map(|j| (0..n).map(|i| a[(i, j)].abs()).sum::<f64>()).fold(0.0, f64::max);
+    // Scale so that ‖A/2^s‖₁ ≤ 1/2; then 20 Taylor terms are below 2^-20/20! ≈ 4e-25.
+    let s = if norm1 > 0.5 { (norm1 / 0.5).log2().ceil() as i32 } else { 0 };
+    let scaled = a * faer::Scale(0.5f64.powi(s));
+    let mut result = Mat::<f64>::identity(n, n);
+    let mut term = Mat::<f64>::identity(n, n);
+    for k in 1..=20 {
+        term = (&term * &scaled) * faer::Scale(1.0 / k as f64);
+        result += &term;
+    }
+    for _ in 0..s {
+        result = &result * &result;
+    }
+    result
+}
+
 /// Column means of the rows: the ensemble mean of an `Nx × N` ensemble.
 pub fn row_mean(e: MatRef<'_, f64>) -> Vec<f64> {
     let n = e.ncols() as f64;
@@ -94,41 +114,77 @@ pub fn check_finite(a: MatRef<'_, f64>, what: &str) -> Result<(), AssimError> {
     Ok(())
 }
 
+/// Dot product with four independent partial sums, so the compiler can vectorise it
+/// (a plain `.sum()` must keep the sequential order of additions).
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// A Haar-random orthogonal `N × N` matrix that keeps the vector of ones fixed, so that
 /// rotating ensemble anomalies by it preserves their zero mean (DAPPER's `genOG_1`).
+///
+/// Built as `H diag(1, Q) H` with `H` the Householder reflection that maps `e₀` to `1/√N`
+/// (applied in O(N²)) and `Q` Haar on the complement: Gram–Schmidt (run twice, which
+/// keeps it orthogonal to rounding) on a Gaussian matrix, i.e. its QR with `R > 0`.
 pub fn random_mean_preserving_rotation(n: usize, rng: &mut crate::rng::AssimRng) -> Mat<f64> {
     if n < 2 {
         return Mat::identity(n, n);
     }
-    // Orthonormal basis whose first vector is 1/√n: a Householder reflection of e_0 onto it.
-    let s = 1.0 / (n as f64).sqrt();
-    let mut v = vec![s; n];
-    v[0] -= 1.0;
-    let vv: f64 = v.iter().map(|x| x * x).sum();
-    let basis = Mat::from_fn(n, n, |i, j| {
-        let id = if i == j { 1.0 } else { 0.0 };
-        id - 2.0 * v[i] * v[j] / vv
-    });
-    // Haar orthogonal Q on the (n-1)-dimensional complement: QR of a Gaussian, signs fixed.
     let m = n - 1;
-    let mut g = Mat::<f64>::zeros(m, m);
+    // Columns of Q as flat slices (column-major, m × m).
+    let mut q = vec![0.0; m * m];
+    crate::rng::fill_normal(rng, &mut q);
     for j in 0..m {
-        for i in 0..m {
-            g[(i, j)] = crate::rng::normal(rng);
+        let (done, rest) = q.split_at_mut(j * m);
+        let col = &mut rest[..m];
+        for _pass in 0..2 {
+            for prev in done.chunks_exact(m) {
+                let dot = dot(prev, col);
+                col.iter_mut().zip(prev).for_each(|(c, p)| *c -= dot * p);
+            }
+        }
+        let inv = 1.0 / col.iter().map(|x| x * x).sum::<f64>().sqrt();
+        col.iter_mut().for_each(|c| *c *= inv);
+    }
+    // M = diag(1, Q); R = H M H with H = I − 2 v vᵀ/(vᵀv), v = e₀ − 1/√N:
+    // H M H = M − 2 v (Mᵀv)ᵀ/vv − 2 (M v) vᵀ/vv + 4 (vᵀMv) v vᵀ/vv².
+    let s = 1.0 / (n as f64).sqrt();
+    let mut v = vec![-s; n];
+    v[0] += 1.0;
+    let vv: f64 = v.iter().map(|x| x * x).sum();
+    let mut mv = vec![0.0; n];
+    let mut mtv = vec![0.0; n];
+    mv[0] = v[0];
+    mtv[0] = v[0];
+    for (j, col) in q.chunks_exact(m).enumerate() {
+        let vj = v[j + 1];
+        for (i, c) in col.iter().enumerate() {
+            mv[i + 1] += c * vj;
+        }
+        mtv[j + 1] = col.iter().zip(&v[1..]).map(|(c, vi)| c * vi).sum();
+    }
+    let vmv: f64 = v.iter().zip(&mv).map(|(a, b)| a * b).sum();
+    let (a, b) = (2.0 / vv, 4.0 * vmv / (vv * vv));
+    let mut r = Mat::<f64>::zeros(n, n);
+    for j in 0..n {
+        for i in 0..n {
+            let mij = match (i, j) {
+                (0, 0) => 1.0,
+                (0, _) | (_, 0) => 0.0,
+                _ => q[(i - 1) + (j - 1) * m],
+            };
+            r[(i, j)] = mij - a * (v[i] * mtv[j] + mv[i] * v[j]) + b * v[i] * v[j];
         }
     }
-    let qr = g.qr();
-    let q = qr.compute_Q();
-    let r = qr.R();
-    let q = Mat::from_fn(m, m, |i, j| q[(i, j)] * r[(j, j)].signum());
-    let mut block = Mat::<f64>::zeros(n, n);
-    block[(0, 0)] = 1.0;
-    for j in 0..m {
-        for i in 0..m {
-            block[(i + 1, j + 1)] = q[(i, j)];
-        }
-    }
-    &basis * &block * basis.transpose()
+    r
 }
 
 #[cfg(test)]
@@ -148,6 +204,16 @@ mod tests {
             let row: f64 = (0..7).map(|j| q[(i, j)]).sum();
             assert!((row - 1.0).abs() < 1e-12, "Q 1 = 1");
         }
+    }
+
+    #[test]
+    fn expm_of_rotation_generator() {
+        // exp([[0, -θ], [θ, 0]]) is the rotation by θ; θ = 3 forces two squarings.
+        let th = 3.0;
+        let a = Mat::from_fn(2, 2, |i, j| [[0.0, -th], [th, 0.0]][i][j]);
+        let e = expm(a.as_ref());
+        assert!((e[(0, 0)] - th.cos()).abs() < 1e-14 && (e[(1, 0)] - th.sin()).abs() < 1e-14);
+        assert!((e[(0, 1)] + th.sin()).abs() < 1e-14 && (e[(1, 1)] - th.cos()).abs() < 1e-14);
     }
 
     #[test]
