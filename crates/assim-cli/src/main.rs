@@ -84,7 +84,10 @@ fn check_writable(out: &Path) -> Result<(), AssimError> {
     let io = |source| AssimError::Io { path: out.to_path_buf(), source };
     if out.exists() {
         if !out.is_dir() {
-            return Err(AssimError::Input(format!("{}: output path exists and is not a directory", out.display())));
+            return Err(AssimError::Input(format!(
+                "{}: output path exists and is not a directory",
+                out.display()
+            )));
         }
         let probe = out.join(format!(".assim-write-probe-{}", std::process::id()));
         std::fs::write(&probe, b"").map_err(io)?;

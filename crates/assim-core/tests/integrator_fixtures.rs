@@ -3,6 +3,9 @@
 //! operations, so the only differences are rounding amplified by chaos over ≤ 100 steps
 //! (observed here: ≤ 1e-14).
 
+// The fixtures are quoted digit for digit from the reference file.
+#![allow(clippy::excessive_precision)]
+
 use assim_core::dynamics::{Lorenz63, Lorenz96, Model};
 
 fn l96_from_e0(steps: usize) -> Vec<f64> {
@@ -78,20 +81,26 @@ fn lorenz63_fixtures() {
 }
 
 #[test]
-fn ensemble_step_equals_single_steps() {
+fn ensemble_forecast_equals_single_forecasts() {
+    // 1 step of 30 members runs serially, 20 steps in parallel (see PARALLEL_MIN_WORK):
+    // both must equal member-by-member stepping exactly.
     let m = Lorenz96::standard();
-    let mut e = faer::Mat::from_fn(40, 30, |i, j| ((i * 3 + j * 7) % 11) as f64 - 5.0);
-    let cols: Vec<Vec<f64>> = (0..30)
-        .map(|j| {
-            let mut x: Vec<f64> = (0..40).map(|i| e[(i, j)]).collect();
-            m.step(&mut x, 0.0, 0.05);
-            x
-        })
-        .collect();
-    m.step_ensemble(&mut e, 0.0, 0.05);
-    for (j, c) in cols.iter().enumerate() {
-        for i in 0..40 {
-            assert_eq!(e[(i, j)], c[i]);
+    for steps in [1, 20] {
+        let mut e = faer::Mat::from_fn(40, 30, |i, j| ((i * 3 + j * 7) % 11) as f64 - 5.0);
+        let cols: Vec<Vec<f64>> = (0..30)
+            .map(|j| {
+                let mut x: Vec<f64> = (0..40).map(|i| e[(i, j)]).collect();
+                for k in 0..steps {
+                    m.step(&mut x, k as f64 * 0.05, 0.05);
+                }
+                x
+            })
+            .collect();
+        m.advance_ensemble(&mut e, 0.0, 0.05, steps);
+        for (j, c) in cols.iter().enumerate() {
+            for i in 0..40 {
+                assert_eq!(e[(i, j)], c[i]);
+            }
         }
     }
 }

@@ -12,12 +12,7 @@ use faer::Mat;
 /// matters, and the KF forgets its initial covariance within tens of cycles.
 fn problem() -> (LinearModel, PartialIdentity, Vec<f64>, Gaussian) {
     let (c, s) = (0.3f64.cos() * 1.04, 0.3f64.sin() * 1.04);
-    let m = [
-        [c, -s, 0.05, 0.0],
-        [s, c, 0.0, 0.0],
-        [0.0, 0.05, c, s],
-        [0.0, 0.0, -s, c],
-    ];
+    let m = [[c, -s, 0.05, 0.0], [s, c, 0.0, 0.0], [0.0, 0.05, c, s], [0.0, 0.0, -s, c]];
     let model = LinearModel { m: Mat::from_fn(4, 4, |i, j| m[i][j]) };
     let obs = PartialIdentity::new(4, vec![0, 2]).unwrap();
     let x0 = Gaussian::isotropic(vec![1.0, 0.0, -1.0, 0.5], 1.0);
@@ -28,9 +23,13 @@ fn mean_and_var(est: &Estimate<'_>) -> (Vec<f64>, Vec<f64>) {
     match *est {
         Estimate::Ensemble { members, .. } => {
             let n = members.ncols() as f64;
-            let mean: Vec<f64> = (0..members.nrows()).map(|i| (0..members.ncols()).map(|j| members[(i, j)]).sum::<f64>() / n).collect();
+            let mean: Vec<f64> = (0..members.nrows())
+                .map(|i| (0..members.ncols()).map(|j| members[(i, j)]).sum::<f64>() / n)
+                .collect();
             let var = (0..members.nrows())
-                .map(|i| (0..members.ncols()).map(|j| (members[(i, j)] - mean[i]).powi(2)).sum::<f64>() / (n - 1.0))
+                .map(|i| {
+                    (0..members.ncols()).map(|j| (members[(i, j)] - mean[i]).powi(2)).sum::<f64>() / (n - 1.0)
+                })
                 .collect();
             (mean, var)
         }
@@ -44,7 +43,15 @@ fn mean_and_var(est: &Estimate<'_>) -> (Vec<f64>, Vec<f64>) {
 fn compare(enkf: &mut dyn Assimilator, cycles: usize) -> (f64, f64) {
     let (model, obs, obs_var, x0) = problem();
     let clim = x0.clone();
-    let setup = Setup { model: &model, dt: 1.0, obs: &obs, obs_var: &obs_var, x0: &x0, climatology: &clim, localizer: None };
+    let setup = Setup {
+        model: &model,
+        dt: 1.0,
+        obs: &obs,
+        obs_var: &obs_var,
+        x0: &x0,
+        climatology: &clim,
+        localizer: None,
+    };
     let mut kf = ExtKF::new(1.0);
     let mut rng = stream(42, "kf-test");
     kf.initialise(&setup, &mut rng).unwrap();
@@ -57,8 +64,8 @@ fn compare(enkf: &mut dyn Assimilator, cycles: usize) -> (f64, f64) {
         let mut y = vec![0.0; 2];
         obs.apply(&truth, &mut y);
         y.iter_mut().zip(&obs_var).for_each(|(v, r)| *v += r.sqrt() * normal(&mut rng));
-        kf.forecast(&setup, t).unwrap();
-        enkf.forecast(&setup, t).unwrap();
+        kf.forecast(&setup, t - 1.0, 1).unwrap();
+        enkf.forecast(&setup, t - 1.0, 1).unwrap();
         kf.analyse(&setup, &y, t, &mut rng).unwrap();
         enkf.analyse(&setup, &y, t, &mut rng).unwrap();
         if k + 20 > cycles {
@@ -107,11 +114,19 @@ fn kalman_filter_is_exact_on_a_scalar_problem() {
     let model = LinearModel { m: Mat::from_fn(1, 1, |_, _| 0.9) };
     let obs = PartialIdentity::all(1);
     let x0 = Gaussian::isotropic(vec![0.0], 4.0);
-    let setup = Setup { model: &model, dt: 1.0, obs: &obs, obs_var: &[1.0], x0: &x0, climatology: &x0, localizer: None };
+    let setup = Setup {
+        model: &model,
+        dt: 1.0,
+        obs: &obs,
+        obs_var: &[1.0],
+        x0: &x0,
+        climatology: &x0,
+        localizer: None,
+    };
     let mut kf = ExtKF::new(1.0);
     let mut rng = stream(1, "scalar");
     kf.initialise(&setup, &mut rng).unwrap();
-    kf.forecast(&setup, 1.0).unwrap();
+    kf.forecast(&setup, 0.0, 1).unwrap();
     kf.analyse(&setup, &[2.0], 1.0, &mut rng).unwrap();
     let pf = 0.81 * 4.0;
     let gain = pf / (pf + 1.0);

@@ -45,8 +45,8 @@ fn run_pair(n: usize) -> f64 {
     let mut worst = 0.0f64;
     for k in 1..=ts.chrono.k() {
         let t = k as f64 * ts.chrono.dt;
-        global.forecast(&setup, t).unwrap();
-        local.forecast(&setup, t).unwrap();
+        global.forecast(&setup, t - ts.chrono.dt, 1).unwrap();
+        local.forecast(&setup, t - ts.chrono.dt, 1).unwrap();
         if let Some(ko) = ts.chrono.obs_index(k) {
             global.analyse(&setup, &twin.obs[ko], t, &mut r1).unwrap();
             local.analyse(&setup, &twin.obs[ko], t, &mut r2).unwrap();

@@ -19,7 +19,7 @@ impl Assimilator for Climatology {
         Ok(())
     }
 
-    fn forecast(&mut self, _setup: &Setup<'_>, _t: f64) -> Result<(), AssimError> {
+    fn forecast(&mut self, _setup: &Setup<'_>, _t0: f64, _steps: usize) -> Result<(), AssimError> {
         Ok(())
     }
 

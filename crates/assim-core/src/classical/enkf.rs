@@ -46,12 +46,18 @@ impl Assimilator for EnKF {
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
-        setup.model.step_ensemble(&mut self.e, t - setup.dt, setup.dt);
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        setup.model.advance_ensemble(&mut self.e, t0, setup.dt, steps);
         Ok(())
     }
 
-    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, rng: &mut AssimRng) -> Result<(), AssimError> {
+    fn analyse(
+        &mut self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        _t: f64,
+        rng: &mut AssimRng,
+    ) -> Result<(), AssimError> {
         let he = setup.obs.apply_ensemble(self.e.as_ref());
         let (a, mu) = centre(self.e.as_ref());
         let n1 = self.n as f64 - 1.0;

@@ -63,7 +63,8 @@ fn etkf_obs_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, A
     let (lam, u) = sym_eig(g.as_ref())?;
     let lam: Vec<f64> = lam.into_iter().map(|l| l.max(0.0)).collect();
     let b = u.transpose() * y; // P × N
-    let utd: Vec<f64> = (0..p).map(|k| (0..p).map(|i| u[(i, k)] * dy[i]).sum::<f64>() / (n1 + lam[k])).collect();
+    let utd: Vec<f64> =
+        (0..p).map(|k| (0..p).map(|i| u[(i, k)] * dy[i]).sum::<f64>() / (n1 + lam[k])).collect();
     let w = (0..n).map(|j| (0..p).map(|k| b[(k, j)] * utd[k]).sum()).collect();
     let gb = Mat::from_fn(p, n, |k, j| {
         let s = (n1 + lam[k]).sqrt();
@@ -107,11 +108,7 @@ pub fn apply_transform(mut e: MatMut<'_, f64>, mu: &[f64], a: MatRef<'_, f64>, g
 
 /// Normalised observation anomalies and innovation of an ensemble: `(Y, δ, Ȳ)` with
 /// `Y = R^{-1/2}(HE − H̄)`, `δ = R^{-1/2}(y − H̄)`.
-pub fn normalised_obs_anomalies(
-    he: MatRef<'_, f64>,
-    y: &[f64],
-    obs_var: &[f64],
-) -> (Mat<f64>, Vec<f64>) {
+pub fn normalised_obs_anomalies(he: MatRef<'_, f64>, y: &[f64], obs_var: &[f64]) -> (Mat<f64>, Vec<f64>) {
     let (mut yo, ybar) = crate::linalg::centre(he);
     let inv_sd: Vec<f64> = obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
     for j in 0..yo.ncols() {

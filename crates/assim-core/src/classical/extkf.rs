@@ -36,14 +36,18 @@ impl Assimilator for ExtKF {
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
-        let t0 = t - setup.dt;
-        setup.model.step(&mut self.mean, t0, setup.dt);
-        let f = setup
-            .model
-            .step_jacobian(&self.mean, t0, setup.dt)
-            .ok_or_else(|| AssimError::Input("ExtKF needs a model with a Jacobian".into()))?;
-        self.cov = (&f * &self.cov * f.transpose()) * faer::Scale(self.infl.powf(setup.dt));
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        let infl = self.infl.powf(setup.dt);
+        for k in 0..steps {
+            let t = t0 + k as f64 * setup.dt;
+            setup.model.step(&mut self.mean, t, setup.dt);
+            // DAPPER linearises at the state after the step.
+            let f = setup
+                .model
+                .step_jacobian(&self.mean, t, setup.dt)
+                .ok_or_else(|| AssimError::Input("ExtKF needs a model with a Jacobian".into()))?;
+            self.cov = (&f * &self.cov * f.transpose()) * faer::Scale(infl);
+        }
         self.refresh_var();
         Ok(())
     }

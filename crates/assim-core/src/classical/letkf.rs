@@ -39,12 +39,18 @@ impl Assimilator for LETKF {
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
-        setup.model.step_ensemble(&mut self.e, t - setup.dt, setup.dt);
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        setup.model.advance_ensemble(&mut self.e, t0, setup.dt, steps);
         Ok(())
     }
 
-    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, rng: &mut AssimRng) -> Result<(), AssimError> {
+    fn analyse(
+        &mut self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        _t: f64,
+        rng: &mut AssimRng,
+    ) -> Result<(), AssimError> {
         let loc = setup.localizer.ok_or_else(|| AssimError::Input("LETKF needs a localizer".into()))?;
         let he = setup.obs.apply_ensemble(self.e.as_ref());
         let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);

@@ -1,8 +1,8 @@
 //! Classical data assimilation methods, each an [`Assimilator`] the cycling loop drives.
 
 mod climatology;
-mod ensemble;
 mod enkf;
+mod ensemble;
 mod extkf;
 mod letkf;
 mod optinterp;
@@ -10,8 +10,8 @@ mod partfilt;
 mod var3d;
 
 pub use climatology::Climatology;
-pub use ensemble::{EnsembleTransform, etkf_transform, post_process};
 pub use enkf::{EnKF, EnKFUpdate};
+pub use ensemble::{EnsembleTransform, etkf_transform, post_process};
 pub use extkf::ExtKF;
 pub use letkf::LETKF;
 pub use optinterp::OptInterp;
@@ -104,17 +104,12 @@ pub trait Assimilator: Send {
     /// Draws or sets the initial estimate.
     fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError>;
 
-    /// Advances the estimate by one model step ending at time `t`.
-    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError>;
+    /// Advances the estimate by `steps` model steps starting at time `t0`.
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError>;
 
     /// Updates the estimate with the observations `y` (length `P`) valid at time `t`.
-    fn analyse(
-        &mut self,
-        setup: &Setup<'_>,
-        y: &[f64],
-        t: f64,
-        rng: &mut AssimRng,
-    ) -> Result<(), AssimError>;
+    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], t: f64, rng: &mut AssimRng)
+    -> Result<(), AssimError>;
 
     /// The current estimate.
     fn estimate(&self) -> Estimate<'_>;

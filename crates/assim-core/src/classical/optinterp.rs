@@ -26,7 +26,7 @@ impl Assimilator for OptInterp {
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, _t: f64) -> Result<(), AssimError> {
+    fn forecast(&mut self, setup: &Setup<'_>, _t0: f64, _steps: usize) -> Result<(), AssimError> {
         // The forecast is not used: the background is always the climatological mean.
         self.state.copy_from_slice(&setup.climatology.mean);
         Ok(())

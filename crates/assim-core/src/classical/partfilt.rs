@@ -4,11 +4,14 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
-use crate::rng::{AssimRng, normal, uniform};
+use crate::rng::{AssimRng, uniform};
 
 /// Bootstrap PF (DAPPER's `PartFilt`): reweight by the Gaussian likelihood, resample
 /// systematically when `N_eff < NER·N`, then jitter the duplicated particles with
 /// `N(0, (reg·h)² C_w)`, `h = N^{-1/(Nx+4)}` (Scott's rule), `C_w` the weighted covariance.
+///
+/// The analysis it reports is the weighted posterior ensemble, before resampling and jitter
+/// add their noise (as DAPPER scores it).
 pub struct PartFilt {
     /// Number of particles.
     pub n: usize,
@@ -20,12 +23,14 @@ pub struct PartFilt {
     pub nuj: bool,
     e: Mat<f64>,
     w: Vec<f64>,
+    /// The weighted posterior of the last analysis, when resampling replaced it.
+    posterior: Option<(Mat<f64>, Vec<f64>)>,
 }
 
 impl PartFilt {
     /// A particle filter with `n` particles.
     pub fn new(n: usize, ner: f64, reg: f64, nuj: bool) -> Self {
-        PartFilt { n, ner, reg, nuj, e: Mat::zeros(0, 0), w: Vec::new() }
+        PartFilt { n, ner, reg, nuj, e: Mat::zeros(0, 0), w: Vec::new(), posterior: None }
     }
 
     /// `√(ub·w_i) (x_i − x̄_w)` as columns: a square root of the weighted covariance.
@@ -66,13 +71,21 @@ impl Assimilator for PartFilt {
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
-        setup.model.step_ensemble(&mut self.e, t - setup.dt, setup.dt);
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        self.posterior = None;
+        setup.model.advance_ensemble(&mut self.e, t0, setup.dt, steps);
         Ok(())
     }
 
-    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, rng: &mut AssimRng) -> Result<(), AssimError> {
+    fn analyse(
+        &mut self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        _t: f64,
+        rng: &mut AssimRng,
+    ) -> Result<(), AssimError> {
         let n = self.n;
+        self.posterior = None;
         let he = setup.obs.apply_ensemble(self.e.as_ref());
         // log-weights: log w + log-likelihood, stabilised by the maximum.
         let mut logw: Vec<f64> = (0..n)
@@ -89,36 +102,42 @@ impl Assimilator for PartFilt {
         let s: f64 = logw.iter().sum();
         self.w = logw.into_iter().map(|x| x / s).collect();
         let n_eff = 1.0 / self.w.iter().map(|x| x * x).sum::<f64>();
-        if n_eff < n as f64 * self.ner {
+        if n_eff <= n as f64 * self.ner {
             let nx = self.e.nrows();
             let bandwidth = (n as f64).powf(-1.0 / (nx as f64 + 4.0));
             let c12 = self.raw_sqrt_cov() * faer::Scale(self.reg * bandwidth);
             let idx = resample_systematic(&self.w, rng);
             let mut e = Mat::from_fn(nx, n, |i, j| self.e[(i, idx[j])]);
             if self.reg > 0.0 {
-                let dup: Vec<bool> = (0..n)
-                    .map(|j| {
-                        !self.nuj
-                            || (j > 0 && idx[j - 1] == idx[j])
-                            || (j + 1 < n && idx[j + 1] == idx[j])
-                    })
-                    .collect();
-                let mut d = vec![0.0; n];
-                for (j, _) in dup.iter().enumerate().filter(|(_, is_dup)| **is_dup) {
-                    d.iter_mut().for_each(|x| *x = normal(rng));
+                // Jitter ~ N(0, C12 C12ᵀ). With more particles than 2·Nx, draw it through the
+                // Nx × Nx Cholesky factor instead of N weights per particle (same law).
+                let factor = if n > 2 * nx {
+                    crate::linalg::cholesky_lower((&c12 * c12.transpose()).as_ref()).unwrap_or(c12)
+                } else {
+                    c12
+                };
+                let mut d = vec![0.0; factor.ncols()];
+                for j in 0..n {
+                    let duplicated = (j > 0 && idx[j - 1] == idx[j]) || (j + 1 < n && idx[j + 1] == idx[j]);
+                    if self.nuj && !duplicated {
+                        continue;
+                    }
+                    crate::rng::fill_normal(rng, &mut d);
                     for i in 0..nx {
-                        e[(i, j)] += (0..n).map(|k| c12[(i, k)] * d[k]).sum::<f64>();
+                        e[(i, j)] += (0..d.len()).map(|k| factor[(i, k)] * d[k]).sum::<f64>();
                     }
                 }
             }
-            self.e = e;
-            self.w = vec![1.0 / n as f64; n];
+            let weighted = std::mem::replace(&mut self.e, e);
+            let w = std::mem::replace(&mut self.w, vec![1.0 / n as f64; n]);
+            self.posterior = Some((weighted, w));
         }
         Ok(())
     }
 
     fn estimate(&self) -> Estimate<'_> {
-        Estimate::Ensemble { members: self.e.as_ref(), weights: Some(&self.w) }
+        let (e, w) = self.posterior.as_ref().map_or((&self.e, &self.w), |(e, w)| (e, w));
+        Estimate::Ensemble { members: e.as_ref(), weights: Some(w) }
     }
 }
 

@@ -31,8 +31,8 @@ impl Assimilator for Var3D {
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t: f64) -> Result<(), AssimError> {
-        setup.model.step(&mut self.state, t - setup.dt, setup.dt);
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        setup.model.advance(&mut self.state, t0, setup.dt, steps);
         Ok(())
     }
 

@@ -4,10 +4,11 @@
 ///
 /// The stages are scaled by `dt` before they are combined, in the same order of operations
 /// as DAPPER's `rk4`, so the integrator fixtures agree with DAPPER to rounding (≈1e-15).
-pub fn rk4_step(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64) {
+/// `scratch` is resized to `5·len(x)`; reuse it across steps to avoid allocating.
+pub fn rk4_step(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64, scratch: &mut Vec<f64>) {
     let n = x.len();
-    let mut buf = vec![0.0; 5 * n];
-    let (k1, rest) = buf.split_at_mut(n);
+    scratch.resize(5 * n, 0.0);
+    let (k1, rest) = scratch.split_at_mut(n);
     let (k2, rest) = rest.split_at_mut(n);
     let (k3, rest) = rest.split_at_mut(n);
     let (k4, tmp) = rest.split_at_mut(n);

@@ -13,9 +13,10 @@ pub use lorenz96::Lorenz96;
 use faer::Mat;
 use rayon::prelude::*;
 
-/// Ensembles smaller than this many numbers are stepped on one thread: waking rayon's
-/// workers costs more than stepping, e.g., 40 Lorenz-96 members (measured: 40 µs vs 8 µs).
-pub const PARALLEL_MIN_LEN: usize = 20_000;
+/// Ensemble forecasts with fewer than this many (state numbers × steps) run on one thread:
+/// waking rayon's workers costs tens of µs, more than one step of 40 Lorenz-96 members
+/// (≈ 8 µs), less than a 25-step window of 800 Lorenz-63 particles (≈ 1 ms).
+pub const PARALLEL_MIN_WORK: usize = 20_000;
 
 /// A discrete-time forecast model `x ← M(x, t, dt)` on a state of fixed dimension.
 pub trait Model: Send + Sync {
@@ -25,17 +26,25 @@ pub trait Model: Send + Sync {
     /// Advances one state by one model step of length `dt`, in place.
     fn step(&self, x: &mut [f64], t: f64, dt: f64);
 
-    /// Advances every member (column) of an `Nx × N` ensemble by one step; members run in
-    /// parallel when the ensemble is big enough for threads to pay (see [`PARALLEL_MIN_LEN`]).
-    fn step_ensemble(&self, e: &mut Mat<f64>, t: f64, dt: f64) {
-        let step = |col: faer::ColMut<'_, f64>| {
+    /// Advances one state by `steps` steps from time `t0`.
+    fn advance(&self, x: &mut [f64], t0: f64, dt: f64, steps: usize) {
+        for k in 0..steps {
+            self.step(x, t0 + k as f64 * dt, dt);
+        }
+    }
+
+    /// Advances every member (column) of an `Nx × N` ensemble by `steps` steps from `t0`;
+    /// members run in parallel when there is enough work for threads to pay
+    /// (see [`PARALLEL_MIN_WORK`]).
+    fn advance_ensemble(&self, e: &mut Mat<f64>, t0: f64, dt: f64, steps: usize) {
+        let run = |col: faer::ColMut<'_, f64>| {
             let x = col.try_as_col_major_mut().expect("ensemble columns are contiguous").as_slice_mut();
-            self.step(x, t, dt);
+            self.advance(x, t0, dt, steps);
         };
-        if e.nrows() * e.ncols() >= PARALLEL_MIN_LEN {
-            e.par_col_iter_mut().for_each(step);
+        if e.nrows() * e.ncols() * steps >= PARALLEL_MIN_WORK {
+            e.par_col_iter_mut().for_each(run);
         } else {
-            e.col_iter_mut().for_each(step);
+            e.col_iter_mut().for_each(run);
         }
     }
 
@@ -76,7 +85,14 @@ impl<T: Tendency> Model for T {
     }
 
     fn step(&self, x: &mut [f64], _t: f64, dt: f64) {
-        rk4_step(|x, dxdt| self.tendency(x, dxdt), x, dt);
+        rk4_step(|x, dxdt| self.tendency(x, dxdt), x, dt, &mut Vec::new());
+    }
+
+    fn advance(&self, x: &mut [f64], _t0: f64, dt: f64, steps: usize) {
+        let mut scratch = Vec::with_capacity(5 * x.len());
+        for _ in 0..steps {
+            rk4_step(|x, dxdt| self.tendency(x, dxdt), x, dt, &mut scratch);
+        }
     }
 
     fn step_jacobian(&self, x: &[f64], _t: f64, dt: f64) -> Option<Mat<f64>> {

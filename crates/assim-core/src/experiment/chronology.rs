@@ -32,7 +32,7 @@ impl Chronology {
 
     /// The observation index at model step `k`, if `k` is an observation time.
     pub fn obs_index(&self, k: usize) -> Option<usize> {
-        (k > 0 && k % self.dko == 0).then(|| k / self.dko - 1)
+        (k > 0 && k.is_multiple_of(self.dko)).then(|| k / self.dko - 1)
     }
 
     /// Whether analysis `ko` enters time means (strictly after the burn-in).

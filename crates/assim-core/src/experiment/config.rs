@@ -261,7 +261,9 @@ impl MethodConfig {
             OptInterp { label } => (label, "OptInterp".to_string()),
             Var3D { xb, label } => (label, format!("Var3D xB={xb}")),
             ExtKF { infl, label } => (label, format!("ExtKF infl={infl}")),
-            EnKF { upd_a, n, infl, rot, label } => (label, with_infl_rot(format!("EnKF {upd_a} N={n}"), *infl, *rot)),
+            EnKF { upd_a, n, infl, rot, label } => {
+                (label, with_infl_rot(format!("EnKF {upd_a} N={n}"), *infl, *rot))
+            }
             LETKF { n, loc_rad, infl, rot, label } => {
                 (label, with_infl_rot(format!("LETKF N={n} loc_rad={loc_rad}"), *infl, *rot))
             }
@@ -368,7 +370,9 @@ impl Experiment {
         match (c.ko, c.t) {
             (Some(_), Some(_)) => return err("chronology.t", "give either `ko` or `t`, not both".into()),
             (None, None) => return err("chronology.ko", "missing: give `ko` (or `t`)".into()),
-            (Some(0), _) => return err("chronology.ko", "must be ≥ 1 (Ko = 0 gives a single analysis)".into()),
+            (Some(0), _) => {
+                return err("chronology.ko", "must be ≥ 1 (Ko = 0 gives a single analysis)".into());
+            }
             (None, Some(t)) if !(t.is_finite() && t >= 2.0 * c.dt * c.dko as f64) => {
                 return err("chronology.t", format!("must span at least two observation times (got {t})"));
             }
@@ -384,7 +388,9 @@ impl Experiment {
         let nx = self.nx();
         match &self.x0.mean {
             MeanSpec::Named(n) if n == "e0" || n == "zero" => {}
-            MeanSpec::Named(n) => return err("x0.mean", format!("unknown name {n:?}: use \"e0\", \"zero\" or a list")),
+            MeanSpec::Named(n) => {
+                return err("x0.mean", format!("unknown name {n:?}: use \"e0\", \"zero\" or a list"));
+            }
             MeanSpec::Values(v) if v.len() != nx => {
                 return err("x0.mean", format!("has {} values but the model has {nx} variables", v.len()));
             }
@@ -416,13 +422,20 @@ impl Experiment {
         for (i, m) in self.methods.iter().enumerate() {
             let key = |k: &str| format!("methods[{i}].{k}");
             if !labels.insert(m.label()) {
-                return err(&key("label"), format!("two methods are named {:?}; give one a `label`", m.label()));
+                return err(
+                    &key("label"),
+                    format!("two methods are named {:?}; give one a `label`", m.label()),
+                );
             }
             let check_infl = |infl: f64| -> Result<(), AssimError> {
                 if infl.is_finite() && infl > 0.0 {
                     Ok(())
                 } else {
-                    Err(AssimError::config(file, key("infl"), format!("must be a positive factor (got {infl})")))
+                    Err(AssimError::config(
+                        file,
+                        key("infl"),
+                        format!("must be a positive factor (got {infl})"),
+                    ))
                 }
             };
             let check_n = |n: usize| -> Result<(), AssimError> {
@@ -442,7 +455,10 @@ impl Experiment {
                 MethodConfig::ExtKF { infl, .. } => check_infl(*infl)?,
                 MethodConfig::EnKF { upd_a, n, infl, .. } => {
                     if !["Sqrt", "PertObs", "DEnKF"].contains(&upd_a.as_str()) {
-                        return err(&key("upd_a"), format!("unknown update {upd_a:?}: use \"Sqrt\", \"PertObs\" or \"DEnKF\""));
+                        return err(
+                            &key("upd_a"),
+                            format!("unknown update {upd_a:?}: use \"Sqrt\", \"PertObs\" or \"DEnKF\""),
+                        );
                     }
                     check_n(*n)?;
                     check_infl(*infl)?;
@@ -481,7 +497,10 @@ impl Experiment {
                 let mut out = Vec::with_capacity(v.len());
                 for &i in v {
                     if i < 0 || i as usize >= nx {
-                        return Err(format!("index {i} is out of range for a state of {nx} variables (0..={})", nx - 1));
+                        return Err(format!(
+                            "index {i} is out of range for a state of {nx} variables (0..={})",
+                            nx - 1
+                        ));
                     }
                     out.push(i as usize);
                 }

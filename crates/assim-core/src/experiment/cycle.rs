@@ -59,14 +59,14 @@ pub fn cycle(
         run.wall_s = start.elapsed().as_secs_f64();
         return run;
     }
-    for k in 1..=chrono.k() {
+    for ko in 0..chrono.n_obs_times() {
+        let k = chrono.obs_step(ko);
         let t = k as f64 * chrono.dt;
-        let ko = chrono.obs_index(k);
-        if let Err(e) = method.forecast(setup, t) {
-            fail(&mut run, ko.unwrap_or(k / chrono.dko), format!("forecast failed: {e}"));
+        let t0 = (k - chrono.dko) as f64 * chrono.dt;
+        if let Err(e) = method.forecast(setup, t0, chrono.dko) {
+            fail(&mut run, ko, format!("forecast failed: {e}"));
             break;
         }
-        let Some(ko) = ko else { continue };
         let truth = &twin.truth[k];
         let f = score(&method.estimate(), truth, false);
         if let Err(e) = method.analyse(setup, &twin.obs[ko], t, rng) {

@@ -65,9 +65,7 @@ impl TwinSetup {
             truth.push(state.clone());
         }
         let mut orng = stream(seed, "observations");
-        let obs = (0..c.n_obs_times())
-            .map(|ko| self.observe(&truth[c.obs_step(ko)], &mut orng))
-            .collect();
+        let obs = (0..c.n_obs_times()).map(|ko| self.observe(&truth[c.obs_step(ko)], &mut orng)).collect();
         let (mean, cov) = crate::linalg::sample_cov(&truth);
         let clim_spread = ((0..mean.len()).map(|i| cov[(i, i)]).sum::<f64>() / mean.len() as f64).sqrt();
         Ok(Twin { truth, obs, climatology: Gaussian { mean, cov }, clim_spread })

@@ -48,7 +48,9 @@ pub fn cholesky_lower(a: MatRef<'_, f64>) -> Result<Mat<f64>, AssimError> {
     let llt = a
         .llt(Side::Lower)
         .map_err(|e| AssimError::Numerical(format!("matrix not positive definite: {e:?}")))?;
-    Ok(llt.L().to_owned())
+    let l = llt.L();
+    // Only the lower triangle is the factor: never trust what is stored above it.
+    Ok(Mat::from_fn(l.nrows(), l.ncols(), |i, j| if i >= j { l[(i, j)] } else { 0.0 }))
 }
 
 /// Matrix exponential by scaling and squaring of a Taylor series (to rounding for the
@@ -74,9 +76,7 @@ pub fn expm(a: MatRef<'_, f64>) -> Mat<f64> {
 /// Column means of the rows: the ensemble mean of an `Nx × N` ensemble.
 pub fn row_mean(e: MatRef<'_, f64>) -> Vec<f64> {
     let n = e.ncols() as f64;
-    (0..e.nrows())
-        .map(|i| (0..e.ncols()).map(|j| e[(i, j)]).sum::<f64>() / n)
-        .collect()
+    (0..e.nrows()).map(|i| (0..e.ncols()).map(|j| e[(i, j)]).sum::<f64>() / n).collect()
 }
 
 /// The ensemble minus its mean, and the mean: `(A, μ)` with `E = μ 1ᵀ + A`.
@@ -214,6 +214,21 @@ mod tests {
         let e = expm(a.as_ref());
         assert!((e[(0, 0)] - th.cos()).abs() < 1e-14 && (e[(1, 0)] - th.sin()).abs() < 1e-14);
         assert!((e[(0, 1)] + th.sin()).abs() < 1e-14 && (e[(1, 1)] - th.cos()).abs() < 1e-14);
+    }
+
+    #[test]
+    fn cholesky_factor_reproduces_a_full_matrix() {
+        let a = Mat::from_fn(4, 4, |i, j| if i == j { 5.0 } else { 1.0 + (i + j) as f64 * 0.1 });
+        let l = cholesky_lower(a.as_ref()).unwrap();
+        let llt = &l * l.transpose();
+        for i in 0..4 {
+            for j in 0..4 {
+                assert!((llt[(i, j)] - a[(i, j)]).abs() < 1e-13);
+                if j > i {
+                    assert_eq!(l[(i, j)], 0.0);
+                }
+            }
+        }
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub fn crps_fair(x: &mut [f64], y: f64) -> f64 {
     let skill = x.iter().map(|v| (v - y).abs()).sum::<f64>() / n as f64;
     x.sort_unstable_by(f64::total_cmp);
     // Σ_{i,j} |x_i − x_j| = 2 Σ_i (2i − N + 1) x_(i) for sorted x (0-based).
-    let pair_sum: f64 = x.iter().enumerate().map(|(i, v)| (2.0 * i as f64 - n as f64 + 1.0) * v).sum::<f64>() * 2.0;
+    let pair_sum: f64 =
+        x.iter().enumerate().map(|(i, v)| (2.0 * i as f64 - n as f64 + 1.0) * v).sum::<f64>() * 2.0;
     skill - pair_sum / (2.0 * n as f64 * (n as f64 - 1.0))
 }
 
@@ -114,18 +115,16 @@ mod tests {
     fn inv_norm_cdf(p: f64) -> f64 {
         let erf = |x: f64| {
             let t = 1.0 / (1.0 + 0.3275911 * x.abs());
-            let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+            let poly = t
+                * (0.254829592
+                    + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
             (1.0 - poly * (-x * x).exp()).copysign(x)
         };
         let cdf = |x: f64| 0.5 * (1.0 + erf(x / 2f64.sqrt()));
         let (mut lo, mut hi) = (-10.0, 10.0);
         for _ in 0..80 {
             let mid = 0.5 * (lo + hi);
-            if cdf(mid) < p {
-                lo = mid
-            } else {
-                hi = mid
-            }
+            if cdf(mid) < p { lo = mid } else { hi = mid }
         }
         0.5 * (lo + hi)
     }
