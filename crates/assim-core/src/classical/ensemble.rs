@@ -4,7 +4,7 @@
 use faer::{Mat, MatMut, MatRef};
 
 use crate::AssimError;
-use crate::linalg::{random_mean_preserving_rotation, sym_eig};
+use crate::linalg::{ChebyshevSeries, random_mean_preserving_rotation, spd_solve, sym_eig};
 use crate::rng::AssimRng;
 
 /// The ensemble-space update of the ETKF: new member `j` is `μ + A (w + T[:, j])`.
@@ -77,6 +77,69 @@ fn etkf_obs_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, A
     Ok(EnsembleTransform { w, t })
 }
 
+/// The ETKF analysis of a few state rows: `μ 1ᵀ + A (w 1ᵀ + T)` for local anomalies `A`
+/// (`b × N`, mean `μ`), given the local normalised (and tapered) `Y` (`P × N`) and `δ`.
+///
+/// With fewer observations than members it avoids any eigen-decomposition: `w` by a
+/// Cholesky solve in observation space, and `A T = A + (A Yᵀ) g(G) Y` with `G = YYᵀ` and
+/// `g` as in [`etkf_transform`], applied to the `b` rows by a Chebyshev series (exact to
+/// ~1e-14, tested against the eigen path). It falls back to [`etkf_transform`] when the
+/// series does not converge (a spectrum of `G` far above `N − 1`) or `P ≥ N`.
+pub fn local_etkf(
+    a: MatRef<'_, f64>,
+    mu: &[f64],
+    y: MatRef<'_, f64>,
+    dy: &[f64],
+) -> Result<Mat<f64>, AssimError> {
+    if y.nrows() < y.ncols()
+        && let Some(e) = local_etkf_chebyshev(a, mu, y, dy)?
+    {
+        return Ok(e);
+    }
+    let g = etkf_transform(y, dy)?.combined();
+    let mut e = a * g;
+    for j in 0..e.ncols() {
+        for (i, m) in mu.iter().enumerate() {
+            e[(i, j)] += m;
+        }
+    }
+    Ok(e)
+}
+
+fn local_etkf_chebyshev(
+    a: MatRef<'_, f64>,
+    mu: &[f64],
+    y: MatRef<'_, f64>,
+    dy: &[f64],
+) -> Result<Option<Mat<f64>>, AssimError> {
+    let (p, n) = (y.nrows(), y.ncols());
+    let n1 = n as f64 - 1.0;
+    let g = y * y.transpose();
+    // Spectrum of G ⊂ [0, min(trace, Gershgorin)].
+    let trace: f64 = (0..p).map(|i| g[(i, i)]).sum();
+    let gersh = (0..p).map(|i| (0..p).map(|j| g[(i, j)].abs()).sum::<f64>()).fold(0.0, f64::max);
+    let hi = trace.min(gersh);
+    let hi = if hi > 0.0 { hi } else { 1.0 };
+    let sq = n1.sqrt();
+    let Some(series) =
+        ChebyshevSeries::fit(|l| -1.0 / ((n1 + l).sqrt() * (sq + (n1 + l).sqrt())), 0.0, hi, 1e-14)
+    else {
+        return Ok(None);
+    };
+    // w = Yᵀ (G + (N−1)I)⁻¹ δ
+    let mut s = g.clone();
+    for i in 0..p {
+        s[(i, i)] += n1;
+    }
+    let sol = spd_solve(s.as_ref(), MatRef::from_column_major_slice(dy, p, 1))?;
+    let w = y.transpose() * &sol; // N × 1
+    let aw = a * &w; // b × 1
+    let bt = y * a.transpose(); // P × b = (A Yᵀ)ᵀ
+    let r = series.apply_sym(g.as_ref(), bt.as_ref()); // g(G) (A Yᵀ)ᵀ
+    let ry = r.transpose() * y; // b × N
+    Ok(Some(Mat::from_fn(a.nrows(), n, |i, j| mu[i] + aw[(i, 0)] + a[(i, j)] + ry[(i, j)])))
+}
+
 /// Multiplies the anomalies by `infl` and, if `rot`, rotates them by a random mean-preserving
 /// orthogonal matrix (DAPPER's `post_process`). `e` is `Nx × N`.
 pub fn post_process(e: &mut Mat<f64>, infl: f64, rot: bool, rng: &mut AssimRng) {
@@ -137,6 +200,32 @@ mod tests {
                 assert!((a.w[i] - b.w[i]).abs() < 1e-13, "w p={p} n={n}");
                 for j in 0..n {
                     assert!((a.t[(i, j)] - b.t[(i, j)]).abs() < 1e-13, "T p={p} n={n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chebyshev_local_update_matches_the_eigen_path() {
+        let mut rng = crate::rng::stream(8, "local");
+        // The third case has a spectrum of G far above N − 1: the series is refused and
+        // local_etkf falls back to the eigen path; all three must agree with it.
+        for (p, n, spread, converges) in [(26, 40, 0.2, true), (5, 12, 1.0, true), (10, 20, 30.0, false)] {
+            let raw = Mat::from_fn(p, n, |_, _| spread * crate::rng::normal(&mut rng));
+            let (y, _) = crate::linalg::centre(raw.as_ref());
+            let araw = Mat::from_fn(2, n, |_, _| crate::rng::normal(&mut rng));
+            let (a, _) = crate::linalg::centre(araw.as_ref());
+            let mu = [0.7, -1.3];
+            let dy: Vec<f64> = (0..p).map(|_| crate::rng::normal(&mut rng)).collect();
+            let cheb = local_etkf_chebyshev(a.as_ref(), &mu, y.as_ref(), &dy).unwrap();
+            assert_eq!(cheb.is_some(), converges, "p={p} n={n}");
+            let fast = local_etkf(a.as_ref(), &mu, y.as_ref(), &dy).unwrap();
+            let g = etkf_transform(y.as_ref(), &dy).unwrap().combined();
+            let slow = &a * g;
+            for i in 0..2 {
+                for j in 0..n {
+                    let want = mu[i] + slow[(i, j)];
+                    assert!((fast[(i, j)] - want).abs() < 1e-12, "p={p} n={n}: {} vs {want}", fast[(i, j)]);
                 }
             }
         }

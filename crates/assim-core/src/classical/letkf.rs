@@ -3,7 +3,7 @@
 use faer::Mat;
 use rayon::prelude::*;
 
-use super::ensemble::{etkf_transform, normalised_obs_anomalies, post_process};
+use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::linalg::centre;
@@ -21,20 +21,30 @@ pub struct LETKF {
     /// Random mean-preserving rotation after each analysis.
     pub rot: bool,
     e: Mat<f64>,
+    /// Per batch: the local observations and `√taper` (the network is fixed, so once).
+    local_obs: Vec<(Vec<usize>, Vec<f64>)>,
 }
 
 impl LETKF {
     /// A LETKF with `n` members and localisation radius `loc_rad`.
     pub fn new(n: usize, loc_rad: f64, infl: f64, rot: bool) -> Self {
-        LETKF { n, loc_rad, infl, rot, e: Mat::zeros(0, 0) }
+        LETKF { n, loc_rad, infl, rot, e: Mat::zeros(0, 0), local_obs: Vec::new() }
     }
 }
 
 impl Assimilator for LETKF {
     fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
-        if setup.localizer.is_none() {
-            return Err(AssimError::Input("LETKF needs a localisation geometry for this model".into()));
-        }
+        let loc = setup
+            .localizer
+            .ok_or_else(|| AssimError::Input("LETKF needs a localisation geometry for this model".into()))?;
+        self.local_obs = loc
+            .batches()
+            .iter()
+            .map(|batch| {
+                let (jj, coeff) = loc.obs_taper(batch, self.loc_rad);
+                (jj, coeff.into_iter().map(f64::sqrt).collect())
+            })
+            .collect();
         self.e = setup.x0.sample(self.n, rng)?;
         Ok(())
     }
@@ -59,23 +69,16 @@ impl Assimilator for LETKF {
         let updates: Vec<Option<Mat<f64>>> = loc
             .batches()
             .par_iter()
-            .map(|batch| {
-                let (jj, coeff) = loc.obs_taper(batch, self.loc_rad);
+            .zip(&self.local_obs)
+            .map(|(batch, (jj, sq))| {
                 if jj.is_empty() {
                     return Ok(None);
                 }
-                let sq: Vec<f64> = coeff.iter().map(|c| c.sqrt()).collect();
                 let y_loc = Mat::from_fn(jj.len(), n, |p, j| yr[(jj[p], j)] * sq[p]);
-                let dy_loc: Vec<f64> = jj.iter().zip(&sq).map(|(&p, s)| dy[p] * s).collect();
-                let g = etkf_transform(y_loc.as_ref(), &dy_loc)?.combined();
+                let dy_loc: Vec<f64> = jj.iter().zip(sq).map(|(&p, s)| dy[p] * s).collect();
                 let a_loc = Mat::from_fn(batch.len(), n, |i, j| a[(batch[i], j)]);
-                let mut e_loc = &a_loc * &g;
-                for j in 0..n {
-                    for (i, &b) in batch.iter().enumerate() {
-                        e_loc[(i, j)] += mu[b];
-                    }
-                }
-                Ok(Some(e_loc))
+                let mu_loc: Vec<f64> = batch.iter().map(|&b| mu[b]).collect();
+                local_etkf(a_loc.as_ref(), &mu_loc, y_loc.as_ref(), &dy_loc).map(Some)
             })
             .collect::<Result<_, AssimError>>()?;
         for (batch, upd) in loc.batches().iter().zip(updates) {

@@ -11,7 +11,7 @@ mod var3d;
 
 pub use climatology::Climatology;
 pub use enkf::{EnKF, EnKFUpdate};
-pub use ensemble::{EnsembleTransform, etkf_transform, post_process};
+pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
 pub use extkf::ExtKF;
 pub use letkf::LETKF;
 pub use optinterp::OptInterp;

@@ -4,6 +4,10 @@
 //! member is a contiguous slice the model can step in place); observation-space anomalies are
 //! `P × N`.
 
+mod chebyshev;
+
+pub use chebyshev::ChebyshevSeries;
+
 use faer::{Mat, MatRef, Side};
 
 use crate::AssimError;
@@ -132,27 +136,26 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// rotating ensemble anomalies by it preserves their zero mean (DAPPER's `genOG_1`).
 ///
 /// Built as `H diag(1, Q) H` with `H` the Householder reflection that maps `e₀` to `1/√N`
-/// (applied in O(N²)) and `Q` Haar on the complement: Gram–Schmidt (run twice, which
-/// keeps it orthogonal to rounding) on a Gaussian matrix, i.e. its QR with `R > 0`.
+/// (applied in O(N²)) and `Q` Haar on the complement.
 pub fn random_mean_preserving_rotation(n: usize, rng: &mut crate::rng::AssimRng) -> Mat<f64> {
     if n < 2 {
         return Mat::identity(n, n);
     }
     let m = n - 1;
-    // Columns of Q as flat slices (column-major, m × m).
-    let mut q = vec![0.0; m * m];
-    crate::rng::fill_normal(rng, &mut q);
+    // Haar Q on the complement: the Q factor of a Gaussian matrix with R's diagonal made
+    // positive (faer's blocked Householder QR), as flat column-major storage.
+    let mut g = Mat::<f64>::zeros(m, m);
     for j in 0..m {
-        let (done, rest) = q.split_at_mut(j * m);
-        let col = &mut rest[..m];
-        for _pass in 0..2 {
-            for prev in done.chunks_exact(m) {
-                let dot = dot(prev, col);
-                col.iter_mut().zip(prev).for_each(|(c, p)| *c -= dot * p);
-            }
+        crate::rng::fill_normal(rng, g.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut());
+    }
+    let qr = g.qr();
+    let (qf, r) = (qr.compute_Q(), qr.R());
+    let mut q = vec![0.0; m * m];
+    for j in 0..m {
+        let sign = if r[(j, j)] < 0.0 { -1.0 } else { 1.0 };
+        for i in 0..m {
+            q[i + j * m] = sign * qf[(i, j)];
         }
-        let inv = 1.0 / col.iter().map(|x| x * x).sum::<f64>().sqrt();
-        col.iter_mut().for_each(|c| *c *= inv);
     }
     // M = diag(1, Q); R = H M H with H = I − 2 v vᵀ/(vᵀv), v = e₀ − 1/√N:
     // H M H = M − 2 v (Mᵀv)ᵀ/vv − 2 (M v) vᵀ/vv + 4 (vᵀMv) v vᵀ/vv².
