@@ -15,8 +15,9 @@ pub fn render(exp: &Experiment, report: &RunReport) -> String {
     ));
     let num = |x: f64, w: usize| if x.is_finite() { format!("{x:>w$.4}") } else { format!("{:>w$}", "–") };
     for m in &report.methods {
-        let rmse = if m.rmse_a.is_finite() {
-            format!("{:.4} ± {:.4}", m.rmse_a, m.rmse_a_ci)
+        let (name, sc) = (&m.name, &m.scores);
+        let rmse = if sc.rmse_a.is_finite() {
+            format!("{:.4} ± {:.4}", sc.rmse_a, sc.rmse_a_ci)
         } else {
             "–".to_string()
         };
@@ -33,12 +34,12 @@ pub fn render(exp: &Experiment, report: &RunReport) -> String {
         };
         s.push_str(&format!(
             "{:<width$}  {:>15}  {}  {}  {}  {}  {:>9.3}  {}\n",
-            m.name,
+            name,
             rmse,
-            num(m.spread_a, 8),
-            num(m.rmse_f, 7),
-            num(m.spread_f, 8),
-            num(m.crps_a, 7),
+            num(sc.spread_a, 8),
+            num(sc.rmse_f, 7),
+            num(sc.spread_f, 8),
+            num(sc.crps_a, 7),
             m.wall_s_per_1001_cycles,
             div
         ));

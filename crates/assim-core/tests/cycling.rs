@@ -68,15 +68,20 @@ fn short_run_statistics_are_pinned_and_reproducible() {
     let exp = experiment(METHODS, 400);
     let a = run(&exp);
     let b = run(&exp);
-    let rmse: Vec<f64> = a.methods.iter().map(|m| m.rmse_a).collect();
-    let again: Vec<f64> = b.methods.iter().map(|m| m.rmse_a).collect();
+    let rmse: Vec<f64> = a.methods.iter().map(|m| m.scores.rmse_a).collect();
+    let again: Vec<f64> = b.methods.iter().map(|m| m.scores.rmse_a).collect();
     assert_eq!(rmse, again, "same seed, same numbers (bitwise)");
     // Regression pins (seeds 11 and 12, Ko = 400, 301 averaged analyses). They change only if
     // the arithmetic or the random streams change; the tolerance allows for summation-order
     // differences between platforms, far below the seed-to-seed spread (~5%).
     let pinned = PINNED;
     for (m, want) in a.methods.iter().zip(pinned) {
-        assert!(((m.rmse_a - want) / want).abs() < 1e-6, "{}: rmse_a {} vs pinned {want}", m.name, m.rmse_a);
+        assert!(
+            ((m.scores.rmse_a - want) / want).abs() < 1e-6,
+            "{}: rmse_a {} vs pinned {want}",
+            m.name,
+            m.scores.rmse_a
+        );
     }
     assert_eq!(a.n_averaged, 301);
 }
@@ -102,23 +107,30 @@ fn methods_rank_as_in_the_literature() {
     let sqrt = get("EnKF Sqrt");
     let letkf = get("LETKF");
     // Climatology ≈ its own spread; OI < climatology; 3D-Var < OI; ensembles < 3D-Var.
-    assert!((clim.rmse_a / clim.spread_a - 1.0).abs() < 0.1);
-    assert!(oi.rmse_a < 0.5 * clim.rmse_a);
-    assert!(var3d.rmse_a < oi.rmse_a);
-    assert!(sqrt.rmse_a < 0.7 * var3d.rmse_a && letkf.rmse_a < 0.7 * var3d.rmse_a);
+    assert!((clim.scores.rmse_a / clim.scores.spread_a - 1.0).abs() < 0.1);
+    assert!(oi.scores.rmse_a < 0.5 * clim.scores.rmse_a);
+    assert!(var3d.scores.rmse_a < oi.scores.rmse_a);
+    assert!(
+        sqrt.scores.rmse_a < 0.7 * var3d.scores.rmse_a && letkf.scores.rmse_a < 0.7 * var3d.scores.rmse_a
+    );
     // Tuned ensembles are calibrated: spread within 30% of the error.
     for m in [sqrt, letkf] {
         assert!(
-            (m.spread_a / m.rmse_a - 1.0).abs() < 0.3,
+            (m.scores.spread_a / m.scores.rmse_a - 1.0).abs() < 0.3,
             "{}: spread {} rmse {}",
             m.name,
-            m.spread_a,
-            m.rmse_a
+            m.scores.spread_a,
+            m.scores.rmse_a
         );
-        assert!(m.crps_a > 0.0 && m.crps_a < m.rmse_a, "{}: CRPS {}", m.name, m.crps_a);
+        assert!(
+            m.scores.crps_a > 0.0 && m.scores.crps_a < m.scores.rmse_a,
+            "{}: CRPS {}",
+            m.name,
+            m.scores.crps_a
+        );
         assert!(!m.diverged);
     }
-    assert!(var3d.spread_a.is_nan() && var3d.crps_a.is_nan());
+    assert!(var3d.scores.spread_a.is_nan() && var3d.scores.crps_a.is_nan());
 }
 
 #[test]
@@ -143,7 +155,7 @@ infl = 1.0e150
         "N = 3 must diverge: {:?}",
         small.per_seed[0].divergence_reason
     );
-    assert!(small.rmse_a.is_nan());
+    assert!(small.scores.rmse_a.is_nan());
     let seed = &small.per_seed[0];
     assert!(
         seed.diverged_at_cycle.is_some()

@@ -3,7 +3,7 @@
 use faer::Mat;
 
 use super::ensemble::{apply_transform, etkf_transform, normalised_obs_anomalies, post_process};
-use super::{Assimilator, Estimate, Setup};
+use super::{EnsembleFilter, Setup};
 use crate::AssimError;
 use crate::linalg::{centre, spd_solve};
 use crate::rng::{AssimRng, normal};
@@ -40,24 +40,20 @@ impl EnKF {
     }
 }
 
-impl Assimilator for EnKF {
-    fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
-        self.e = setup.x0.sample(self.n, rng)?;
-        Ok(())
+impl EnsembleFilter for EnKF {
+    fn size(&self) -> usize {
+        self.n
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
-        setup.model.advance_ensemble(&mut self.e, t0, setup.dt, steps);
-        Ok(())
+    fn members(&self) -> &Mat<f64> {
+        &self.e
     }
 
-    fn analyse(
-        &mut self,
-        setup: &Setup<'_>,
-        y: &[f64],
-        _t: f64,
-        rng: &mut AssimRng,
-    ) -> Result<(), AssimError> {
+    fn members_mut(&mut self) -> &mut Mat<f64> {
+        &mut self.e
+    }
+
+    fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let he = setup.obs.apply_ensemble(self.e.as_ref());
         let (a, mu) = centre(self.e.as_ref());
         let n1 = self.n as f64 - 1.0;
@@ -95,9 +91,5 @@ impl Assimilator for EnKF {
         }
         post_process(&mut self.e, self.infl, self.rot, rng);
         Ok(())
-    }
-
-    fn estimate(&self) -> Estimate<'_> {
-        Estimate::Ensemble { members: self.e.as_ref(), weights: None }
     }
 }

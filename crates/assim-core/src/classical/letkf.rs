@@ -4,7 +4,7 @@ use faer::Mat;
 use rayon::prelude::*;
 
 use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
-use super::{Assimilator, Estimate, Setup};
+use super::{EnsembleFilter, Setup};
 use crate::AssimError;
 use crate::linalg::centre;
 use crate::rng::AssimRng;
@@ -32,8 +32,20 @@ impl LETKF {
     }
 }
 
-impl Assimilator for LETKF {
-    fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
+impl EnsembleFilter for LETKF {
+    fn size(&self) -> usize {
+        self.n
+    }
+
+    fn members(&self) -> &Mat<f64> {
+        &self.e
+    }
+
+    fn members_mut(&mut self) -> &mut Mat<f64> {
+        &mut self.e
+    }
+
+    fn prepare(&mut self, setup: &Setup<'_>) -> Result<(), AssimError> {
         let loc = setup
             .localizer
             .ok_or_else(|| AssimError::Input("LETKF needs a localisation geometry for this model".into()))?;
@@ -45,22 +57,10 @@ impl Assimilator for LETKF {
                 (jj, coeff.into_iter().map(f64::sqrt).collect())
             })
             .collect();
-        self.e = setup.x0.sample(self.n, rng)?;
         Ok(())
     }
 
-    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
-        setup.model.advance_ensemble(&mut self.e, t0, setup.dt, steps);
-        Ok(())
-    }
-
-    fn analyse(
-        &mut self,
-        setup: &Setup<'_>,
-        y: &[f64],
-        _t: f64,
-        rng: &mut AssimRng,
-    ) -> Result<(), AssimError> {
+    fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let loc = setup.localizer.ok_or_else(|| AssimError::Input("LETKF needs a localizer".into()))?;
         let he = setup.obs.apply_ensemble(self.e.as_ref());
         let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
@@ -92,9 +92,5 @@ impl Assimilator for LETKF {
         }
         post_process(&mut self.e, self.infl, self.rot, rng);
         Ok(())
-    }
-
-    fn estimate(&self) -> Estimate<'_> {
-        Estimate::Ensemble { members: self.e.as_ref(), weights: None }
     }
 }

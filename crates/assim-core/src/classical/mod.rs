@@ -5,18 +5,16 @@ mod enkf;
 mod ensemble;
 mod extkf;
 mod letkf;
-mod optinterp;
 mod partfilt;
-mod var3d;
+mod static_gain;
 
 pub use climatology::Climatology;
 pub use enkf::{EnKF, EnKFUpdate};
 pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
 pub use extkf::ExtKF;
 pub use letkf::LETKF;
-pub use optinterp::OptInterp;
 pub use partfilt::PartFilt;
-pub use var3d::Var3D;
+pub use static_gain::{Background, StaticGain};
 
 use faer::{Mat, MatRef};
 
@@ -113,6 +111,52 @@ pub trait Assimilator: Send {
 
     /// The current estimate.
     fn estimate(&self) -> Estimate<'_>;
+}
+
+/// An ensemble Kalman-type filter: members drawn from X0, forecast member by member, scored
+/// with equal weights; only the analysis differs between EnKF flavours and the LETKF.
+/// Every `EnsembleFilter` is an [`Assimilator`].
+pub trait EnsembleFilter: Send {
+    /// Ensemble size `N`.
+    fn size(&self) -> usize;
+    /// The members (`Nx × N`, columns).
+    fn members(&self) -> &Mat<f64>;
+    /// The members, for the shared initialisation and forecast.
+    fn members_mut(&mut self) -> &mut Mat<f64>;
+    /// Checks the set-up before any member is drawn (default: nothing to check).
+    fn prepare(&mut self, setup: &Setup<'_>) -> Result<(), AssimError> {
+        let _ = setup;
+        Ok(())
+    }
+    /// Replaces the forecast members by the analysis members, given the observations `y`.
+    fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError>;
+}
+
+impl<F: EnsembleFilter> Assimilator for F {
+    fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
+        self.prepare(setup)?;
+        *self.members_mut() = setup.x0.sample(self.size(), rng)?;
+        Ok(())
+    }
+
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        setup.model.advance_ensemble(self.members_mut(), t0, setup.dt, steps);
+        Ok(())
+    }
+
+    fn analyse(
+        &mut self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        _t: f64,
+        rng: &mut AssimRng,
+    ) -> Result<(), AssimError> {
+        self.update(setup, y, rng)
+    }
+
+    fn estimate(&self) -> Estimate<'_> {
+        Estimate::Ensemble { members: self.members().as_ref(), weights: None }
+    }
 }
 
 /// Kalman gain `K = B Hᵀ (H B Hᵀ + R)⁻¹` for a linear `H` (`Nx × P`).

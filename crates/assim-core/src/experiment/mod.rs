@@ -13,5 +13,5 @@ pub use config::{
     ObsConfig, X0Config,
 };
 pub use cycle::{Divergence, SeedRun, cycle};
-pub use runner::{MethodReport, RunReport, SeedReport, run_experiment};
+pub use runner::{MethodReport, RunReport, SeedReport, Summary, run_experiment};
 pub use twin::{Twin, TwinSetup};

@@ -4,9 +4,7 @@ use serde::Serialize;
 
 use super::{Experiment, MethodConfig, SeedRun, TwinSetup, cycle};
 use crate::AssimError;
-use crate::classical::{
-    Assimilator, Climatology, EnKF, EnKFUpdate, ExtKF, LETKF, OptInterp, PartFilt, Var3D,
-};
+use crate::classical::{Assimilator, Climatology, EnKF, EnKFUpdate, ExtKF, LETKF, PartFilt, StaticGain};
 use crate::metrics::series_mean;
 use crate::rng::stream;
 
@@ -14,8 +12,8 @@ use crate::rng::stream;
 pub fn build_method(cfg: &MethodConfig) -> Box<dyn Assimilator> {
     match cfg {
         MethodConfig::Climatology { .. } => Box::new(Climatology::default()),
-        MethodConfig::OptInterp { .. } => Box::new(OptInterp::default()),
-        MethodConfig::Var3D { xb, .. } => Box::new(Var3D::new(*xb)),
+        MethodConfig::OptInterp { .. } => Box::new(StaticGain::opt_interp()),
+        MethodConfig::Var3D { xb, .. } => Box::new(StaticGain::var3d(*xb)),
         MethodConfig::ExtKF { infl, .. } => Box::new(ExtKF::new(*infl)),
         MethodConfig::EnKF { upd_a, n, infl, rot, .. } => {
             let update = match upd_a.as_str() {
@@ -30,16 +28,14 @@ pub fn build_method(cfg: &MethodConfig) -> Box<dyn Assimilator> {
     }
 }
 
-/// One method on one seed, summarised (the `per_seed` rows of `metrics.json`).
-#[derive(Clone, Debug, Serialize)]
-pub struct SeedReport {
-    /// The seed.
-    pub seed: u64,
-    /// Time-mean analysis RMSE after burn-in (null if diverged).
+/// The scores of a method, on one seed or averaged over seeds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Summary {
+    /// Time-mean analysis RMSE after burn-in.
     pub rmse_a: f64,
     /// 95% half-width of `rmse_a`, AR(1)-corrected.
     pub rmse_a_ci: f64,
-    /// Time-mean analysis spread (null without one).
+    /// Time-mean analysis spread (NaN → null without one).
     pub spread_a: f64,
     /// Time-mean forecast RMSE.
     pub rmse_f: f64,
@@ -47,8 +43,18 @@ pub struct SeedReport {
     pub spread_f: f64,
     /// Time-mean analysis CRPS (null without an ensemble).
     pub crps_a: f64,
-    /// Wall-clock seconds of the cycle.
+    /// Wall-clock seconds of the cycle (forecasts, analyses, scoring).
     pub wall_s: f64,
+}
+
+/// One method on one seed, summarised (the `per_seed` rows of `metrics.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedReport {
+    /// The seed.
+    pub seed: u64,
+    /// Time means after burn-in (null where diverged or undefined); `wall_s` of this seed.
+    #[serde(flatten)]
+    pub scores: Summary,
     /// Whether the run diverged.
     pub diverged: bool,
     /// The analysis index where it diverged.
@@ -67,20 +73,10 @@ pub struct MethodReport {
     pub name: String,
     /// Parameters as given (with defaults).
     pub params: serde_json::Value,
-    /// Mean over non-diverged seeds of the time-mean analysis RMSE.
-    pub rmse_a: f64,
-    /// 95% half-width of `rmse_a` (per-seed standard errors combined).
-    pub rmse_a_ci: f64,
-    /// Seed-mean analysis spread.
-    pub spread_a: f64,
-    /// Seed-mean forecast RMSE.
-    pub rmse_f: f64,
-    /// Seed-mean forecast spread.
-    pub spread_f: f64,
-    /// Seed-mean analysis CRPS.
-    pub crps_a: f64,
-    /// Mean wall-clock seconds per seed.
-    pub wall_s: f64,
+    /// Means over the non-diverged seeds (`rmse_a_ci` combines their standard errors);
+    /// `wall_s` is the mean over all seeds.
+    #[serde(flatten)]
+    pub scores: Summary,
     /// Mean wall-clock seconds per 1001 cycles (the unit of DAPPER's benchmark table).
     pub wall_s_per_1001_cycles: f64,
     /// Whether any seed diverged.
@@ -150,13 +146,15 @@ fn summarise_seed(seed: u64, run: SeedRun, averaged: &[usize]) -> SeedReport {
     let nan_if = |x: f64| if diverged { f64::NAN } else { x };
     SeedReport {
         seed,
-        rmse_a: nan_if(rmse.mean),
-        rmse_a_ci: nan_if(rmse.ci95),
-        spread_a: nan_if(mean(&run.spread_a)),
-        rmse_f: nan_if(mean(&run.rmse_f)),
-        spread_f: nan_if(mean(&run.spread_f)),
-        crps_a: nan_if(mean(&run.crps_a)),
-        wall_s: run.wall_s,
+        scores: Summary {
+            rmse_a: nan_if(rmse.mean),
+            rmse_a_ci: nan_if(rmse.ci95),
+            spread_a: nan_if(mean(&run.spread_a)),
+            rmse_f: nan_if(mean(&run.rmse_f)),
+            spread_f: nan_if(mean(&run.spread_f)),
+            crps_a: nan_if(mean(&run.crps_a)),
+            wall_s: run.wall_s,
+        },
         diverged,
         diverged_at_cycle: run.diverged.as_ref().map(|d| d.cycle),
         divergence_reason: run.diverged.as_ref().map(|d| d.reason.clone()),
@@ -166,23 +164,25 @@ fn summarise_seed(seed: u64, run: SeedRun, averaged: &[usize]) -> SeedReport {
 
 fn summarise_method(cfg: &MethodConfig, seeds: Vec<SeedReport>, n_cycles: usize) -> MethodReport {
     let ok: Vec<&SeedReport> = seeds.iter().filter(|s| !s.diverged).collect();
-    let avg = |f: &dyn Fn(&SeedReport) -> f64| -> f64 {
-        if ok.is_empty() { f64::NAN } else { ok.iter().map(|s| f(s)).sum::<f64>() / ok.len() as f64 }
+    let avg = |f: &dyn Fn(&Summary) -> f64| -> f64 {
+        if ok.is_empty() { f64::NAN } else { ok.iter().map(|s| f(&s.scores)).sum::<f64>() / ok.len() as f64 }
     };
     // Independent seeds: the standard error of their mean is sqrt(Σ se²)/n.
-    let ci = (ok.iter().map(|s| s.rmse_a_ci.powi(2)).sum::<f64>()).sqrt() / ok.len() as f64;
-    let wall_s = seeds.iter().map(|s| s.wall_s).sum::<f64>() / seeds.len() as f64;
+    let ci = (ok.iter().map(|s| s.scores.rmse_a_ci.powi(2)).sum::<f64>()).sqrt() / ok.len() as f64;
+    let wall_s = seeds.iter().map(|s| s.scores.wall_s).sum::<f64>() / seeds.len() as f64;
     let n_diverged = seeds.len() - ok.len();
     MethodReport {
         name: cfg.label(),
         params: cfg.params(),
-        rmse_a: avg(&|s| s.rmse_a),
-        rmse_a_ci: if ok.is_empty() { f64::NAN } else { ci },
-        spread_a: avg(&|s| s.spread_a),
-        rmse_f: avg(&|s| s.rmse_f),
-        spread_f: avg(&|s| s.spread_f),
-        crps_a: avg(&|s| s.crps_a),
-        wall_s,
+        scores: Summary {
+            rmse_a: avg(&|s| s.rmse_a),
+            rmse_a_ci: if ok.is_empty() { f64::NAN } else { ci },
+            spread_a: avg(&|s| s.spread_a),
+            rmse_f: avg(&|s| s.rmse_f),
+            spread_f: avg(&|s| s.spread_f),
+            crps_a: avg(&|s| s.crps_a),
+            wall_s,
+        },
         wall_s_per_1001_cycles: wall_s / n_cycles as f64 * 1001.0,
         diverged: n_diverged > 0,
         n_diverged,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::write_atomic;
 use crate::AssimError;
-use crate::experiment::{Experiment, RunReport};
+use crate::experiment::{Experiment, RunReport, Summary};
 
 /// Writes `config.toml`, `metrics.csv` and `metrics.json` into `dir` (created if missing),
 /// each atomically; `metrics.json` last, so its presence means the run is complete.
@@ -21,37 +21,21 @@ pub fn metrics_csv(report: &RunReport) -> String {
     let mut s = String::from(
         "method,seed,rmse_a,rmse_a_ci,spread_a,rmse_f,spread_f,crps_a,wall_s,diverged,diverged_at_cycle\n",
     );
-    let num = |x: f64| if x.is_finite() { format!("{x}") } else { String::new() };
     for m in &report.methods {
         let name = csv_field(&m.name);
-        s.push_str(&format!(
-            "{name},mean,{},{},{},{},{},{},{},{},\n",
-            num(m.rmse_a),
-            num(m.rmse_a_ci),
-            num(m.spread_a),
-            num(m.rmse_f),
-            num(m.spread_f),
-            num(m.crps_a),
-            num(m.wall_s),
-            m.diverged
-        ));
+        s.push_str(&format!("{name},mean,{},{},\n", summary_cells(&m.scores), m.diverged));
         for p in &m.per_seed {
-            s.push_str(&format!(
-                "{name},{},{},{},{},{},{},{},{},{},{}\n",
-                p.seed,
-                num(p.rmse_a),
-                num(p.rmse_a_ci),
-                num(p.spread_a),
-                num(p.rmse_f),
-                num(p.spread_f),
-                num(p.crps_a),
-                num(p.wall_s),
-                p.diverged,
-                p.diverged_at_cycle.map_or(String::new(), |c| c.to_string())
-            ));
+            let at = p.diverged_at_cycle.map_or(String::new(), |c| c.to_string());
+            s.push_str(&format!("{name},{},{},{},{at}\n", p.seed, summary_cells(&p.scores), p.diverged));
         }
     }
     s
+}
+
+/// The seven score columns, empty where undefined.
+fn summary_cells(x: &Summary) -> String {
+    let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };
+    [x.rmse_a, x.rmse_a_ci, x.spread_a, x.rmse_f, x.spread_f, x.crps_a, x.wall_s].map(num).join(",")
 }
 
 fn csv_field(x: &str) -> String {
