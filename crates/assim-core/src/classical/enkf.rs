@@ -2,7 +2,7 @@
 
 use faer::Mat;
 
-use super::ensemble::{apply_transform, etkf_transform, normalised_obs_anomalies, post_process};
+use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
 use super::{EnsembleFilter, Setup};
 use crate::AssimError;
 use crate::linalg::{centre, spd_solve};
@@ -60,8 +60,7 @@ impl EnsembleFilter for EnKF {
         match self.update {
             EnKFUpdate::Sqrt => {
                 let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
-                let tr = etkf_transform(yr.as_ref(), &dy)?;
-                apply_transform(self.e.as_mut(), &mu, a.as_ref(), tr.combined().as_ref());
+                self.e = local_etkf(a.as_ref(), &mu, yr.as_ref(), &dy)?;
             }
             EnKFUpdate::PertObs | EnKFUpdate::DEnKF => {
                 let (yo, ybar) = centre(he.as_ref());

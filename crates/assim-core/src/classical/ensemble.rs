@@ -1,10 +1,10 @@
 //! Pieces shared by the ensemble filters: the ETKF transform and the post-processing of
 //! anomalies (inflation and random rotation).
 
-use faer::{Mat, MatMut, MatRef};
+use faer::{Mat, MatRef};
 
 use crate::AssimError;
-use crate::linalg::{ChebyshevSeries, random_mean_preserving_rotation, spd_solve, sym_eig};
+use crate::linalg::{ChebyshevSeries, rotate_columns_mean_preserving, spd_solve, sym_eig};
 use crate::rng::AssimRng;
 
 /// The ensemble-space update of the ETKF: new member `j` is `μ + A (w + T[:, j])`.
@@ -77,14 +77,15 @@ fn etkf_obs_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, A
     Ok(EnsembleTransform { w, t })
 }
 
-/// The ETKF analysis of a few state rows: `μ 1ᵀ + A (w 1ᵀ + T)` for local anomalies `A`
+/// The ETKF analysis of state rows (a local batch, or all of them): `μ 1ᵀ + A (w 1ᵀ + T)` for local anomalies `A`
 /// (`b × N`, mean `μ`), given the local normalised (and tapered) `Y` (`P × N`) and `δ`.
 ///
 /// With fewer observations than members it avoids any eigen-decomposition: `w` by a
 /// Cholesky solve in observation space, and `A T = A + (A Yᵀ) g(G) Y` with `G = YYᵀ` and
 /// `g` as in [`etkf_transform`], applied to the `b` rows by a Chebyshev series (exact to
 /// ~1e-14, tested against the eigen path). It falls back to [`etkf_transform`] when the
-/// series does not converge (a spectrum of `G` far above `N − 1`) or `P ≥ N`.
+/// series does not converge (a spectrum of `G` far above `N − 1`) or `P ≥ N`. The global
+/// EnKF uses it too, with every state row as `A`.
 pub fn local_etkf(
     a: MatRef<'_, f64>,
     mu: &[f64],
@@ -146,25 +147,13 @@ pub fn post_process(e: &mut Mat<f64>, infl: f64, rot: bool, rng: &mut AssimRng) 
     if infl == 1.0 && !rot {
         return;
     }
-    let (a, mu) = crate::linalg::centre(e.as_ref());
-    let n = e.ncols();
-    let mut g = Mat::<f64>::zeros(n, n);
+    let (mut a, mu) = crate::linalg::centre(e.as_ref());
     if rot {
-        g = random_mean_preserving_rotation(n, rng) * faer::Scale(infl);
-    } else {
-        for i in 0..n {
-            g[(i, i)] = infl;
-        }
+        rotate_columns_mean_preserving(&mut a, rng);
     }
-    apply_transform(e.as_mut(), &mu, a.as_ref(), g.as_ref());
-}
-
-/// Writes `μ 1ᵀ + A G` into `e` (every argument in ensemble-column layout).
-pub fn apply_transform(mut e: MatMut<'_, f64>, mu: &[f64], a: MatRef<'_, f64>, g: MatRef<'_, f64>) {
-    let ag = a * g;
     for j in 0..e.ncols() {
-        for i in 0..e.nrows() {
-            e[(i, j)] = mu[i] + ag[(i, j)];
+        for (i, m) in mu.iter().enumerate() {
+            e[(i, j)] = m + infl * a[(i, j)];
         }
     }
 }
