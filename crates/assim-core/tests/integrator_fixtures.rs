@@ -126,3 +126,28 @@ fn jacobian_matches_finite_differences() {
         }
     }
 }
+
+#[test]
+fn lorenz63_lane_forecasts_equal_single_forecasts() {
+    // Members are advanced 4 at a time (interleaved RK4 chains); 10 members leave a partial
+    // chunk, 1000 members take the parallel path. Both must equal one-by-one stepping bitwise.
+    let m = Lorenz63::default();
+    for n in [10usize, 1000] {
+        let mut e = faer::Mat::from_fn(3, n, |i, j| [1.509, -1.531, 25.46][i] + 0.01 * j as f64);
+        let cols: Vec<Vec<f64>> = (0..n)
+            .map(|j| {
+                let mut x: Vec<f64> = (0..3).map(|i| e[(i, j)]).collect();
+                for k in 0..25 {
+                    m.step(&mut x, k as f64 * 0.01, 0.01);
+                }
+                x
+            })
+            .collect();
+        m.advance_ensemble(&mut e, 0.0, 0.01, 25);
+        for (j, c) in cols.iter().enumerate() {
+            for i in 0..3 {
+                assert_eq!(e[(i, j)], c[i], "member {j} of {n}");
+            }
+        }
+    }
+}
