@@ -5,6 +5,8 @@
 //! ([`experiment`]), scores ([`metrics`]) and atomic output ([`io`]). No ML dependency,
 //! so it builds fast and every generative method can be scored against these baselines.
 
+#![warn(missing_docs)]
+
 pub mod classical;
 pub mod dynamics;
 pub mod error;
