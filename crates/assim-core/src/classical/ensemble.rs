@@ -4,7 +4,7 @@
 use faer::{Mat, MatRef};
 
 use crate::AssimError;
-use crate::linalg::{ChebyshevSeries, rotate_columns_mean_preserving, spd_solve, sym_eig};
+use crate::linalg::{ChebyshevSeries, dot, rotate_columns_mean_preserving, spd_solve, sym_eig};
 use crate::rng::AssimRng;
 
 /// The ensemble-space update of the ETKF: new member `j` is `μ + A (w + T[:, j])`.
@@ -133,12 +133,24 @@ fn local_etkf_chebyshev(
         s[(i, i)] += n1;
     }
     let sol = spd_solve(s.as_ref(), MatRef::from_column_major_slice(dy, p, 1))?;
-    let w = y.transpose() * &sol; // N × 1
-    let aw = a * &w; // b × 1
-    let bt = y * a.transpose(); // P × b = (A Yᵀ)ᵀ
-    let r = series.apply_sym(g.as_ref(), bt.as_ref()); // g(G) (A Yᵀ)ᵀ
-    let ry = r.transpose() * y; // b × N
-    Ok(Some(Mat::from_fn(a.nrows(), n, |i, j| mu[i] + aw[(i, 0)] + a[(i, j)] + ry[(i, j)])))
+    let sol = sol.col(0).try_as_col_major().expect("contiguous").as_slice();
+    // The products below involve only b (= 2 for a local batch) state rows: plain loops over
+    // the contiguous columns of Y beat a general matrix product's set-up at these sizes.
+    let ycol = |j: usize| y.col(j).try_as_col_major().expect("contiguous column").as_slice();
+    let b = a.nrows();
+    let w: Vec<f64> = (0..n).map(|j| dot(ycol(j), sol)).collect(); // Yᵀ sol
+    let aw: Vec<f64> = (0..b).map(|i| (0..n).map(|j| a[(i, j)] * w[j]).sum()).collect();
+    let mut bt = Mat::<f64>::zeros(p, b); // (A Yᵀ)ᵀ = Y Aᵀ
+    for c in 0..b {
+        let out = bt.col_mut(c).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+        for j in 0..n {
+            let coef = a[(c, j)];
+            out.iter_mut().zip(ycol(j)).for_each(|(o, v)| *o += coef * v);
+        }
+    }
+    let r = series.apply_sym(g.as_ref(), bt.as_ref()); // g(G) (A Yᵀ)ᵀ, P × b
+    let rcol = |c: usize| r.col(c).try_as_col_major().expect("contiguous column").as_slice();
+    Ok(Some(Mat::from_fn(b, n, |i, j| mu[i] + aw[i] + a[(i, j)] + dot(rcol(i), ycol(j)))))
 }
 
 /// Multiplies the anomalies by `infl` and, if `rot`, rotates them by a random mean-preserving

@@ -74,7 +74,14 @@ impl EnsembleFilter for LETKF {
                 if jj.is_empty() {
                     return Ok(None);
                 }
-                let y_loc = Mat::from_fn(jj.len(), n, |p, j| yr[(jj[p], j)] * sq[p]);
+                let mut y_loc = Mat::<f64>::zeros(jj.len(), n);
+                for j in 0..n {
+                    let src = yr.col(j).try_as_col_major().expect("contiguous column").as_slice();
+                    let dst = y_loc.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                    for ((d, &p), s) in dst.iter_mut().zip(jj).zip(sq) {
+                        *d = src[p] * s;
+                    }
+                }
                 let dy_loc: Vec<f64> = jj.iter().zip(sq).map(|(&p, s)| dy[p] * s).collect();
                 let a_loc = Mat::from_fn(batch.len(), n, |i, j| a[(batch[i], j)]);
                 let mu_loc: Vec<f64> = batch.iter().map(|&b| mu[b]).collect();
