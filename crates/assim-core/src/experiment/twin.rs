@@ -1,7 +1,5 @@
 //! The twin experiment: a truth run from X0 and noisy observations of it.
 
-use faer::Mat;
-
 use super::{Chronology, Experiment, ModelConfig};
 use crate::AssimError;
 use crate::classical::{Gaussian, Setup};
@@ -104,11 +102,4 @@ pub struct Twin {
     pub climatology: Gaussian,
     /// `sqrt(mean diag cov(truth))`: the RMSE of the climatological mean, the divergence bar.
     pub clim_spread: f64,
-}
-
-impl Twin {
-    /// The truth as an `Nx × (K+1)` matrix (for tests and plots).
-    pub fn truth_matrix(&self) -> Mat<f64> {
-        Mat::from_fn(self.truth[0].len(), self.truth.len(), |i, k| self.truth[k][i])
-    }
 }
