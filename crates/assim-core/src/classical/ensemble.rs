@@ -53,6 +53,13 @@ fn etkf_ensemble_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransfo
     Ok(EnsembleTransform { w, t })
 }
 
+/// `g(λ) = −1/(√(N−1+λ)(√(N−1) + √(N−1+λ)))`: the eigenvalue map of the square-root
+/// transform in observation space, `T = I + Yᵀ g(G) Y` (see [`etkf_obs_space`]).
+fn sqrt_transform_correction(n1: f64, lambda: f64) -> f64 {
+    let s = (n1 + lambda).sqrt();
+    -1.0 / (s * (n1.sqrt() + s))
+}
+
 /// ETKF through `G = YYᵀ = U Λ Uᵀ` (`P × P`): `w = Yᵀ U (Λ + (N−1)I)⁻¹ Uᵀ δ` and
 /// `T = I + Bᵀ diag(g(λ)) B` with `B = UᵀY`, `g(λ) = −1/(√(N−1+λ)(√(N−1) + √(N−1+λ)))`
 /// (the exact `(f(N−1+λ) − f(N−1))/λ` for `f(x) = √((N−1)/x)`, stable as `λ → 0`).
@@ -66,10 +73,7 @@ fn etkf_obs_space(y: MatRef<'_, f64>, dy: &[f64]) -> Result<EnsembleTransform, A
     let utd: Vec<f64> =
         (0..p).map(|k| (0..p).map(|i| u[(i, k)] * dy[i]).sum::<f64>() / (n1 + lam[k])).collect();
     let w = (0..n).map(|j| (0..p).map(|k| b[(k, j)] * utd[k]).sum()).collect();
-    let gb = Mat::from_fn(p, n, |k, j| {
-        let s = (n1 + lam[k]).sqrt();
-        -b[(k, j)] / (s * (n1.sqrt() + s))
-    });
+    let gb = Mat::from_fn(p, n, |k, j| sqrt_transform_correction(n1, lam[k]) * b[(k, j)]);
     let mut t = b.transpose() * gb;
     for i in 0..n {
         t[(i, i)] += 1.0;
@@ -121,10 +125,7 @@ fn local_etkf_chebyshev(
     let gersh = (0..p).map(|i| (0..p).map(|j| g[(i, j)].abs()).sum::<f64>()).fold(0.0, f64::max);
     let hi = trace.min(gersh);
     let hi = if hi > 0.0 { hi } else { 1.0 };
-    let sq = n1.sqrt();
-    let Some(series) =
-        ChebyshevSeries::fit(|l| -1.0 / ((n1 + l).sqrt() * (sq + (n1 + l).sqrt())), 0.0, hi, 1e-14)
-    else {
+    let Some(series) = ChebyshevSeries::fit(|l| sqrt_transform_correction(n1, l), 0.0, hi, 1e-14) else {
         return Ok(None);
     };
     // w = Yᵀ (G + (N−1)I)⁻¹ δ

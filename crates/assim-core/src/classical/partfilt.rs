@@ -7,7 +7,7 @@ use crate::AssimError;
 use crate::rng::{AssimRng, uniform};
 
 /// Bootstrap PF (DAPPER's `PartFilt`): reweight by the Gaussian likelihood, resample
-/// systematically when `N_eff < NER·N`, then jitter the duplicated particles with
+/// systematically when `N_eff ≤ NER·N`, then jitter the duplicated particles with
 /// `N(0, (reg·h)² C_w)`, `h = N^{-1/(Nx+4)}` (Scott's rule), `C_w` the weighted covariance.
 ///
 /// The analysis it reports is the weighted posterior ensemble, before resampling and jitter
