@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::AssimError;
 
+/// Largest truth trajectory (model steps × variables) an experiment may ask for: 1e9 numbers,
+/// 8 GB, a third of the standard 24 GiB machine.
+const MAX_TRUTH_NUMBERS: f64 = 1e9;
+
 /// A whole experiment: model, chronology, X0, observing system, seeds and methods.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -382,6 +386,17 @@ impl Experiment {
             return err("chronology.burn_in", format!("must be ≥ 0 (got {})", c.burn_in));
         }
         let chrono = self.chronology();
+        // The truth is kept at every model step: refuse, up front, a run that cannot fit.
+        let numbers = (chrono.k() as f64 + 1.0) * self.nx() as f64;
+        if numbers > MAX_TRUTH_NUMBERS {
+            return err(
+                if c.ko.is_some() { "chronology.ko" } else { "chronology.t" },
+                format!(
+                    "the truth run would hold {numbers:.3e} numbers ({:.0} GB); the limit is {MAX_TRUTH_NUMBERS:.0e}",
+                    numbers * 8e-9
+                ),
+            );
+        }
         if !(0..chrono.n_obs_times()).any(|ko| chrono.is_averaged(ko)) {
             return err("chronology.burn_in", "no analysis time falls after the burn-in".into());
         }
@@ -593,6 +608,8 @@ n = 10
         assert!(m.contains("chronology.ko"), "{m}");
         let m = err_of(&GOOD.replace("indices = \"all\"", "indices = [0, 40]"));
         assert!(m.contains("observations.indices") && m.contains("40"), "{m}");
+        let m = err_of(&GOOD.replace("ko = 100", "ko = 100000000"));
+        assert!(m.contains("chronology.ko") && m.contains("GB"), "{m}");
         let m = err_of(&GOOD.replace("upd_a = \"Sqrt\"", "upd_a = \"Foo\""));
         assert!(m.contains("methods[0].upd_a"), "{m}");
     }
