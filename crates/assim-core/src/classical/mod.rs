@@ -13,7 +13,7 @@ pub use enkf::{EnKF, EnKFUpdate};
 pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
 pub use extkf::ExtKF;
 pub use letkf::LETKF;
-pub use partfilt::PartFilt;
+pub use partfilt::{PartFilt, weights_degenerate};
 pub use static_gain::{Background, StaticGain};
 
 use faer::{Mat, MatRef};

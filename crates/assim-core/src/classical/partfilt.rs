@@ -36,14 +36,19 @@ impl PartFilt {
     /// `√(ub·w_i) (x_i − x̄_w)` as columns: a square root of the weighted covariance.
     fn raw_sqrt_cov(&self) -> Mat<f64> {
         let n = self.n;
-        let degenerate = 1.0 - self.w.iter().cloned().fold(0.0, f64::max) < 1e-10;
-        let w: Vec<f64> = if degenerate { vec![1.0 / n as f64; n] } else { self.w.clone() };
+        let w: Vec<f64> = if weights_degenerate(&self.w) { vec![1.0 / n as f64; n] } else { self.w.clone() };
         let nx = self.e.nrows();
         let mu: Vec<f64> = (0..nx).map(|i| (0..n).map(|j| w[j] * self.e[(i, j)]).sum()).collect();
         let ww: f64 = w.iter().map(|x| x * x).sum();
         let ub = 1.0 / (1.0 - ww);
         Mat::from_fn(nx, n, |i, j| (ub * w[j]).sqrt() * (self.e[(i, j)] - mu[i]))
     }
+}
+
+/// Whether one weight carries (almost) all the mass, so that weighted covariances collapse
+/// (DAPPER's `weight_degeneracy`: `1 − max w < 1e-10`).
+pub fn weights_degenerate(w: &[f64]) -> bool {
+    1.0 - w.iter().cloned().fold(0.0, f64::max) < 1e-10
 }
 
 /// Systematic resampling: `N` indices from one uniform offset on the weights' CDF.

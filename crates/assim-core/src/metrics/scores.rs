@@ -42,8 +42,7 @@ pub fn score(est: &Estimate<'_>, truth: &[f64], with_crps: bool) -> Scores {
                     Some(w) => {
                         let m: f64 = row.iter().zip(w).map(|(x, w)| x * w).sum();
                         let ww: f64 = w.iter().map(|w| w * w).sum();
-                        let degenerate = 1.0 - w.iter().cloned().fold(0.0, f64::max) < 1e-10;
-                        let ub = if degenerate { 1.0 } else { 1.0 / (1.0 - ww) };
+                        let ub = if crate::classical::weights_degenerate(w) { 1.0 } else { 1.0 / (1.0 - ww) };
                         let v = ub * row.iter().zip(w).map(|(x, w)| w * (x - m).powi(2)).sum::<f64>();
                         (m, v)
                     }
