@@ -1,6 +1,7 @@
 //! assim-core: the model-agnostic heart of assim.
 //!
-//! Test-bed models ([`dynamics`]), observation operators ([`obs`]), classical data
+//! Test-bed models ([`dynamics`]) on their grids ([`grid`], [`spectral`]), observation
+//! operators ([`obs`]), classical data
 //! assimilation methods ([`classical`]), the cycling harness and experiment files
 //! ([`experiment`]), scores ([`metrics`]) and atomic output ([`io`]). No ML dependency,
 //! so it builds fast and every generative method can be scored against these baselines.
@@ -11,10 +12,12 @@ pub mod classical;
 pub mod dynamics;
 pub mod error;
 pub mod experiment;
+pub mod grid;
 pub mod io;
 pub mod linalg;
 pub mod metrics;
 pub mod obs;
 pub mod rng;
+pub mod spectral;
 
 pub use error::AssimError;
