@@ -4,11 +4,13 @@ mod integrate;
 mod linear;
 mod lorenz63;
 mod lorenz96;
+pub mod shallow_water;
 
 pub use integrate::rk4_step;
 pub use linear::LinearModel;
 pub use lorenz63::Lorenz63;
 pub use lorenz96::Lorenz96;
+pub use shallow_water::ShallowWater;
 
 use faer::Mat;
 use rayon::prelude::*;
