@@ -1,5 +1,7 @@
 //! `assim`: generative and classical data assimilation from the command line.
 
+mod plots;
+mod simulate;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,23 @@ enum Command {
         #[arg(long, default_value = "assim-demo")]
         out: PathBuf,
     },
+    /// Run the shallow-water model from a simulation file and write snapshots to Zarr.
+    Simulate {
+        /// The simulation file (TOML; see docs/simulate.md).
+        config: PathBuf,
+        /// The Zarr store to write (a directory, e.g. run.zarr).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing store (only once the new one is complete).
+        #[arg(long)]
+        force: bool,
+        /// Also write energy.png, vorticity.png and spectrum.png into this directory.
+        #[arg(long)]
+        figures: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Cycle every method of an experiment file on the same truth and score them.
     Run {
         /// The experiment file (TOML; see docs/experiments.md).
@@ -46,6 +65,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { out } => Experiment::parse(DEMO_EXPERIMENT, "<built-in demo>")
             .and_then(|exp| run_and_write(&exp, &out, false)),
+        Command::Simulate { config, out, force, figures, quiet } => {
+            simulate::run(&config, &out, force, figures.as_deref(), quiet)
+        }
         Command::Run { experiment, out, quiet } => {
             Experiment::load(&experiment).and_then(|exp| run_and_write(&exp, &out, quiet))
         }

@@ -21,6 +21,15 @@ pub enum AssimError {
     /// A numerical failure (non-finite numbers, failed factorisation).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// A data file (Zarr store, checkpoint) that is missing pieces, corrupt, or made for
+    /// another model or grid.
+    #[error("{path}: {msg}")]
+    Format {
+        /// The file or store.
+        path: PathBuf,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// A file-system failure, with the path involved.
     #[error("{path}: {source}")]
     Io {

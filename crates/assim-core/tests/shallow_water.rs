@@ -1,9 +1,24 @@
 //! The shallow-water model against the standard test cases (Williamson et al. 1992; Galewsky
 //! et al. 2004) and the conservation laws, each with its tolerance justified in place.
 
+use std::path::Path;
+
 use assim_core::dynamics::shallow_water::{InitialCondition, Orography, ShallowWater, SwParams, SwState};
+use assim_core::experiment::{Simulation, SimulationConfig};
 
 const DAY: f64 = 86400.0;
+
+/// A shipped simulation file (experiments/), parsed as `assim simulate` does.
+fn shipped(name: &str) -> SimulationConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name);
+    SimulationConfig::load(&path).unwrap()
+}
+
+/// The model and initial state of a simulation file, and its number of steps.
+fn setup(cfg: SimulationConfig) -> (Simulation, u64) {
+    let steps = (cfg.run.days * DAY / cfg.model.dt_seconds).round() as u64;
+    (Simulation::new(cfg, Path::new(".")).unwrap(), steps)
+}
 
 /// Williamson's normalised l2 error of the depth against a reference depth field.
 fn l2_depth(model: &ShallowWater, s: &SwState, reference: &[f64]) -> f64 {
@@ -22,18 +37,28 @@ fn inviscid(truncation: usize, dt: f64) -> SwParams {
 /// total wavenumbers ≤ 2, so the transform computes every term exactly and the discrete
 /// tendency vanishes to rounding: after 5 days only rounding remains (≈ 1e-14 observed,
 /// dinosaur reaches 1.2e-14 in f64). The bound is 1e-11.
+/// Runs experiments/simulate_williamson2_t42.toml as it is (α = 45°), with α = 0, and both at
+/// T21 (dt = 1800 s).
 #[test]
 fn williamson2_stays_steady_for_five_days() {
-    for (t, dt) in [(21, 1800.0), (42, 1200.0)] {
-        for alpha in [0.0, std::f64::consts::FRAC_PI_4] {
-            let params = SwParams { axis_tilt: alpha, ..inviscid(t, dt) };
-            let model = ShallowWater::new(params, Orography::None, None).unwrap();
-            let s0 = model.initial_state(&InitialCondition::Williamson2).unwrap();
-            let h0 = model.grid_fields(&s0).depth;
-            let mut run = model.start(s0, 0).unwrap();
-            model.run(&mut run, (5.0 * DAY / dt) as u64);
-            let e = l2_depth(&model, run.state(), &h0);
-            assert!(e <= 1e-11, "T{t} α={alpha}: l2(h) = {e:e}");
+    for (t, dt) in [(42, None), (21, Some(1800.0))] {
+        for alpha in [None, Some(0.0)] {
+            let mut cfg = shipped("simulate_williamson2_t42.toml");
+            assert_eq!(cfg.run.days, 5.0);
+            cfg.model.truncation = t;
+            if let Some(dt) = dt {
+                cfg.model.dt_seconds = dt;
+            }
+            if alpha.is_some() {
+                cfg.initial.alpha_degrees = alpha;
+            }
+            let (sim, steps) = setup(cfg);
+            let model = sim.model();
+            let h0 = model.grid_fields(sim.initial_state()).depth;
+            let mut run = model.start(sim.initial_state().clone(), 0).unwrap();
+            model.run(&mut run, steps);
+            let e = l2_depth(model, run.state(), &h0);
+            assert!(e <= 1e-11, "T{t} α={alpha:?}: l2(h) = {e:e}");
         }
     }
 }
@@ -45,17 +70,23 @@ fn williamson2_stays_steady_for_five_days() {
 /// depth at the latitude nearest 45°N, daily for 14 days, least-squares slope.
 #[test]
 fn williamson6_wave_moves_at_the_shallow_water_phase_speed() {
-    let dt = 1200.0;
-    let model = ShallowWater::new(SwParams::earth(42, dt), Orography::None, None).unwrap();
-    let s0 = model.initial_state(&InitialCondition::Williamson6).unwrap();
-    let speed = wave4_phase_speed(&model, s0, dt, 14);
+    let cfg = shipped("simulate_williamson6_t42.toml");
+    let (dt, days) = (cfg.model.dt_seconds, cfg.run.days as usize);
+    let (sim, _) = setup(cfg);
+    let speed = wave4_phase_speed(sim.model(), sim.initial_state().clone(), dt, days);
     eprintln!("T42 wave-4 phase speed {speed:.3}°/day");
     assert!((speed - 11.33).abs() < 0.1, "phase speed {speed:.3}°/day");
 }
 
 fn wave4_phase_speed(model: &ShallowWater, s0: SwState, dt: f64, days: usize) -> f64 {
     let grid = model.grid();
-    let j = grid.lat_degrees().iter().enumerate().min_by(|a, b| (a.1 - 45.0).abs().total_cmp(&(b.1 - 45.0).abs())).unwrap().0;
+    let j = grid
+        .lat_degrees()
+        .iter()
+        .enumerate()
+        .min_by(|a, b| (a.1 - 45.0).abs().total_cmp(&(b.1 - 45.0).abs()))
+        .unwrap()
+        .0;
     let nlon = grid.nlon();
     let phase = |s: &SwState| -> f64 {
         let h = model.grid_fields(s).depth;
@@ -102,16 +133,22 @@ fn eddy_vorticity(model: &ShallowWater, s: &SwState) -> f64 {
 /// from rounding (≈ 1e-16 of ζ ≈ 1e-4 s⁻¹); the bump's eddies reach the size of the jet's
 /// vorticity (≈ 1e-4 s⁻¹) by day 6 (Galewsky et al. 2004, Fig. 4). The thresholds sit
 /// orders of magnitude away from both observed values (printed on failure).
+/// Runs experiments/simulate_galewsky_t42.toml as it is (bump, 6 days) and without the bump
+/// for 5 days.
 #[test]
 fn galewsky_jet_stays_zonal_without_bump_and_rolls_up_with_it() {
-    let dt = 600.0;
     for bump in [false, true] {
-        let model = ShallowWater::new(SwParams::earth(42, dt), Orography::None, None).unwrap();
-        let s0 = model.initial_state(&InitialCondition::Galewsky { bump }).unwrap();
-        let mut run = model.start(s0, 0).unwrap();
-        let days = if bump { 6.0 } else { 5.0 };
-        model.run(&mut run, (days * DAY / dt) as u64);
-        let eddy = eddy_vorticity(&model, run.state());
+        let mut cfg = shipped("simulate_galewsky_t42.toml");
+        assert_eq!((cfg.initial.bump, cfg.run.days), (Some(true), 6.0));
+        if !bump {
+            cfg.initial.bump = Some(false);
+            cfg.run.days = 5.0;
+        }
+        let (sim, steps) = setup(cfg);
+        let model = sim.model();
+        let mut run = model.start(sim.initial_state().clone(), 0).unwrap();
+        model.run(&mut run, steps);
+        let eddy = eddy_vorticity(model, run.state());
         if bump {
             assert!(eddy > 5e-5, "no roll-up by day 6: eddy vorticity {eddy:e}");
         } else {
@@ -129,9 +166,10 @@ fn galewsky_jet_stays_zonal_without_bump_and_rolls_up_with_it() {
 #[test]
 fn mass_and_energy_are_conserved_without_dissipation() {
     let dt = 1200.0;
-    for (ic, oro) in
-        [(InitialCondition::Williamson6, Orography::None), (InitialCondition::Williamson5, Orography::Williamson5Mountain)]
-    {
+    for (ic, oro) in [
+        (InitialCondition::Williamson6, Orography::None),
+        (InitialCondition::Williamson5, Orography::Williamson5Mountain),
+    ] {
         let model = ShallowWater::new(inviscid(42, dt), oro, None).unwrap();
         let s0 = model.initial_state(&ic).unwrap();
         let d0 = model.diagnostics(&s0);

@@ -75,14 +75,17 @@ fn gradient_and_laplacian_of_closed_forms() {
     let spec = sht.analysis(&f);
     let (gx, gy) = sht.gradient(&spec);
     let ex = sht.grid().field_from_fn(|la, lo| la.cos() * 2.0 * (2.0 * lo).cos() / A);
-    let ey = sht.grid().field_from_fn(|la, lo| (-2.0 * la.cos() * la.sin() * (2.0 * lo).sin() + la.cos()) / A);
+    let ey =
+        sht.grid().field_from_fn(|la, lo| (-2.0 * la.cos() * la.sin() * (2.0 * lo).sin() + la.cos()) / A);
     assert!(max_abs_diff(&gx, &ex) < 1e-13 / A, "{}", max_abs_diff(&gx, &ex) * A);
     // The meridional component is divided by cos φ (≥ 0.037 on the T42 grid), which
     // amplifies rounding ≈ 27× next to the poles: 6e-13 observed.
     assert!(max_abs_diff(&gy, &ey) < 2e-12 / A, "{}", max_abs_diff(&gy, &ey) * A);
     // Both parts are spherical harmonics: ∇²f = −6/a² (n=2 part) − 2/a² (n=1 part).
     let lap = sht.synthesis(&tr.laplacian(&spec, A));
-    let el = sht.grid().field_from_fn(|la, lo| (-6.0 * la.cos().powi(2) * (2.0 * lo).sin() - 2.0 * la.sin()) / (A * A));
+    let el = sht
+        .grid()
+        .field_from_fn(|la, lo| (-6.0 * la.cos().powi(2) * (2.0 * lo).sin() - 2.0 * la.sin()) / (A * A));
     // The analysis leaves ≈ 1e-15 rounding in every coefficient, which ∇² multiplies by up to
     // T(T+1) = 1806: 1.8e-11 observed against values of order 6.
     assert!(max_abs_diff(&lap, &el) < 1e-10 / (A * A), "{:e}", max_abs_diff(&lap, &el) * A * A);

@@ -542,7 +542,7 @@ impl Experiment {
 }
 
 /// Turns a TOML/serde error into one line: file, line, the key on that line, the message.
-fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> AssimError {
+pub(crate) fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> AssimError {
     let msg = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {

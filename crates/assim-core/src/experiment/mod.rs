@@ -5,6 +5,7 @@ mod chronology;
 mod config;
 mod cycle;
 mod runner;
+mod simulate;
 mod twin;
 
 pub use chronology::Chronology;
@@ -14,4 +15,8 @@ pub use config::{
 };
 pub use cycle::{Divergence, SeedRun, cycle};
 pub use runner::{MethodReport, RunReport, SeedReport, Summary, run_experiment};
+pub use simulate::{
+    DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationConfig, SimulationReport,
+    state_from_store,
+};
 pub use twin::{Twin, TwinSetup};

@@ -32,12 +32,12 @@ impl Bilinear {
         offsets.push(0);
         for (p, &(la_deg, lo_deg)) in points.iter().enumerate() {
             if !la_deg.is_finite() || !lo_deg.is_finite() {
-                return Err(AssimError::Input(format!("point {p}: non-finite location ({la_deg}, {lo_deg})")));
+                return Err(AssimError::Input(format!(
+                    "point {p}: non-finite location ({la_deg}, {lo_deg})"
+                )));
             }
             if la_deg.abs() > 90.0 {
-                return Err(AssimError::Input(format!(
-                    "point {p}: latitude {la_deg}° is outside [-90, 90]"
-                )));
+                return Err(AssimError::Input(format!("point {p}: latitude {la_deg}° is outside [-90, 90]")));
             }
             let phi = la_deg.to_radians();
             let lam = lo_deg.to_radians().rem_euclid(2.0 * std::f64::consts::PI);
@@ -149,7 +149,8 @@ mod tests {
     #[test]
     fn adjoint_passes_the_dot_product_test() {
         let g = LatLonGrid::equiangular(37, 72, true).unwrap();
-        let pts: Vec<(f64, f64)> = (0..50).map(|k| (-90.0 + 3.6 * k as f64, 7.3 * k as f64 - 100.0)).collect();
+        let pts: Vec<(f64, f64)> =
+            (0..50).map(|k| (-90.0 + 3.6 * k as f64, 7.3 * k as f64 - 100.0)).collect();
         let w = Bilinear::new(&g, &pts).unwrap();
         let x: Vec<f64> = (0..g.len()).map(|k| ((k * 7919) % 113) as f64 / 113.0 - 0.5).collect();
         let y: Vec<f64> = (0..pts.len()).map(|k| ((k * 31) % 17) as f64 - 8.0).collect();

@@ -40,7 +40,8 @@ pub struct LatLonGrid {
 ///
 /// Each is the smallest "quadratic" grid (nlat ≥ (3T+1)/2, nlon = 2·nlat) that computes the
 /// quadratic terms of a T-truncated model without aliasing.
-pub const STANDARD_GAUSSIAN: [(usize, usize, usize); 4] = [(21, 32, 64), (42, 64, 128), (63, 96, 192), (85, 128, 256)];
+pub const STANDARD_GAUSSIAN: [(usize, usize, usize); 4] =
+    [(21, 32, 64), (42, 64, 128), (63, 96, 192), (85, 128, 256)];
 
 impl LatLonGrid {
     /// A Gaussian grid with `nlat` (even, ≥ 2) latitudes and `nlon` (≥ 1) longitudes.
@@ -160,7 +161,11 @@ impl LatLonGrid {
     pub fn global_mean(&self, field: &[f64]) -> f64 {
         assert_eq!(field.len(), self.len(), "field does not match the grid");
         let nlon = self.nlon();
-        field.chunks_exact(nlon).enumerate().map(|(j, row)| self.area_weight(j) * row.iter().sum::<f64>()).sum()
+        field
+            .chunks_exact(nlon)
+            .enumerate()
+            .map(|(j, row)| self.area_weight(j) * row.iter().sum::<f64>())
+            .sum()
     }
 
     /// The zonal mean of a grid field, one value per latitude.
@@ -182,7 +187,8 @@ impl LatLonGrid {
 
     /// Whether two grids have the same points (within rounding).
     pub fn same_points(&self, other: &LatLonGrid) -> bool {
-        let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        let close =
+            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
         close(&self.lat, &other.lat) && close(&self.lon, &other.lon)
     }
 }

@@ -2,6 +2,7 @@
 
 mod atomic;
 mod metrics;
+pub mod zarr;
 
 pub use atomic::write_atomic;
 pub use metrics::{metrics_csv, write_run_outputs};

@@ -155,9 +155,13 @@ impl SpectralTransform {
 
     /// Spectral coefficients of a grid field (exact for fields of degree ≤ T).
     pub fn analysis(&self, field: &[f64]) -> Vec<Complex64> {
-        self.analyze(&[field], &[Weighting::Scalar], &[&[Term { field: 0, table: Table::P, factor: Factor::Real(1.0) }]])
-            .pop()
-            .expect("one field")
+        self.analyze(
+            &[field],
+            &[Weighting::Scalar],
+            &[&[Term { field: 0, table: Table::P, factor: Factor::Real(1.0) }]],
+        )
+        .pop()
+        .expect("one field")
     }
 
     /// Winds `(u, v)` on the grid from spectral vorticity and divergence.
@@ -271,9 +275,7 @@ impl SpectralTransform {
         self.latitude_pass(&four, nj, &[], &mut [], &mut rows, nj * nlon, |_, input, _, store| {
             store.copy_from_slice(input);
         });
-        (0..nj)
-            .map(|f| rows.chunks_exact(nlon).skip(f).step_by(nj).flatten().copied().collect())
-            .collect()
+        (0..nj).map(|f| rows.chunks_exact(nlon).skip(f).step_by(nj).flatten().copied().collect()).collect()
     }
 
     /// Spectral fields from grid fields: one output per job.
@@ -320,14 +322,27 @@ impl SpectralTransform {
             for m in ms.clone() {
                 let out_m = &mut out[(m - ms.start) * block..(m - ms.start + 1) * block];
                 for (jb, job) in jobs.iter().enumerate() {
-                    self.synthesis_one(m, coefs, job, &mut acc, &mut out_m[jb * 2 * nlat..(jb + 1) * 2 * nlat]);
+                    self.synthesis_one(
+                        m,
+                        coefs,
+                        job,
+                        &mut acc,
+                        &mut out_m[jb * 2 * nlat..(jb + 1) * 2 * nlat],
+                    );
                 }
             }
         };
         self.run_m_chunks(four, block, work);
     }
 
-    fn synthesis_one(&self, m: usize, coefs: &[&[Complex64]], job: &[Term], acc: &mut [f64], out: &mut [f64]) {
+    fn synthesis_one(
+        &self,
+        m: usize,
+        coefs: &[&[Complex64]],
+        job: &[Term],
+        acc: &mut [f64],
+        out: &mut [f64],
+    ) {
         let nh = self.nh;
         let nlat = 2 * nh;
         acc.iter_mut().for_each(|a| *a = 0.0);
@@ -398,11 +413,15 @@ impl SpectralTransform {
                         *s = Complex64::new(four[base + j], four[base + nlat + j]);
                     }
                     spectrum[0].im = 0.0;
-                    self.inv.process_with_scratch(&mut spectrum, row, &mut scratch).expect("inverse FFT sizes");
+                    self.inv
+                        .process_with_scratch(&mut spectrum, row, &mut scratch)
+                        .expect("inverse FFT sizes");
                 }
                 f(j, &input, &mut output, &mut store[jl * store_width..(jl + 1) * store_width]);
                 for (g, row) in output.chunks_exact_mut(nlon).enumerate() {
-                    self.fwd.process_with_scratch(row, &mut spectrum, &mut scratch).expect("forward FFT sizes");
+                    self.fwd
+                        .process_with_scratch(row, &mut spectrum, &mut scratch)
+                        .expect("forward FFT sizes");
                     let w = match weights[g] {
                         Weighting::Scalar => self.w_scalar[j],
                         Weighting::Vector => self.w_vector[j],
@@ -470,7 +489,11 @@ impl SpectralTransform {
                             let row = &table[k * nh..(k + 1) * nh];
                             let symmetric = ((n + m) % 2 == 0) == (term.table == Table::P);
                             let pg = &parts[term.field * 4 * nh..(term.field + 1) * 4 * nh];
-                            let (xr, xi) = if symmetric { (&pg[..nh], &pg[nh..2 * nh]) } else { (&pg[2 * nh..3 * nh], &pg[3 * nh..]) };
+                            let (xr, xi) = if symmetric {
+                                (&pg[..nh], &pg[nh..2 * nh])
+                            } else {
+                                (&pg[2 * nh..3 * nh], &pg[3 * nh..])
+                            };
                             let (dr, di) = dot2(xr, xi, row);
                             acc += apply_factor(term.factor, m, Complex64::new(dr, di));
                         }
@@ -530,7 +553,9 @@ fn dot2(xr: &[f64], xi: &[f64], row: &[f64]) -> (f64, f64) {
     let mut ar = [0.0; 4];
     let mut ai = [0.0; 4];
     let n4 = row.len() / 4 * 4;
-    for ((r4, i4), p4) in xr[..n4].chunks_exact(4).zip(xi[..n4].chunks_exact(4)).zip(row[..n4].chunks_exact(4)) {
+    for ((r4, i4), p4) in
+        xr[..n4].chunks_exact(4).zip(xi[..n4].chunks_exact(4)).zip(row[..n4].chunks_exact(4))
+    {
         for l in 0..4 {
             ar[l] += r4[l] * p4[l];
             ai[l] += i4[l] * p4[l];

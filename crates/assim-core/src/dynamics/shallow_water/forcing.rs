@@ -76,7 +76,10 @@ impl Forcing {
                 ));
             }
             if !(s.width.is_finite() && s.width > 0.0) || !s.latitude.is_finite() {
-                return bad(format!("stirring mask needs a finite latitude and a positive width (got {})", s.width));
+                return bad(format!(
+                    "stirring mask needs a finite latitude and a positive width (got {})",
+                    s.width
+                ));
             }
         }
         if let Some(j) = &self.jet_drag
@@ -125,7 +128,8 @@ impl Stirring {
             let xi = if m == 0 {
                 Complex64::new(rng::normal(&mut st.rng) * std::f64::consts::SQRT_2, 0.0)
             } else {
-                Complex64::new(rng::normal(&mut st.rng), rng::normal(&mut st.rng)) * std::f64::consts::FRAC_1_SQRT_2
+                Complex64::new(rng::normal(&mut st.rng), rng::normal(&mut st.rng))
+                    * std::f64::consts::FRAC_1_SQRT_2
             };
             st.pattern[k] = st.pattern[k] * a + xi * b;
         }
@@ -174,7 +178,11 @@ mod tests {
         }
         let ms = acc / n as f64;
         // 4000 correlated samples of a χ²-like sum over 300+ modes: a few % sampling error.
-        assert!((ms / (s.strength * s.strength) - 1.0).abs() < 0.05, "ratio {}", ms / (s.strength * s.strength));
+        assert!(
+            (ms / (s.strength * s.strength) - 1.0).abs() < 0.05,
+            "ratio {}",
+            ms / (s.strength * s.strength)
+        );
         assert!(tr.modes().zip(st.pattern()).all(|((m, n), c)| s.stirred(m, n) || c.norm() == 0.0));
     }
 }

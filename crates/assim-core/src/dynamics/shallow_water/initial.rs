@@ -75,7 +75,9 @@ impl InitialCondition {
         let (u, v, geo) = match self {
             InitialCondition::Rest { depth } => {
                 if !(depth.is_finite() && *depth > 0.0) {
-                    return Err(AssimError::Input(format!("rest state needs a positive depth (got {depth} m)")));
+                    return Err(AssimError::Input(format!(
+                        "rest state needs a positive depth (got {depth} m)"
+                    )));
                 }
                 (vec![0.0; grid.len()], vec![0.0; grid.len()], vec![g * depth; grid.len()])
             }
@@ -100,12 +102,17 @@ impl InitialCondition {
                     let c = la.cos();
                     a * w * c + a * k * c.powf(r - 1.0) * (r * la.sin().powi(2) - c * c) * (r * lo).cos()
                 });
-                let v = grid.field_from_fn(|la, lo| -a * k * r * la.cos().powf(r - 1.0) * la.sin() * (r * lo).sin());
+                let v = grid
+                    .field_from_fn(|la, lo| -a * k * r * la.cos().powf(r - 1.0) * la.sin() * (r * lo).sin());
                 let geo = grid.field_from_fn(|la, lo| {
                     let c = la.cos();
                     let c2 = c * c;
                     let aa = 0.5 * w * (2.0 * om + w) * c2
-                        + 0.25 * k * k * c.powf(2.0 * r) * ((r + 1.0) * c2 + (2.0 * r * r - r - 2.0) - 2.0 * r * r / c2);
+                        + 0.25
+                            * k
+                            * k
+                            * c.powf(2.0 * r)
+                            * ((r + 1.0) * c2 + (2.0 * r * r - r - 2.0) - 2.0 * r * r / c2);
                     let bb = 2.0 * (om + w) * k / ((r + 1.0) * (r + 2.0))
                         * c.powf(r)
                         * ((r * r + 2.0 * r + 2.0) - (r + 1.0).powi(2) * c2);

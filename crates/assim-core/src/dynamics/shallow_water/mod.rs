@@ -348,7 +348,10 @@ impl ShallowWater {
             psi: tr.zeros(),
             chi: tr.zeros(),
             four: vec![0.0; self.sht.fourier_len(n_syn)],
-            q: vec![Complex64::new(0.0, 0.0); self.sht.spectral_input_len(5 + usize::from(stirring.is_some()))],
+            q: vec![
+                Complex64::new(0.0, 0.0);
+                self.sht.spectral_input_len(5 + usize::from(stirring.is_some()))
+            ],
             outs: (0..4).map(|_| tr.zeros()).collect(),
         };
         let phi_bar = state.phi[0].re * std::f64::consts::FRAC_1_SQRT_2;
@@ -367,7 +370,8 @@ impl ShallowWater {
     pub fn step(&self, integ: &mut SwIntegration) {
         let dt = self.params.dt;
         let first = integ.steps == 0;
-        if let (Some(s), Some(st)) = (self.forcing.as_ref().and_then(|f| f.stirring.as_ref()), integ.stirring.as_mut())
+        if let (Some(s), Some(st)) =
+            (self.forcing.as_ref().and_then(|f| f.stirring.as_ref()), integ.stirring.as_mut())
         {
             s.advance(st, dt);
         }
@@ -378,7 +382,8 @@ impl ShallowWater {
         let phi_bar = integ.phi_bar;
         let tr = *self.truncation();
         let mut next = SwState { vor: tr.zeros(), div: tr.zeros(), phi: tr.zeros() };
-        let drag = self.forcing.as_ref().and_then(|f| f.jet_drag.as_ref()).map(|j| 1.0 / j.timescale).unwrap_or(0.0);
+        let drag =
+            self.forcing.as_ref().and_then(|f| f.jet_drag.as_ref()).map(|j| 1.0 / j.timescale).unwrap_or(0.0);
         let h = 0.5 * delta;
         for (k, (_, n)) in tr.modes().enumerate() {
             let lam = self.eig[n];
@@ -387,9 +392,10 @@ impl ShallowWater {
             let np = n_phi[k];
             let (d_old, p_old) = (old.div[k], old.phi[k]);
             let denom = 1.0 + h * h * phi_bar * lam;
-            let p_new =
-                (p_old * (1.0 - h * h * phi_bar * lam) + np * delta - d_old * (delta * phi_bar) - nd * (h * delta * phi_bar))
-                    / denom;
+            let p_new = (p_old * (1.0 - h * h * phi_bar * lam) + np * delta
+                - d_old * (delta * phi_bar)
+                - nd * (h * delta * phi_bar))
+                / denom;
             let d_new = d_old + nd * delta + (p_new + p_old) * (h * lam);
             let z_new = old.vor[k] + n_vor[k] * delta;
             // Implicit hyperdiffusion and drag (towards the jet for vorticity, to rest for D).
@@ -404,7 +410,11 @@ impl ShallowWater {
         if !first && nu_ra > 0.0 {
             let alpha = self.params.williams;
             let c = &mut integ.curr;
-            for (cur, (prv, nxt)) in [(&mut c.vor, (&integ.prev.vor, &mut next.vor)), (&mut c.div, (&integ.prev.div, &mut next.div)), (&mut c.phi, (&integ.prev.phi, &mut next.phi))] {
+            for (cur, (prv, nxt)) in [
+                (&mut c.vor, (&integ.prev.vor, &mut next.vor)),
+                (&mut c.div, (&integ.prev.div, &mut next.div)),
+                (&mut c.phi, (&integ.prev.phi, &mut next.phi)),
+            ] {
                 for k in 0..cur.len() {
                     let d = (prv[k] - cur[k] * 2.0 + nxt[k]) * (0.5 * nu_ra);
                     cur[k] += d * alpha;
@@ -501,7 +511,8 @@ impl ShallowWater {
             let mut refs: Vec<&mut [Complex64]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
             self.sht.legendre_analysis(&w.q, n_out, &jobs, &mut refs);
         }
-        let result: [Vec<Complex64>; 4] = [outs[0].clone(), outs[1].clone(), outs[2].clone(), outs[3].clone()];
+        let result: [Vec<Complex64>; 4] =
+            [outs[0].clone(), outs[1].clone(), outs[2].clone(), outs[3].clone()];
         w.outs = outs;
         result
     }
@@ -527,7 +538,8 @@ impl ShallowWater {
         let f = self.grid_fields(s);
         let grid = self.grid();
         let g = self.params.gravity;
-        let ke: Vec<f64> = (0..grid.len()).map(|k| 0.5 * f.depth[k] * (f.u[k] * f.u[k] + f.v[k] * f.v[k])).collect();
+        let ke: Vec<f64> =
+            (0..grid.len()).map(|k| 0.5 * f.depth[k] * (f.u[k] * f.u[k] + f.v[k] * f.v[k])).collect();
         let mean_geo = grid.global_mean(&f.geopotential);
         let pe: Vec<f64> = f.geopotential.iter().map(|p| 0.5 * (p - mean_geo).powi(2) / g).collect();
         let pv: Vec<f64> =
@@ -549,7 +561,9 @@ impl ShallowWater {
         let a2 = self.params.radius * self.params.radius;
         let pz = tr.power_spectrum(&s.vor);
         let pd = tr.power_spectrum(&s.div);
-        (0..=tr.t()).map(|n| if n == 0 { 0.0 } else { 0.5 * a2 / (n * (n + 1)) as f64 * (pz[n] + pd[n]) }).collect()
+        (0..=tr.t())
+            .map(|n| if n == 0 { 0.0 } else { 0.5 * a2 / (n * (n + 1)) as f64 * (pz[n] + pd[n]) })
+            .collect()
     }
 }
 
@@ -566,6 +580,8 @@ impl SwIntegration {
 
     /// Whether every coefficient is finite.
     pub fn is_finite(&self) -> bool {
-        [&self.curr.vor, &self.curr.div, &self.curr.phi].iter().all(|f| f.iter().all(|c| c.re.is_finite() && c.im.is_finite()))
+        [&self.curr.vor, &self.curr.div, &self.curr.phi]
+            .iter()
+            .all(|f| f.iter().all(|c| c.re.is_finite() && c.im.is_finite()))
     }
 }

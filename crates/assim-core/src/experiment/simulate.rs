@@ -1,0 +1,661 @@
+//! Simulation files (`assim simulate`): a shallow-water run from a test-case initial condition
+//! or an earlier run's snapshot, spun up, then written as snapshots to a Zarr store with
+//! global diagnostics and kinetic-energy spectra. Documented in `docs/simulate.md`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::config::toml_error;
+use crate::AssimError;
+use crate::dynamics::shallow_water::{
+    Forcing, Hyperdiffusion, InitialCondition, JetDrag, Orography, ShallowWater, Stirring, SwParams, SwState,
+};
+use crate::io::zarr::{CfVariable, GriddedZarrWriter, Precision, ZarrReader};
+
+/// The wind (m s⁻¹) every time step is checked against before a run, besides the initial
+/// state's own: the strongest winds of the test cases and of the stirred climate stay below it.
+pub const DESIGN_WIND: f64 = 80.0;
+
+/// A simulation file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationConfig {
+    /// Name, copied into the store's attributes.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The model.
+    pub model: SwModelConfig,
+    /// The initial condition.
+    pub initial: InitialConfig,
+    /// Climate forcing (stirring and jet drag); absent for the free test cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forcing: Option<ForcingConfig>,
+    /// Length, output and seed.
+    pub run: RunConfig,
+}
+
+/// `[model]`: the shallow-water model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwModelConfig {
+    /// Triangular truncation: 21, 42, 63 or 85.
+    pub truncation: usize,
+    /// Time step (s).
+    pub dt_seconds: f64,
+    /// `"none"` or `"williamson5"` (the case-5 mountain).
+    #[serde(default = "default_orography")]
+    pub orography: String,
+    /// Hyperdiffusion (default ∇⁸, 2.4 h at the truncation limit).
+    #[serde(default)]
+    pub hyperdiffusion: HyperdiffusionConfig,
+    /// Robert–Asselin–Williams filter.
+    #[serde(default)]
+    pub time_filter: TimeFilterConfig,
+}
+
+/// `[model.hyperdiffusion]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HyperdiffusionConfig {
+    /// Off for inviscid runs (Williamson 2).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Power p of −∇² (4 = ∇⁸).
+    #[serde(default = "default_order")]
+    pub order: u32,
+    /// e-folding time (hours) at the truncation wavenumber.
+    #[serde(default = "default_hyper_hours")]
+    pub timescale_hours: f64,
+}
+
+/// `[model.time_filter]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeFilterConfig {
+    /// Robert–Asselin ν.
+    #[serde(default = "default_robert")]
+    pub robert: f64,
+    /// Williams α.
+    #[serde(default = "default_williams")]
+    pub williams: f64,
+}
+
+/// `[initial]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitialConfig {
+    /// `"rest"`, `"williamson2"`, `"williamson5"`, `"williamson6"`, `"galewsky"` or `"zarr"`.
+    pub case: String,
+    /// Williamson 2: the angle α (degrees) between the flow's axis and the grid's pole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_degrees: Option<f64>,
+    /// Galewsky: whether to add the height bump (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bump: Option<bool>,
+    /// Rest: the uniform depth (m, default 10 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_m: Option<f64>,
+    /// Zarr: the store of an earlier run (relative to the simulation file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Zarr: which snapshot (negative counts from the end; default −1, the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_index: Option<i64>,
+}
+
+/// `[forcing]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForcingConfig {
+    /// `[forcing.stirring]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stirring: Option<StirringConfig>,
+    /// `[forcing.jet_drag]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jet_drag: Option<JetDragConfig>,
+}
+
+/// `[forcing.stirring]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StirringConfig {
+    /// RMS vorticity source before the mask (s⁻²).
+    pub strength: f64,
+    /// AR(1) decorrelation time (days).
+    pub lifetime_days: f64,
+    /// Smallest stirred total wavenumber.
+    pub n_min: usize,
+    /// Largest stirred total wavenumber.
+    pub n_max: usize,
+    /// Smallest stirred zonal wavenumber.
+    #[serde(default = "one")]
+    pub m_min: usize,
+    /// Centre latitude of the mask (degrees, both hemispheres).
+    pub latitude_degrees: f64,
+    /// e-folding half-width of the mask (degrees).
+    pub width_degrees: f64,
+}
+
+/// `[forcing.jet_drag]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetDragConfig {
+    /// Damping time (days).
+    pub timescale_days: f64,
+    /// Peak speed of the target jet (m s⁻¹).
+    pub u0: f64,
+    /// Jet latitude (degrees, both hemispheres).
+    pub latitude_degrees: f64,
+    /// e-folding half-width (degrees).
+    pub width_degrees: f64,
+}
+
+/// `[run]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Days written after the spin-up.
+    pub days: f64,
+    /// Days integrated first and not written (their diagnostics are kept).
+    #[serde(default)]
+    pub spinup_days: f64,
+    /// Hours between snapshots.
+    pub output_interval_hours: f64,
+    /// Seed of the stochastic stirring.
+    #[serde(default = "one_u64")]
+    pub seed: u64,
+    /// `"f32"` (default) or `"f64"` for the gridded variables.
+    #[serde(default = "default_precision")]
+    pub precision: String,
+}
+
+fn default_orography() -> String {
+    "none".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_order() -> u32 {
+    4
+}
+fn default_hyper_hours() -> f64 {
+    2.4
+}
+fn default_robert() -> f64 {
+    0.05
+}
+fn default_williams() -> f64 {
+    0.53
+}
+fn one() -> usize {
+    1
+}
+fn one_u64() -> u64 {
+    1
+}
+fn default_precision() -> String {
+    "f32".into()
+}
+
+impl Default for HyperdiffusionConfig {
+    fn default() -> Self {
+        Self { enabled: true, order: default_order(), timescale_hours: default_hyper_hours() }
+    }
+}
+
+impl Default for TimeFilterConfig {
+    fn default() -> Self {
+        Self { robert: default_robert(), williams: default_williams() }
+    }
+}
+
+/// The gridded variables of a shallow-water store, in write order.
+pub const SW_VARIABLES: [CfVariable; 5] = [
+    CfVariable {
+        name: "geopotential",
+        standard_name: "geopotential",
+        long_name: "geopotential of the free surface",
+        units: "m2 s-2",
+    },
+    CfVariable {
+        name: "eastward_wind",
+        standard_name: "eastward_wind",
+        long_name: "eastward wind",
+        units: "m s-1",
+    },
+    CfVariable {
+        name: "northward_wind",
+        standard_name: "northward_wind",
+        long_name: "northward wind",
+        units: "m s-1",
+    },
+    CfVariable {
+        name: "relative_vorticity",
+        standard_name: "atmosphere_relative_vorticity",
+        long_name: "relative vorticity",
+        units: "s-1",
+    },
+    CfVariable {
+        name: "divergence",
+        standard_name: "divergence_of_wind",
+        long_name: "divergence",
+        units: "s-1",
+    },
+];
+
+impl SimulationConfig {
+    /// Reads and validates a simulation file; every error names the file and the key.
+    pub fn load(path: &Path) -> Result<Self, AssimError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AssimError::config(&file, "<file>", format!("cannot read: {e}")))?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates simulation text; `file` is used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Self, AssimError> {
+        let c: SimulationConfig = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        c.validate(file)?;
+        Ok(c)
+    }
+
+    /// The file as run (defaults filled in), for the store's attributes.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    fn validate(&self, file: &str) -> Result<(), AssimError> {
+        let err = |key: &str, msg: String| Err(AssimError::config(file, key, msg));
+        let supported = crate::grid::STANDARD_GAUSSIAN.iter().map(|(t, _, _)| *t).collect::<Vec<_>>();
+        if !supported.contains(&self.model.truncation) {
+            return err(
+                "model.truncation",
+                format!("unknown truncation {} (supported: {supported:?})", self.model.truncation),
+            );
+        }
+        if !(self.model.dt_seconds.is_finite() && self.model.dt_seconds > 0.0) {
+            return err("model.dt_seconds", format!("must be positive (got {})", self.model.dt_seconds));
+        }
+        if !["none", "williamson5"].contains(&self.model.orography.as_str()) {
+            return err(
+                "model.orography",
+                format!("unknown orography {:?} (none, williamson5)", self.model.orography),
+            );
+        }
+        let cases = ["rest", "williamson2", "williamson5", "williamson6", "galewsky", "zarr"];
+        if !cases.contains(&self.initial.case.as_str()) {
+            return err(
+                "initial.case",
+                format!("unknown initial condition {:?} (one of {cases:?})", self.initial.case),
+            );
+        }
+        let i = &self.initial;
+        let only = |key: &str, set: bool, case: &str| -> Result<(), AssimError> {
+            if set && i.case != case {
+                return Err(AssimError::config(
+                    file,
+                    format!("initial.{key}"),
+                    format!("only used with case = \"{case}\""),
+                ));
+            }
+            Ok(())
+        };
+        only("alpha_degrees", i.alpha_degrees.is_some(), "williamson2")?;
+        only("bump", i.bump.is_some(), "galewsky")?;
+        only("depth_m", i.depth_m.is_some(), "rest")?;
+        only("path", i.path.is_some(), "zarr")?;
+        only("time_index", i.time_index.is_some(), "zarr")?;
+        if i.case == "zarr" && i.path.is_none() {
+            return err("initial.path", "case = \"zarr\" needs the path of an earlier run's store".into());
+        }
+        if i.case == "williamson5" && self.model.orography != "williamson5" {
+            return err("model.orography", "williamson5 needs orography = \"williamson5\"".into());
+        }
+        let r = &self.run;
+        if !(r.days.is_finite() && r.days > 0.0) {
+            return err("run.days", format!("must be positive (got {})", r.days));
+        }
+        if !(r.spinup_days.is_finite() && r.spinup_days >= 0.0) {
+            return err("run.spinup_days", format!("must be ≥ 0 (got {})", r.spinup_days));
+        }
+        let dt_h = self.model.dt_seconds / 3600.0;
+        let steps = r.output_interval_hours / dt_h;
+        if !(r.output_interval_hours > 0.0) || (steps - steps.round()).abs() > 1e-9 || steps.round() < 1.0 {
+            return err(
+                "run.output_interval_hours",
+                format!("must be a positive multiple of the time step ({} h)", dt_h),
+            );
+        }
+        for (key, days) in [("run.days", r.days), ("run.spinup_days", r.spinup_days)] {
+            let n = days * 24.0 / r.output_interval_hours;
+            if (n - n.round()).abs() > 1e-9 {
+                return err(key, "must be a whole number of output intervals".into());
+            }
+        }
+        if !["f32", "f64"].contains(&r.precision.as_str()) {
+            return err("run.precision", format!("must be \"f32\" or \"f64\" (got {:?})", r.precision));
+        }
+        let n_out = (r.days * 24.0 / r.output_interval_hours).round() as usize + 1;
+        let per_slice = crate::grid::STANDARD_GAUSSIAN
+            .iter()
+            .find(|g| g.0 == self.model.truncation)
+            .map(|g| g.1 * g.2)
+            .unwrap_or(0);
+        if (n_out * per_slice * SW_VARIABLES.len()) as f64 > 5e9 {
+            return err(
+                "run.days",
+                format!("{n_out} snapshots would exceed 5e9 numbers; raise run.output_interval_hours"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The model parameters.
+    pub fn params(&self) -> SwParams {
+        let m = &self.model;
+        let mut p = SwParams::earth(m.truncation, m.dt_seconds);
+        p.hyperdiffusion = m.hyperdiffusion.enabled.then_some(Hyperdiffusion {
+            order: m.hyperdiffusion.order,
+            timescale: m.hyperdiffusion.timescale_hours * 3600.0,
+        });
+        p.robert = m.time_filter.robert;
+        p.williams = m.time_filter.williams;
+        if self.initial.case == "williamson2" {
+            p.axis_tilt = self.initial.alpha_degrees.unwrap_or(0.0).to_radians();
+        }
+        p
+    }
+
+    /// The climate forcing.
+    pub fn forcing(&self) -> Option<Forcing> {
+        let f = self.forcing.as_ref()?;
+        Some(Forcing {
+            stirring: f.stirring.as_ref().map(|s| Stirring {
+                strength: s.strength,
+                lifetime: s.lifetime_days * 86400.0,
+                n_min: s.n_min,
+                n_max: s.n_max,
+                m_min: s.m_min,
+                latitude: s.latitude_degrees.to_radians(),
+                width: s.width_degrees.to_radians(),
+            }),
+            jet_drag: f.jet_drag.as_ref().map(|j| JetDrag {
+                timescale: j.timescale_days * 86400.0,
+                u0: j.u0,
+                latitude: j.latitude_degrees.to_radians(),
+                width: j.width_degrees.to_radians(),
+            }),
+        })
+    }
+
+    fn orography(&self) -> Orography {
+        if self.model.orography == "williamson5" { Orography::Williamson5Mountain } else { Orography::None }
+    }
+}
+
+/// Global diagnostics sampled at every output interval (spin-up included).
+#[derive(Clone, Debug, Default)]
+pub struct DiagnosticSeries {
+    /// Model time (days since the start, spin-up included).
+    pub day: Vec<f64>,
+    /// Kinetic energy (m³ s⁻²).
+    pub kinetic: Vec<f64>,
+    /// Available potential energy (m³ s⁻²).
+    pub potential: Vec<f64>,
+    /// Largest wind speed (m s⁻¹).
+    pub max_wind: Vec<f64>,
+    /// Global-mean depth (m).
+    pub mean_depth: Vec<f64>,
+    /// Potential enstrophy (m⁻¹ s⁻²).
+    pub potential_enstrophy: Vec<f64>,
+}
+
+/// What a finished simulation reports.
+pub struct SimulationReport {
+    /// Where the store went.
+    pub store: PathBuf,
+    /// Diagnostics over the whole run.
+    pub series: DiagnosticSeries,
+    /// Time-mean kinetic-energy spectrum over the written snapshots (m² s⁻², n = 0..=T).
+    pub mean_ke_spectrum: Vec<f64>,
+    /// Grid vorticity of the last snapshot (s⁻¹), for a map.
+    pub last_vorticity: Vec<f64>,
+    /// Model days integrated.
+    pub model_days: f64,
+    /// Wall-clock seconds of the time integration alone (no output, no diagnostics).
+    pub integration_seconds: f64,
+}
+
+/// A configured simulation: model, initial state and schedule, ready to run.
+pub struct Simulation {
+    config: SimulationConfig,
+    model: ShallowWater,
+    initial: SwState,
+}
+
+impl Simulation {
+    /// Builds the model and the initial state (reading an earlier store if asked), and checks
+    /// the time step against the initial winds and [`DESIGN_WIND`], before any work.
+    pub fn new(config: SimulationConfig, base_dir: &Path) -> Result<Self, AssimError> {
+        let model = ShallowWater::new(config.params(), config.orography(), config.forcing())?;
+        let i = &config.initial;
+        let initial = match i.case.as_str() {
+            "rest" => {
+                model.initial_state(&InitialCondition::Rest { depth: i.depth_m.unwrap_or(10_000.0) })?
+            }
+            "williamson2" => model.initial_state(&InitialCondition::Williamson2)?,
+            "williamson5" => model.initial_state(&InitialCondition::Williamson5)?,
+            "williamson6" => model.initial_state(&InitialCondition::Williamson6)?,
+            "galewsky" => {
+                model.initial_state(&InitialCondition::Galewsky { bump: i.bump.unwrap_or(true) })?
+            }
+            _ => {
+                let p = i.path.as_ref().expect("validated");
+                let path = if p.is_absolute() { p.clone() } else { base_dir.join(p) };
+                state_from_store(&model, &path, i.time_index.unwrap_or(-1))?
+            }
+        };
+        let d = model.diagnostics(&initial);
+        model.check_time_step(d.max_wind.max(DESIGN_WIND))?;
+        Ok(Self { config, model, initial })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &ShallowWater {
+        &self.model
+    }
+
+    /// The initial spectral state.
+    pub fn initial_state(&self) -> &SwState {
+        &self.initial
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimulationConfig {
+        &self.config
+    }
+
+    /// Number of snapshots written (the first at the end of the spin-up).
+    pub fn n_snapshots(&self) -> usize {
+        (self.config.run.days * 24.0 / self.config.run.output_interval_hours).round() as usize + 1
+    }
+
+    /// Runs the simulation and writes the store at `out` (`replace`: an existing store is
+    /// replaced once the new one is complete). `progress(days_done, days_total)` is called at
+    /// every output interval.
+    pub fn run(
+        &self,
+        out: &Path,
+        replace: bool,
+        mut progress: impl FnMut(f64, f64),
+    ) -> Result<SimulationReport, AssimError> {
+        let r = &self.config.run;
+        let dt = self.config.model.dt_seconds;
+        let steps_per_out = (r.output_interval_hours * 3600.0 / dt).round() as u64;
+        let n_spin = (r.spinup_days * 24.0 / r.output_interval_hours).round() as usize;
+        let n_snap = self.n_snapshots();
+        let total_days = r.spinup_days + r.days;
+        let precision = if r.precision == "f64" { Precision::F64 } else { Precision::F32 };
+        let mut global = Map::new();
+        global.insert("title".into(), json!(format!("assim shallow-water run: {}", self.config.name)));
+        global.insert("Conventions".into(), json!("CF-1.8"));
+        global.insert(
+            "source".into(),
+            json!(format!("assim {} spectral shallow-water model", env!("CARGO_PKG_VERSION"))),
+        );
+        global.insert("truncation".into(), json!(format!("T{}", self.config.model.truncation)));
+        global.insert("gravity".into(), json!(self.model.params().gravity));
+        global.insert("config".into(), Value::String(self.config.to_toml()));
+        let mut writer = GriddedZarrWriter::create(
+            out,
+            replace,
+            self.model.grid(),
+            n_snap,
+            &SW_VARIABLES,
+            precision,
+            global,
+        )?;
+
+        let mut integ = self.model.start(self.initial.clone(), r.seed)?;
+        let mut series = DiagnosticSeries::default();
+        let t_max = self.model.truncation().t();
+        let mut spectra: Vec<f64> = Vec::with_capacity(n_snap * (t_max + 1));
+        let mut last_vorticity = Vec::new();
+        let mut integration = 0.0;
+        for k in 0..=(n_spin + n_snap - 1) {
+            if k > 0 {
+                let t0 = Instant::now();
+                self.model.run(&mut integ, steps_per_out);
+                integration += t0.elapsed().as_secs_f64();
+            }
+            let day = k as f64 * r.output_interval_hours / 24.0;
+            let state = integ.state();
+            let d = self.model.diagnostics(state);
+            if !integ.is_finite() || !d.energy().is_finite() {
+                return Err(AssimError::Numerical(format!(
+                    "the model blew up before day {day:.2}: non-finite state"
+                )));
+            }
+            if self.model.courant(d.max_wind) > 1.5 * crate::dynamics::shallow_water::MAX_COURANT {
+                return Err(AssimError::Numerical(format!(
+                    "winds reached {:.0} m/s at day {day:.2}, too fast for dt = {} s (Courant number {:.2}); \
+                     use a shorter time step",
+                    d.max_wind,
+                    dt,
+                    self.model.courant(d.max_wind)
+                )));
+            }
+            series.day.push(day);
+            series.kinetic.push(d.kinetic);
+            series.potential.push(d.potential);
+            series.max_wind.push(d.max_wind);
+            series.mean_depth.push(d.mean_depth);
+            series.potential_enstrophy.push(d.potential_enstrophy);
+            if k >= n_spin {
+                let f = self.model.grid_fields(state);
+                let slice = k - n_spin;
+                writer.write_slice(slice, day * 24.0, &[&f.geopotential, &f.u, &f.v, &f.vor, &f.div])?;
+                spectra.extend(self.model.kinetic_energy_spectrum(state));
+                if slice + 1 == n_snap {
+                    last_vorticity = f.vor;
+                }
+            }
+            progress(day, total_days);
+        }
+        let hours: Vec<f64> = series.day.iter().map(|d| d * 24.0).collect();
+        let t_attrs = json!({"standard_name": "time", "units": crate::io::zarr::TIME_UNITS, "calendar": "proleptic_gregorian", "long_name": "time of the diagnostics (spin-up included)"});
+        writer.write_array("diag_time", &["diag_time"], &hours, obj(t_attrs))?;
+        for (name, data, units, long) in [
+            ("kinetic_energy", &series.kinetic, "m3 s-2", "global mean of h|v|^2/2"),
+            ("available_potential_energy", &series.potential, "m3 s-2", "global mean of g(h+hs-mean)^2/2"),
+            ("max_wind_speed", &series.max_wind, "m s-1", "largest wind speed"),
+            ("mean_depth", &series.mean_depth, "m", "global-mean fluid depth (mass)"),
+            ("potential_enstrophy", &series.potential_enstrophy, "m-1 s-2", "global mean of (zeta+f)^2/(2h)"),
+        ] {
+            writer.write_array(
+                name,
+                &["diag_time"],
+                data,
+                obj(json!({"units": units, "long_name": long})),
+            )?;
+        }
+        let wn: Vec<f64> = (0..=t_max).map(|n| n as f64).collect();
+        writer.write_array(
+            "wavenumber",
+            &["wavenumber"],
+            &wn,
+            obj(json!({"long_name": "total spherical wavenumber", "units": "1"})),
+        )?;
+        writer.write_array_nd(
+            "kinetic_energy_spectrum",
+            &["time", "wavenumber"],
+            &[n_snap, t_max + 1],
+            &spectra,
+            obj(json!({"units": "m2 s-2", "long_name": "contribution of each total wavenumber to the global mean of |v|^2/2"})),
+        )?;
+        let store = writer.finish()?;
+        let mut mean_ke_spectrum = vec![0.0; t_max + 1];
+        for row in spectra.chunks_exact(t_max + 1) {
+            for (m, x) in mean_ke_spectrum.iter_mut().zip(row) {
+                *m += x / n_snap as f64;
+            }
+        }
+        Ok(SimulationReport {
+            store,
+            series,
+            mean_ke_spectrum,
+            last_vorticity,
+            model_days: total_days,
+            integration_seconds: integration,
+        })
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// The spectral state of snapshot `time_index` of an earlier run's store (negative counts from
+/// the end); the store must be on this model's grid.
+pub fn state_from_store(model: &ShallowWater, path: &Path, time_index: i64) -> Result<SwState, AssimError> {
+    let z = ZarrReader::open(path)?;
+    let shape = z.shape("eastward_wind")?;
+    let grid = model.grid();
+    if shape.len() != 3 || shape[1] != grid.nlat() || shape[2] != grid.nlon() {
+        return Err(AssimError::Format {
+            path: path.to_path_buf(),
+            msg: format!(
+                "holds {:?} (time, lat, lon) fields; the model's T{} grid is {}×{}",
+                shape,
+                model.truncation().t(),
+                grid.nlat(),
+                grid.nlon()
+            ),
+        });
+    }
+    let nt = shape[0] as i64;
+    let t = if time_index < 0 { nt + time_index } else { time_index };
+    if !(0..nt).contains(&t) {
+        return Err(AssimError::Format {
+            path: path.to_path_buf(),
+            msg: format!("no snapshot {time_index} (it has {nt})"),
+        });
+    }
+    let t = t as usize;
+    let u = z.read_slice("eastward_wind", t)?;
+    let v = z.read_slice("northward_wind", t)?;
+    let geo = z.read_slice("geopotential", t)?;
+    let g = model.params().gravity;
+    let phi: Vec<f64> = match model.surface_height() {
+        Some(hs) => geo.iter().zip(&hs).map(|(p, h)| p - g * h).collect(),
+        None => geo,
+    };
+    model
+        .state_from_grid(&u, &v, &phi)
+        .map_err(|e| AssimError::Format { path: path.to_path_buf(), msg: e.to_string() })
+}
