@@ -40,7 +40,7 @@ enum Command {
         /// Replace an existing store (only once the new one is complete).
         #[arg(long)]
         force: bool,
-        /// Also write energy.png, vorticity.png and spectrum.png into this directory.
+        /// Also write energy.png, zonal_wind.png, vorticity.png and spectrum.png into this directory.
         #[arg(long)]
         figures: Option<PathBuf>,
         /// No progress bar.

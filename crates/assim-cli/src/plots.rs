@@ -76,7 +76,10 @@ pub fn line_plot(
             x1 = x0 + 1.0;
         }
         let pad = 0.05 * (y1 - y0).max(1e-12 * y1.abs().max(1.0));
-        let (y0, y1) = if axes == Axes::Linear && y0 >= 0.0 { (0.0, y1 + pad) } else { (y0 - pad, y1 + pad) };
+        // Head-room above the data for the legend.
+        let head = 0.3 * (y1 - y0);
+        let (y0, y1) =
+            if axes == Axes::Linear && y0 >= 0.0 { (0.0, y1 + head) } else { (y0 - pad, y1 + head) };
         let (xl, yl) = match axes {
             Axes::Linear => (x_label.to_string(), y_label.to_string()),
             Axes::LogLog => (format!("log10 {x_label}"), format!("log10 {y_label}")),
@@ -92,6 +95,9 @@ pub fn line_plot(
             .configure_mesh()
             .x_desc(xl)
             .y_desc(yl)
+            .y_label_formatter(&|v| {
+                if axes == Axes::Linear && v.abs() >= 1e4 { format!("{v:.2e}") } else { format!("{v:.2}") }
+            })
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
             .draw()
@@ -106,6 +112,7 @@ pub fn line_plot(
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))

@@ -63,7 +63,7 @@ pub fn run(
     println!("wrote {} ({} snapshots)", report.store.display(), sim.n_snapshots());
     if let Some(dir) = figures {
         write_figures(dir, &cfg, &sim, &report)?;
-        println!("wrote {}/energy.png, vorticity.png, spectrum.png", dir.display());
+        println!("wrote {}/energy.png, zonal_wind.png, vorticity.png, spectrum.png", dir.display());
     }
     Ok(())
 }
@@ -90,11 +90,24 @@ fn write_figures(
         Axes::Linear,
     )?;
     let grid = sim.model().grid();
+    let lat = grid.lat_degrees();
+    line_plot(
+        &dir.join("zonal_wind.png"),
+        &format!("{}: time-mean zonal-mean eastward wind", cfg.name),
+        "latitude (°N)",
+        "u (m s⁻¹)",
+        &[Line {
+            label: "time-mean zonal-mean u",
+            points: lat.iter().copied().zip(r.mean_zonal_wind.iter().copied()).collect(),
+            color: BLUE_700,
+        }],
+        Axes::Linear,
+    )?;
     map_plot(
         &dir.join("vorticity.png"),
         &format!("{}: relative vorticity, day {:.0}", cfg.name, s.day[s.day.len() - 1]),
         "s⁻¹",
-        &grid.lat_degrees(),
+        &lat,
         &grid.lon_degrees(),
         &r.last_vorticity,
     )?;

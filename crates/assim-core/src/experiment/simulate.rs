@@ -325,7 +325,11 @@ impl SimulationConfig {
         }
         let dt_h = self.model.dt_seconds / 3600.0;
         let steps = r.output_interval_hours / dt_h;
-        if !(r.output_interval_hours > 0.0) || (steps - steps.round()).abs() > 1e-9 || steps.round() < 1.0 {
+        if r.output_interval_hours.is_nan()
+            || r.output_interval_hours <= 0.0
+            || (steps - steps.round()).abs() > 1e-9
+            || steps.round() < 1.0
+        {
             return err(
                 "run.output_interval_hours",
                 format!("must be a positive multiple of the time step ({} h)", dt_h),
@@ -423,6 +427,8 @@ pub struct SimulationReport {
     pub series: DiagnosticSeries,
     /// Time-mean kinetic-energy spectrum over the written snapshots (m² s⁻², n = 0..=T).
     pub mean_ke_spectrum: Vec<f64>,
+    /// Time-mean zonal-mean eastward wind over the written snapshots (m s⁻¹), per latitude.
+    pub mean_zonal_wind: Vec<f64>,
     /// Grid vorticity of the last snapshot (s⁻¹), for a map.
     pub last_vorticity: Vec<f64>,
     /// Model days integrated.
@@ -526,6 +532,7 @@ impl Simulation {
         let t_max = self.model.truncation().t();
         let mut spectra: Vec<f64> = Vec::with_capacity(n_snap * (t_max + 1));
         let mut last_vorticity = Vec::new();
+        let mut mean_zonal_wind = vec![0.0; self.model.grid().nlat()];
         let mut integration = 0.0;
         for k in 0..=(n_spin + n_snap - 1) {
             if k > 0 {
@@ -561,6 +568,9 @@ impl Simulation {
                 let slice = k - n_spin;
                 writer.write_slice(slice, day * 24.0, &[&f.geopotential, &f.u, &f.v, &f.vor, &f.div])?;
                 spectra.extend(self.model.kinetic_energy_spectrum(state));
+                for (m, z) in mean_zonal_wind.iter_mut().zip(self.model.grid().zonal_mean(&f.u)) {
+                    *m += z / n_snap as f64;
+                }
                 if slice + 1 == n_snap {
                     last_vorticity = f.vor;
                 }
@@ -609,6 +619,7 @@ impl Simulation {
             store,
             series,
             mean_ke_spectrum,
+            mean_zonal_wind,
             last_vorticity,
             model_days: total_days,
             integration_seconds: integration,

@@ -174,7 +174,7 @@ impl GriddedZarrWriter {
             assert_eq!(f.len(), self.slice_len);
             let r = match self.precision {
                 Precision::F32 => {
-                    arr.store_chunk(&[t as u64, 0, 0], &f.iter().map(|&x| x as f32).collect::<Vec<f32>>())
+                    arr.store_chunk(&[t as u64, 0, 0], f.iter().map(|&x| x as f32).collect::<Vec<f32>>())
                 }
                 Precision::F64 => arr.store_chunk(&[t as u64, 0, 0], f.to_vec()),
             };
@@ -234,6 +234,7 @@ impl GriddedZarrWriter {
             &times,
             attrs(json!({"standard_name": "time", "long_name": "time", "units": TIME_UNITS, "calendar": "proleptic_gregorian", "axis": "T"})),
         )?;
+        self.consolidate()?;
         let dest = self.dest.clone();
         let old = if dest.exists() {
             if !self.replace {
@@ -255,6 +256,25 @@ impl GriddedZarrWriter {
         }
         self.tmp = PathBuf::new();
         Ok(dest)
+    }
+}
+
+impl GriddedZarrWriter {
+    /// Copies every array's metadata into the root `zarr.json` (consolidated metadata), so
+    /// that xarray opens the store with one read and without a warning.
+    fn consolidate(&self) -> Result<(), AssimError> {
+        use zarrs::metadata_ext::group::consolidated_metadata::{
+            ConsolidatedMetadata, ConsolidatedMetadataKind,
+        };
+        let err = |e: &dyn std::fmt::Display| format_err(&self.tmp, e);
+        let node = zarrs::node::Node::open(&self.store, "/").map_err(|e| err(&e))?;
+        let metadata = node.consolidate_metadata().ok_or_else(|| err(&"root is not a group"))?;
+        let mut group = zarrs::group::Group::open(self.store.clone(), "/").map_err(|e| err(&e))?;
+        group.set_consolidated_metadata(Some(ConsolidatedMetadata {
+            metadata,
+            kind: ConsolidatedMetadataKind::Inline,
+        }));
+        group.store_metadata().map_err(|e| err(&e))
     }
 }
 

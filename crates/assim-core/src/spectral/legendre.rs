@@ -90,7 +90,7 @@ mod tests {
                 for n in m..=85 {
                     let k = tr.index(m, n);
                     gram[3 * k] += wk * p[k] * p[k];
-                    if n + 1 <= 85 {
+                    if n < 85 {
                         gram[3 * k + 1] += wk * p[k] * p[tr.index(m, n + 1)];
                     }
                     if n + 2 <= 85 {

@@ -17,8 +17,8 @@ mod legendre;
 mod transform;
 
 pub use realfft::num_complex::Complex64;
-pub use transform::SpectralTransform;
 pub(crate) use transform::{Factor, Table, Term, Weighting};
+pub use transform::{PARALLEL_MIN_TRUNCATION, SpectralTransform};
 
 /// The triangular truncation `T`: coefficients `(m, n)` with `0 ≤ m ≤ n ≤ T`, stored m-major.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -75,7 +75,7 @@ impl Forcing {
                     s.n_min, s.n_max, s.m_min
                 ));
             }
-            if !(s.width.is_finite() && s.width > 0.0) || !s.latitude.is_finite() {
+            if !(s.width.is_finite() && s.width > 0.0 && s.latitude.is_finite()) {
                 return bad(format!(
                     "stirring mask needs a finite latitude and a positive width (got {})",
                     s.width
@@ -83,10 +83,12 @@ impl Forcing {
             }
         }
         if let Some(j) = &self.jet_drag
-            && (!(j.timescale.is_finite() && j.timescale > 0.0)
-                || !j.u0.is_finite()
-                || !(j.width.is_finite() && j.width > 0.0)
-                || !j.latitude.is_finite())
+            && !(j.timescale.is_finite()
+                && j.timescale > 0.0
+                && j.u0.is_finite()
+                && j.width.is_finite()
+                && j.width > 0.0
+                && j.latitude.is_finite())
         {
             return bad(format!(
                 "jet drag needs a positive timescale and width and a finite jet (got {} s, width {})",
