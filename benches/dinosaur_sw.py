@@ -27,7 +27,10 @@ from dinosaur import (  # noqa: E402
 from dinosaur import units as dunits  # noqa: E402
 
 U = scales.units
-grid = getattr(spherical_harmonic.Grid, f"T{trunc}")()
+# T21/T42/T85 are named grids; others (T63) are built the same way: quadratic dealiasing.
+# the same Gaussian grid as assim's: T21 32x64, T42 64x128, T63 96x192 (gaussian_nodes per hemisphere)
+grid = spherical_harmonic.Grid.construct(max_wavenumber=trunc, gaussian_nodes={21: 16, 42: 32, 63: 48}[trunc])
+assert grid.nodal_shape == (4 * {21: 16, 42: 32, 63: 48}[trunc], 2 * {21: 16, 42: 32, 63: 48}[trunc]), grid.nodal_shape
 coords = coordinate_systems.CoordinateSystem(grid, layer_coordinates.LayerCoordinates(1))
 ps = dunits.SimUnits.from_si()
 nd = ps.nondimensionalize

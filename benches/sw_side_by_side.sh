@@ -3,11 +3,14 @@
 # Williamson case 6 at T21/T42/T63 with the same time steps, one core (taskset -c 0) and two.
 # assim: integration seconds per model day of `assim simulate` (best of REPS runs, 10 model days
 # each at T42). dinosaur: best of REPS timed days after a compile day (benches/dinosaur_sw.py).
-# Usage: benches/sw_side_by_side.sh [REPS] [VENV]   (VENV outside the repo; created if missing)
+# Usage: benches/sw_side_by_side.sh [REPS] [VENV] [TRUNC ...]   (VENV outside the repo; created
+# if missing; truncations among 21 42 63, default all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-5}
 venv=${2:-/tmp/assim-dinosaur-venv}
+truncs=${*:3}
+truncs=${truncs:-21 42 63}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q dinosaur
@@ -15,9 +18,13 @@ fi
 cargo build --release -q -p assim-cli
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for case in "21 2400 20" "42 1200 10" "63 800 4"; do
-  set -- $case
-  t=$1 dt=$2 days=$3
+for t in $truncs; do
+  case $t in
+    21) dt=2400 days=20 ;;
+    42) dt=1200 days=10 ;;
+    63) dt=800 days=4 ;;
+    *) echo "unsupported truncation $t" >&2; exit 2 ;;
+  esac
   cat > "$tmp/t$t.toml" <<TOML
 name = "bench_t$t"
 [model]
