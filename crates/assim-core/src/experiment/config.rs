@@ -305,15 +305,13 @@ fn with_infl_rot(mut s: String, infl: f64, rot: bool) -> String {
 impl Experiment {
     /// Reads and validates an experiment file; every error names the file and the key.
     pub fn load(path: &std::path::Path) -> Result<Self, AssimError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| AssimError::config(&file, "<file>", format!("cannot read: {e}")))?;
+        let (text, file) = read_text(path)?;
         Self::parse(&text, &file)
     }
 
     /// Parses and validates experiment text; `file` is used in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Self, AssimError> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        let exp: Experiment = parse_toml(text, file)?;
         exp.validate(file)?;
         Ok(exp)
     }
@@ -541,8 +539,22 @@ impl Experiment {
     }
 }
 
+/// The text of a configuration file and its name for error messages.
+pub(crate) fn read_text(path: &std::path::Path) -> Result<(String, String), AssimError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AssimError::config(&file, "<file>", format!("cannot read: {e}")))?;
+    Ok((text, file))
+}
+
+/// Deserialises TOML text; a syntax error, an unknown key or a bad value becomes one line
+/// naming the file, the line and the key.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, AssimError> {
+    toml::from_str(text).map_err(|e| toml_error(text, file, &e))
+}
+
 /// Turns a TOML/serde error into one line: file, line, the key on that line, the message.
-pub(crate) fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> AssimError {
+fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> AssimError {
     let msg = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {

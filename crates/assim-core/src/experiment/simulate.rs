@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::config::toml_error;
+use super::config::{parse_toml, read_text};
 use crate::AssimError;
 use crate::dynamics::shallow_water::{
     Forcing, Hyperdiffusion, InitialCondition, JetDrag, Orography, ShallowWater, Stirring, SwParams, SwState,
@@ -251,15 +251,13 @@ pub const SW_VARIABLES: [CfVariable; 5] = [
 impl SimulationConfig {
     /// Reads and validates a simulation file; every error names the file and the key.
     pub fn load(path: &Path) -> Result<Self, AssimError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| AssimError::config(&file, "<file>", format!("cannot read: {e}")))?;
+        let (text, file) = read_text(path)?;
         Self::parse(&text, &file)
     }
 
     /// Parses and validates simulation text; `file` is used in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Self, AssimError> {
-        let c: SimulationConfig = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        let c: SimulationConfig = parse_toml(text, file)?;
         c.validate(file)?;
         Ok(c)
     }

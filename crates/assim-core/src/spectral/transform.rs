@@ -245,18 +245,12 @@ impl SpectralTransform {
 
     /// Analysis terms of the divergence and the curl of a vector field given on the grid as
     /// `(P, Q) = cos φ (p, q)` (Fourier fields `pf`, `qf`, both with [`Weighting::Vector`]).
+    ///
+    /// `D = (im⟨P, P̄⟩ − ⟨Q, H⟩)/a` and `ζ = (im⟨Q, P̄⟩ + ⟨P, H⟩)/a` (by parts in μ, `P`, `Q`
+    /// vanishing at the poles) are the terms of [`wind_terms`](Self::wind_terms) with `χ → P`
+    /// and `ψ → Q`.
     pub(crate) fn div_curl_terms(&self, pf: usize, qf: usize) -> [[Term; 2]; 2] {
-        let ia = 1.0 / self.radius;
-        [
-            [
-                Term { field: pf, table: Table::P, factor: Factor::Im(ia) },
-                Term { field: qf, table: Table::H, factor: Factor::Real(-ia) },
-            ],
-            [
-                Term { field: qf, table: Table::P, factor: Factor::Im(ia) },
-                Term { field: pf, table: Table::H, factor: Factor::Real(ia) },
-            ],
-        ]
+        self.wind_terms(qf, pf)
     }
 
     fn divide_by_cos_lat(&self, f: &mut [f64]) {
