@@ -1,0 +1,26 @@
+//! Conversions between assim's f64 states and burn's f32 batches, and seeded noise.
+//!
+//! Noise is drawn from assim's own generator (ChaCha, [`assim_core::rng`]) and uploaded, not
+//! from the backend's RNG, so the same seed gives the same samples on every backend.
+
+use assim_core::rng::{AssimRng, fill_normal};
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// A `[n, nx]` f32 batch from `n` row-major states of `nx` f64 values.
+pub fn from_rows(values: &[f64], n: usize, nx: usize, device: &Device) -> Tensor<2> {
+    assert_eq!(values.len(), n * nx, "{} values are not {n} states of {nx}", values.len());
+    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(data, [n, nx]), device)
+}
+
+/// The row-major f64 values of a `[n, nx]` batch.
+pub fn to_rows(t: &Tensor<2>) -> Vec<f64> {
+    t.to_data().try_to_vec::<f32>().expect("an f32 tensor").into_iter().map(f64::from).collect()
+}
+
+/// A `[n, nx]` batch of standard-normal draws from `rng`.
+pub fn normal(rng: &mut AssimRng, n: usize, nx: usize, device: &Device) -> Tensor<2> {
+    let mut v = vec![0.0; n * nx];
+    fill_normal(rng, &mut v);
+    from_rows(&v, n, nx, device)
+}
