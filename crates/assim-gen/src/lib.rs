@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod denoiser;
+pub mod network;
 pub mod sampler;
 pub mod schedule;
 pub mod tensor;
