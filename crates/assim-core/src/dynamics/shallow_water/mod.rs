@@ -386,7 +386,9 @@ impl ShallowWater {
         {
             s.advance(st, dt);
         }
-        let [n_vor, n_div, n_phi, n_ke] = self.tendencies(integ);
+        self.tendencies(integ);
+        let outs = std::mem::take(&mut integ.work.outs);
+        let [n_vor, n_div, n_phi, n_ke] = [&outs[0], &outs[1], &outs[2], &outs[3]];
         // Forward step from `curr` the first time, leapfrog from `prev` after.
         let delta = if first { dt } else { 2.0 * dt };
         let old = if first { &integ.curr } else { &integ.prev };
@@ -434,11 +436,13 @@ impl ShallowWater {
             }
         }
         integ.prev = std::mem::replace(&mut integ.curr, next);
+        integ.work.outs = outs;
         integ.steps += 1;
     }
 
-    /// Explicit tendencies at the current level: `[N_ζ, N_D (curl part), N_Φ, E]`, spectral.
-    fn tendencies(&self, integ: &mut SwIntegration) -> [Vec<Complex64>; 4] {
+    /// Explicit tendencies at the current level into the work buffers `work.outs`:
+    /// `[N_ζ, N_D (curl part), N_Φ, E]`, spectral.
+    fn tendencies(&self, integ: &mut SwIntegration) {
         let tr = *self.truncation();
         let a = self.params.radius;
         let s = &integ.curr;
@@ -517,15 +521,8 @@ impl ShallowWater {
         ];
         let ke_t = scalar(4);
         let jobs: [&[Term]; 4] = [&vor_t, &curl, &phi_t, &ke_t];
-        let mut outs = std::mem::take(&mut w.outs);
-        {
-            let mut refs: Vec<&mut [Complex64]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
-            self.sht.legendre_analysis(&w.q, n_out, &jobs, &mut refs);
-        }
-        let result: [Vec<Complex64>; 4] =
-            [outs[0].clone(), outs[1].clone(), outs[2].clone(), outs[3].clone()];
-        w.outs = outs;
-        result
+        let mut refs: Vec<&mut [Complex64]> = w.outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+        self.sht.legendre_analysis(&w.q, n_out, &jobs, &mut refs);
     }
 
     /// Grid fields of a spectral state.
