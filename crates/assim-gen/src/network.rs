@@ -14,7 +14,7 @@ use crate::denoiser::Denoiser;
 use crate::schedule::Edm;
 
 /// Size of the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkSize {
     /// Hidden channels.
     pub width: usize,

@@ -9,9 +9,10 @@
 //! `σ_i = (σ_max^{1/ρ} + i/(N−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ`, then σ_N = 0.
 
 use assim_core::AssimError;
+use serde::{Deserialize, Serialize};
 
 /// The EDM parameters (defaults: Karras et al. 2022, Table 1).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Edm {
     /// Smallest noise level of the sampling grid.
     pub sigma_min: f64,

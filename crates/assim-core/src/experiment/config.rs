@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::generative::GenerativeConfig;
 use crate::AssimError;
 
 /// Largest truth trajectory (model steps × variables) an experiment may ask for: 1e9 numbers,
@@ -36,7 +37,7 @@ pub struct Experiment {
 }
 
 /// The model and its parameters.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ModelConfig {
     /// Lorenz-96 on a ring of `nx` variables with forcing `forcing`.
@@ -124,6 +125,21 @@ pub struct ObsConfig {
     pub indices: IndexSpec,
     /// Observation-error standard deviation (> 0); `R = sigma²·I`.
     pub sigma: f64,
+    /// `"identity"` (y = x at the observed indices, the default) or `"arctan"`
+    /// (y = arctan(x), nonlinear).
+    #[serde(default)]
+    pub operator: ObsKind,
+}
+
+/// The observation operator applied at the observed indices.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ObsKind {
+    /// `y = x_i`: linear.
+    #[default]
+    Identity,
+    /// `y = arctan(x_i)`: nonlinear and saturating.
+    Arctan,
 }
 
 /// Observed state indices.
@@ -172,7 +188,7 @@ fn yes() -> bool {
 }
 
 /// A method and its parameters (DAPPER's names). `label` overrides the generated name.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "method", deny_unknown_fields)]
 pub enum MethodConfig {
     /// The truth's mean and covariance.
@@ -237,6 +253,8 @@ pub enum MethodConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
     },
+    /// A generative (score-based) analysis: see [`GenerativeConfig`].
+    Generative(GenerativeConfig),
     /// Bootstrap particle filter.
     PartFilt {
         /// Number of particles.
@@ -278,6 +296,7 @@ impl MethodConfig {
                 }
                 (label, s)
             }
+            Generative(g) => (&g.label, g.auto_label()),
         };
         given.clone().unwrap_or(auto)
     }
@@ -459,7 +478,28 @@ impl Experiment {
                 }
             };
             match m {
-                MethodConfig::Climatology { .. } | MethodConfig::OptInterp { .. } => {}
+                MethodConfig::Climatology { .. } => {}
+                MethodConfig::OptInterp { .. } | MethodConfig::ExtKF { .. } | MethodConfig::Var3D { .. }
+                    if self.observations.operator != ObsKind::Identity =>
+                {
+                    return err(
+                        &key("method"),
+                        format!(
+                            "{} needs a linear observation operator (observations.operator = \"identity\")",
+                            m.label()
+                        ),
+                    );
+                }
+                MethodConfig::OptInterp { .. } => {}
+                MethodConfig::Generative(g) => {
+                    g.validate(file, &|k| key(k), self.observations.operator == ObsKind::Identity)?;
+                    if !matches!(self.model, ModelConfig::Lorenz96 { .. }) {
+                        return err(
+                            &key("method"),
+                            "generative methods need a spatial model (lorenz96)".into(),
+                        );
+                    }
+                }
                 MethodConfig::Var3D { xb, .. } => {
                     if !(xb.is_finite() && *xb > 0.0) {
                         return err(&key("xb"), format!("must be positive (got {xb})"));
@@ -540,7 +580,7 @@ impl Experiment {
 }
 
 /// The text of a configuration file and its name for error messages.
-pub(crate) fn read_text(path: &std::path::Path) -> Result<(String, String), AssimError> {
+pub fn read_text(path: &std::path::Path) -> Result<(String, String), AssimError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| AssimError::config(&file, "<file>", format!("cannot read: {e}")))?;
@@ -549,7 +589,7 @@ pub(crate) fn read_text(path: &std::path::Path) -> Result<(String, String), Assi
 
 /// Deserialises TOML text; a syntax error, an unknown key or a bad value becomes one line
 /// naming the file, the line and the key.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, AssimError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, AssimError> {
     toml::from_str(text).map_err(|e| toml_error(text, file, &e))
 }
 

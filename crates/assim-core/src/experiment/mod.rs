@@ -4,6 +4,7 @@
 mod chronology;
 mod config;
 mod cycle;
+mod generative;
 mod runner;
 mod simulate;
 mod twin;
@@ -11,10 +12,14 @@ mod twin;
 pub use chronology::Chronology;
 pub use config::{
     ChronologyConfig, DivergenceConfig, Experiment, IndexSpec, MeanSpec, MethodConfig, ModelConfig,
-    ObsConfig, X0Config,
+    ObsConfig, ObsKind, X0Config, parse_toml, read_text,
 };
 pub use cycle::{Divergence, SeedRun, cycle};
-pub use runner::{MethodReport, RunReport, SeedReport, Summary, run_experiment};
+pub use generative::{GenerativeConfig, GuidanceConfig};
+pub use runner::{
+    MethodBuilder, MethodReport, RunReport, SeedReport, Summary, build_classical, run_experiment,
+    run_experiment_with,
+};
 pub use simulate::{
     DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationConfig, SimulationReport,
     state_from_store,

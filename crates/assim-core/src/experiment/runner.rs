@@ -8,9 +8,10 @@ use crate::classical::{Assimilator, Climatology, EnKF, EnKFUpdate, ExtKF, LETKF,
 use crate::metrics::series_mean;
 use crate::rng::stream;
 
-/// Builds the assimilator a method entry describes.
-pub fn build_method(cfg: &MethodConfig) -> Box<dyn Assimilator> {
-    match cfg {
+/// Builds a classical method; a generative entry is an error here (its engine, `assim-gen`,
+/// passes its own builder to [`run_experiment_with`]).
+pub fn build_classical(cfg: &MethodConfig, _exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
+    Ok(match cfg {
         MethodConfig::Climatology { .. } => Box::new(Climatology::default()),
         MethodConfig::OptInterp { .. } => Box::new(StaticGain::opt_interp()),
         MethodConfig::Var3D { xb, .. } => Box::new(StaticGain::var3d(*xb)),
@@ -25,8 +26,18 @@ pub fn build_method(cfg: &MethodConfig) -> Box<dyn Assimilator> {
         }
         MethodConfig::LETKF { n, loc_rad, infl, rot, .. } => Box::new(LETKF::new(*n, *loc_rad, *infl, *rot)),
         MethodConfig::PartFilt { n, ner, reg, nuj, .. } => Box::new(PartFilt::new(*n, *ner, *reg, *nuj)),
-    }
+        MethodConfig::Generative(_) => {
+            return Err(AssimError::Input(format!(
+                "{}: generative methods need the generative engine (run through the `assim` program)",
+                cfg.label()
+            )));
+        }
+    })
 }
+
+/// Builds the assimilator of one method entry of an experiment.
+pub type MethodBuilder<'a> =
+    dyn Fn(&MethodConfig, &Experiment) -> Result<Box<dyn Assimilator>, AssimError> + 'a;
 
 /// The scores of a method, on one seed or averaged over seeds.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -102,12 +113,23 @@ pub struct RunReport {
     pub methods: Vec<MethodReport>,
 }
 
-/// Runs the experiment. `progress(seed_index, method_index)` is called before each run.
-pub fn run_experiment(
+/// Runs the experiment's classical methods. `progress(seed_index, method_index)` is called
+/// before each run.
+pub fn run_experiment(exp: &Experiment, progress: impl FnMut(usize, usize)) -> Result<RunReport, AssimError> {
+    run_experiment_with(exp, &build_classical, progress)
+}
+
+/// Runs the experiment with methods made by `build`. Every method is built once before any
+/// work, so a bad entry (a missing checkpoint, say) fails fast.
+pub fn run_experiment_with(
     exp: &Experiment,
+    build: &MethodBuilder<'_>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RunReport, AssimError> {
     crate::linalg::init();
+    for cfg in &exp.methods {
+        build(cfg, exp)?;
+    }
     let twin_setup = TwinSetup::new(exp)?;
     let chrono = twin_setup.chrono;
     let averaged: Vec<usize> = (0..chrono.n_obs_times()).filter(|&ko| chrono.is_averaged(ko)).collect();
@@ -117,7 +139,7 @@ pub fn run_experiment(
         let setup = twin_setup.setup(&twin);
         for (mi, cfg) in exp.methods.iter().enumerate() {
             progress(si, mi);
-            let mut method = build_method(cfg);
+            let mut method = build(cfg, exp)?;
             let mut rng = stream(seed, &format!("method:{}", cfg.label()));
             let run = cycle(method.as_mut(), &setup, &twin, &chrono, &exp.divergence, &mut rng);
             per_method[mi].push(summarise_seed(seed, run, &averaged));

@@ -1,10 +1,10 @@
 //! The twin experiment: a truth run from X0 and noisy observations of it.
 
-use super::{Chronology, Experiment, ModelConfig};
+use super::{Chronology, Experiment, ModelConfig, ObsKind};
 use crate::AssimError;
 use crate::classical::{Gaussian, Setup};
 use crate::dynamics::{Lorenz63, Lorenz96, Model};
-use crate::obs::{Localizer, ObsOperator, PartialIdentity, PeriodicLine};
+use crate::obs::{Arctan, Localizer, ObsOperator, PartialIdentity, PeriodicLine};
 use crate::rng::{AssimRng, normal, stream};
 
 /// The seed-independent parts of an experiment: model, observing system, X0.
@@ -28,7 +28,11 @@ impl TwinSetup {
     pub fn new(exp: &Experiment) -> Result<Self, AssimError> {
         let nx = exp.nx();
         let indices = exp.obs_indices().map_err(AssimError::Input)?;
-        let obs = PartialIdentity::new(nx, indices.clone())?;
+        let sites = PartialIdentity::new(nx, indices.clone())?;
+        let obs: Box<dyn ObsOperator> = match exp.observations.operator {
+            ObsKind::Identity => Box::new(sites),
+            ObsKind::Arctan => Box::new(Arctan { sites }),
+        };
         let (model, localizer): (Box<dyn Model>, Option<Box<dyn Localizer>>) = match exp.model {
             ModelConfig::Lorenz96 { nx, forcing } => (
                 Box::new(Lorenz96 { nx, forcing }),
@@ -40,7 +44,7 @@ impl TwinSetup {
         Ok(TwinSetup {
             model,
             obs_var: vec![var; obs.n_obs()],
-            obs: Box::new(obs),
+            obs,
             x0: Gaussian::isotropic(exp.x0_mean(), exp.x0.var),
             localizer,
             chrono: exp.chronology(),

@@ -1,8 +1,10 @@
 //! Observation operators and the geometry that localisation needs.
 
+mod arctan;
 mod localization;
 mod partial_identity;
 
+pub use arctan::Arctan;
 pub use localization::{Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
 

@@ -1,0 +1,224 @@
+//! The experiment-file entry of a generative (score-based) method: which trained denoiser,
+//! which guidance, which sampler. Pure data: the engine that runs it lives in `assim-gen`, so
+//! that assim-core keeps no ML dependency and still validates every key of the file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::AssimError;
+
+/// A generative analysis: `n` members sampled as one batch from the diffusion prior of
+/// `checkpoint`, guided towards the observations by `guidance`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GenerativeConfig {
+    /// The denoiser checkpoint written by `assim train denoiser` (relative paths are relative
+    /// to the working directory).
+    pub checkpoint: String,
+    /// Ensemble size: members sampled per analysis.
+    pub n: usize,
+    /// How the observations steer the reverse process.
+    #[serde(default)]
+    pub guidance: GuidanceConfig,
+    /// `"heun"`, `"euler"` or `"pc"` (predictor–corrector).
+    #[serde(default = "default_sampler")]
+    pub sampler: String,
+    /// Noise levels of the Karras grid (≥ 1).
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    /// Langevin corrections per step (`sampler = "pc"` only).
+    #[serde(default = "default_corrections")]
+    pub corrections: usize,
+    /// Signal-to-noise ratio of a Langevin step (`sampler = "pc"` only).
+    #[serde(default = "default_snr")]
+    pub snr: f64,
+    /// Largest noise level of the sampling grid, in normalised units (default: the
+    /// checkpoint's). A background-conditioned prior is narrow, so a few units suffice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_max: Option<f64>,
+    /// Multiplicative inflation of the analysis anomalies about their mean (1 = none).
+    #[serde(default = "one")]
+    pub infl: f64,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Observation guidance of the reverse process (DESIGN.md §7); each wraps the prior denoiser.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GuidanceConfig {
+    /// No guidance: samples of the prior alone (the background-conditioned p(x | x_b)).
+    #[default]
+    None,
+    /// Diffusion posterior sampling (Chung et al. 2023): score += −ζ ∇‖(y − H(x̂₀))/σ_y‖.
+    Dps {
+        /// Step size ζ.
+        zeta: f64,
+    },
+    /// SDA (Rozet & Louppe 2023): Gaussian likelihood with variance σ_y² + Γ h'² σ²/(1+σ²).
+    SdaGamma {
+        /// The inflation Γ of the denoiser's uncertainty (normalised units).
+        #[serde(default = "default_gamma")]
+        gamma: f64,
+    },
+    /// MMPS (Appa; Rozet et al. 2024): Tweedie covariance σ² ∂x̂₀/∂x_t by VJPs, conjugate
+    /// gradients on (R + H Σ Hᵀ) v = r.
+    Mmps {
+        /// Conjugate-gradient iterations (1–3 in Appa).
+        #[serde(default = "default_cg")]
+        cg_iters: usize,
+    },
+    /// LO-SDA's latent optimisation, here in state space: a few Adam steps on
+    /// ½‖z − x̂₀‖²/λ + ½‖(y − H(z))/σ_y‖² from z = x̂₀, at the steps with σ ≤ `sigma_below`.
+    LatentOptimization {
+        /// Adam iterations per guided step.
+        #[serde(default = "default_iters")]
+        iters: usize,
+        /// Adam learning rate (normalised units).
+        #[serde(default = "default_lr")]
+        lr: f64,
+        /// Proximity weight λ (normalised units²): small keeps z near the prior's estimate.
+        #[serde(default = "one")]
+        lambda: f64,
+        /// Optimise only at noise levels at or below this one (default: every step).
+        #[serde(default = "infinity")]
+        sigma_below: f64,
+    },
+    /// RePaint (Lugmayr et al. 2022; DiffDA): observed variables of the estimate replaced by
+    /// the observations. Needs observations of state variables (the identity operator).
+    #[serde(rename = "repaint")]
+    RePaint,
+}
+
+impl GuidanceConfig {
+    /// Short name for tables.
+    pub fn name(&self) -> String {
+        match self {
+            GuidanceConfig::None => "prior".into(),
+            GuidanceConfig::Dps { zeta } => format!("DPS ζ={zeta}"),
+            GuidanceConfig::SdaGamma { gamma } => format!("SDA Γ={gamma}"),
+            GuidanceConfig::Mmps { cg_iters } => format!("MMPS cg={cg_iters}"),
+            GuidanceConfig::LatentOptimization { iters, lambda, .. } => format!("LO it={iters} λ={lambda}"),
+            GuidanceConfig::RePaint => "RePaint".into(),
+        }
+    }
+}
+
+fn default_sampler() -> String {
+    "heun".into()
+}
+fn default_steps() -> usize {
+    32
+}
+fn default_corrections() -> usize {
+    1
+}
+fn default_snr() -> f64 {
+    0.16
+}
+fn default_gamma() -> f64 {
+    1e-2
+}
+fn default_cg() -> usize {
+    1
+}
+fn default_iters() -> usize {
+    5
+}
+fn default_lr() -> f64 {
+    0.1
+}
+fn one() -> f64 {
+    1.0
+}
+fn infinity() -> f64 {
+    f64::INFINITY
+}
+
+impl GenerativeConfig {
+    /// The generated display name.
+    pub fn auto_label(&self) -> String {
+        let mut s = format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler, self.steps);
+        if self.infl != 1.0 {
+            s.push_str(&format!(" infl={}", self.infl));
+        }
+        s
+    }
+
+    /// Checks every value the types do not; `key(k)` names a key in error messages.
+    pub fn validate(
+        &self,
+        file: &str,
+        key: &dyn Fn(&str) -> String,
+        linear_identity_obs: bool,
+    ) -> Result<(), AssimError> {
+        let err = |k: &str, msg: String| Err(AssimError::config(file, key(k), msg));
+        if self.checkpoint.trim().is_empty() {
+            return err("checkpoint", "give the path of a trained denoiser".into());
+        }
+        if self.n < 2 {
+            return err("n", format!("ensemble size must be ≥ 2 (got {})", self.n));
+        }
+        if !["heun", "euler", "pc"].contains(&self.sampler.as_str()) {
+            return err(
+                "sampler",
+                format!("unknown sampler {:?}: use \"heun\", \"euler\" or \"pc\"", self.sampler),
+            );
+        }
+        if self.steps == 0 {
+            return err("steps", "the number of sampling steps must be ≥ 1".into());
+        }
+        if !(self.snr.is_finite() && self.snr > 0.0) {
+            return err("snr", format!("must be positive (got {})", self.snr));
+        }
+        if let Some(s) = self.sigma_max
+            && !(s.is_finite() && s > 0.0)
+        {
+            return err("sigma_max", format!("must be positive (got {s})"));
+        }
+        if !(self.infl.is_finite() && self.infl > 0.0) {
+            return err("infl", format!("must be a positive factor (got {})", self.infl));
+        }
+        let positive = |k: &str, v: f64| -> Result<(), AssimError> {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { err(k, format!("must be positive (got {v})")) }
+        };
+        match &self.guidance {
+            GuidanceConfig::None => {}
+            GuidanceConfig::Dps { zeta } => positive("guidance.zeta", *zeta)?,
+            GuidanceConfig::SdaGamma { gamma } => {
+                if !(gamma.is_finite() && *gamma >= 0.0) {
+                    return err("guidance.gamma", format!("must be ≥ 0 (got {gamma})"));
+                }
+            }
+            GuidanceConfig::Mmps { cg_iters } => {
+                if *cg_iters == 0 {
+                    return err("guidance.cg_iters", "must be ≥ 1".into());
+                }
+            }
+            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below } => {
+                if *iters == 0 {
+                    return err("guidance.iters", "must be ≥ 1".into());
+                }
+                positive("guidance.lr", *lr)?;
+                positive("guidance.lambda", *lambda)?;
+                if sigma_below.is_nan() || *sigma_below <= 0.0 {
+                    return err(
+                        "guidance.sigma_below",
+                        format!("must be positive or inf (got {sigma_below})"),
+                    );
+                }
+            }
+            GuidanceConfig::RePaint => {
+                if !linear_identity_obs {
+                    return err(
+                        "guidance.kind",
+                        "RePaint replaces observed state variables, so it needs observations of the state itself \
+                         (observations.operator = \"identity\")"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

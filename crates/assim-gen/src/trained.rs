@@ -1,0 +1,106 @@
+//! A trained denoiser as stored in a checkpoint: the network (EMA weights) with what it was
+//! trained for (model, grid, conditioning, normalisation, EDM schedule), checked against the
+//! experiment that wants to use it.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use assim_core::AssimError;
+use assim_core::experiment::{Experiment, ModelConfig};
+
+use crate::checkpoint::Checkpoint;
+use crate::network::{EdmNetwork, NetworkSize};
+use crate::normalise::Normalisation;
+use crate::params::{count, load_flat};
+use crate::schedule::Edm;
+
+/// Which forecast a background-conditioned prior was trained to condition on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackgroundMode {
+    /// Each member's own forecast (one training pair per member of the generating filter).
+    Member,
+    /// The ensemble-mean forecast.
+    Mean,
+}
+
+/// What a denoiser checkpoint was trained for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DenoiserMeta {
+    /// The dynamical model (kind and parameters) of the training states.
+    pub model: ModelConfig,
+    /// State dimension.
+    pub nx: usize,
+    /// p(x | x_b) (true) or p(x) (false).
+    pub conditional: bool,
+    /// What the condition was during training.
+    pub background: BackgroundMode,
+    /// The network's size.
+    pub network: NetworkSize,
+    /// The EDM schedule (σ_data, training and sampling noise levels).
+    pub edm: Edm,
+    /// State normalisation.
+    pub normalisation: Normalisation,
+}
+
+impl DenoiserMeta {
+    /// Refuses an experiment whose model or grid differ from the training ones.
+    pub fn check_compatible(&self, exp: &Experiment, path: &Path) -> Result<(), AssimError> {
+        let same = match (&self.model, &exp.model) {
+            (ModelConfig::Lorenz96 { nx: a, forcing: f }, ModelConfig::Lorenz96 { nx: b, forcing: g }) => {
+                a == b && f == g
+            }
+            _ => false,
+        };
+        if !same || self.nx != exp.nx() {
+            return Err(AssimError::Format {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "this denoiser was trained for {:?} (nx = {}); the experiment runs {:?} (nx = {})",
+                    self.model,
+                    self.nx,
+                    exp.model,
+                    exp.nx()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A trained, ready-to-sample denoiser (EMA weights on a plain, non-autodiff device).
+pub struct TrainedDenoiser {
+    /// The network under EDM preconditioning.
+    pub network: EdmNetwork,
+    /// What it was trained for.
+    pub meta: DenoiserMeta,
+}
+
+impl TrainedDenoiser {
+    /// Loads the EMA weights of a checkpoint written by `assim train denoiser`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, AssimError> {
+        let ckpt = Checkpoint::load(path)?;
+        let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
+        if ckpt.meta.get("kind").and_then(|k| k.as_str()) != Some("denoiser") {
+            return Err(bad("not a denoiser checkpoint (its kind is not \"denoiser\")".into()));
+        }
+        let meta: DenoiserMeta = serde_json::from_value(ckpt.meta["denoiser"].clone())
+            .map_err(|e| bad(format!("denoiser metadata unreadable: {e}")))?;
+        let network = EdmNetwork::new(meta.network, meta.conditional, &meta.edm, device);
+        let ema = ckpt.array("ema").ok_or_else(|| bad("no EMA weights in the checkpoint".into()))?;
+        if ema.len() != count(&network) {
+            return Err(bad(format!(
+                "{} weights stored, the network described by the metadata has {}",
+                ema.len(),
+                count(&network)
+            )));
+        }
+        if ema.iter().any(|v| !v.is_finite()) {
+            return Err(bad("non-finite weights".into()));
+        }
+        let network = load_flat(network, ema, device, false);
+        Ok(TrainedDenoiser { network, meta })
+    }
+}
