@@ -104,9 +104,20 @@ impl EnsembleFilter for GenerativeFilter {
             TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
             &self.device,
         );
-        let guided = Guided::new(&self.prior.network, &self.obs, yt, self.cfg.guidance.clone());
         let noise = normal(rng, n, nx, &self.device);
-        let x = self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), rng)?;
+        let x = match (self.prior.meta.increment_scale, cond) {
+            (Some(rho), Some(base)) => {
+                // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
+                let obs = self.obs.about(base.clone(), rho);
+                let guided = Guided::new(&self.prior.network, &obs, yt, self.cfg.guidance.clone());
+                let z = self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, Some(&base), rng)?;
+                base + z * rho
+            }
+            (_, cond) => {
+                let guided = Guided::new(&self.prior.network, &self.obs, yt, self.cfg.guidance.clone());
+                self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), rng)?
+            }
+        };
         let values = x.to_data().iter::<f32>().collect::<Vec<f32>>();
         if values.iter().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));

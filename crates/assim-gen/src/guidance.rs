@@ -120,11 +120,13 @@ impl Denoiser for Guided<'_> {
         match self.guidance {
             GuidanceConfig::None => self.prior.denoise(x, sigma, cond),
             GuidanceConfig::Dps { zeta } => {
-                // ∇ log p(y | x_t) ≈ −ζ ∇‖r‖, r the standardised innovation of x̂(x_t).
+                // DPS's normalised step: x̂ ← x̂ − ζ ∇_{x_t}‖r‖ (r the standardised innovation
+                // of x̂(x_t)), i.e. score += −(ζ/σ²) ∇‖r‖: a pull of the same size at every σ,
+                // as DPS's ζ/‖r‖-scaled gradient of ‖r‖² per step.
                 let (d, g) = self.value_and_grad(&x, sigma, cond, |d| {
                     (self.standardised_innovation(d).powf_scalar(2.0).sum_dim(1) + 1e-12).sqrt().sum()
                 });
-                d - g * (zeta * s2)
+                d - g * zeta
             }
             GuidanceConfig::SdaGamma { gamma } => {
                 // log p(y | x_t) ≈ −½ Σ r²/(σ_y² + Γ h'² σ²/(1+σ²)): the Tweedie variance of

@@ -19,6 +19,7 @@ pub mod guidance;
 pub mod network;
 pub mod normalise;
 pub mod obs;
+pub mod optim;
 pub mod params;
 pub mod sampler;
 pub mod schedule;

@@ -15,7 +15,9 @@ pub struct TensorObs {
     select: Tensor<2>,
     indices: Vec<usize>,
     kind: ObsKind,
-    norm: Normalisation,
+    /// The observed physical values are `scale · S x + offset` (`offset`: `[1, P]` or `[n, P]`).
+    scale: f64,
+    offset: Tensor<2>,
     /// Observation-error variances `[1, P]`.
     pub var: Tensor<2>,
 }
@@ -41,7 +43,8 @@ impl TensorObs {
             select: Tensor::from_data(TensorData::new(s, [nx, p]), device),
             indices: indices.to_vec(),
             kind,
-            norm,
+            scale: norm.std,
+            offset: Tensor::ones([1, p], device) * norm.mean,
             var: Tensor::from_data(TensorData::new(var, [1, p]), device),
         }
     }
@@ -66,9 +69,20 @@ impl TensorObs {
         x.matmul(self.select.clone())
     }
 
+    /// The same operator on increments `z` about `base` (`[n, nx]`, in this operator's
+    /// state units): the state is `base + rho·z`. This is how a prior of background
+    /// increments is guided.
+    pub fn about(&self, base: Tensor<2>, rho: f64) -> TensorObs {
+        TensorObs {
+            offset: self.gather(base) * self.scale + self.offset.clone(),
+            scale: self.scale * rho,
+            ..self.clone()
+        }
+    }
+
     /// The observed variables of `x` (normalised), in physical units: `[n, P]`.
     fn physical(&self, x: Tensor<2>) -> Tensor<2> {
-        self.gather(x) * self.norm.std + self.norm.mean
+        self.gather(x) * self.scale + self.offset.clone()
     }
 
     /// `H(x)`: `[n, nx]` normalised → `[n, P]` physical.
@@ -84,10 +98,10 @@ impl TensorObs {
     /// the linearised operator that MMPS and SDA's inflated likelihood need.
     pub fn slope(&self, x: Tensor<2>) -> Tensor<2> {
         match self.kind {
-            ObsKind::Identity => Tensor::ones([x.dims()[0], self.n_obs()], &x.device()) * self.norm.std,
+            ObsKind::Identity => Tensor::ones([x.dims()[0], self.n_obs()], &x.device()) * self.scale,
             ObsKind::Arctan => {
                 let v = self.physical(x);
-                (v.powf_scalar(2.0) + 1.0).recip() * self.norm.std
+                (v.powf_scalar(2.0) + 1.0).recip() * self.scale
             }
         }
     }
@@ -97,14 +111,49 @@ impl TensorObs {
         v.matmul(self.select.clone().transpose())
     }
 
-    /// The observations `y` (physical, `[n, P]`) as normalised state values, for operators
-    /// that observe the state itself.
+    /// The observations `y` (physical, `[n, P]`) as values of the network's state, for
+    /// operators that observe the state itself.
     pub fn y_normalised(&self, y: Tensor<2>) -> Tensor<2> {
-        (y - self.norm.mean) / self.norm.std
+        (y - self.offset.clone()) / self.scale
     }
 
     /// A `[n, nx]` mask: 1 at the observed indices.
     pub fn mask(&self, n: usize, device: &Device) -> Tensor<2> {
         self.scatter(Tensor::ones([n, self.n_obs()], device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{from_rows, to_rows};
+
+    #[test]
+    fn adjoint_and_slope_match_their_definitions() {
+        let device = Device::flex();
+        let norm = Normalisation { mean: 1.5, std: 2.0 };
+        let idx = [4, 0, 2];
+        let x: Vec<f64> = (0..10).map(|i| (i as f64 * 0.37).sin()).collect();
+        let y = [0.3, -1.2, 2.0, 0.7, 0.1, -0.4];
+        let xt = from_rows(&x, 2, 5, &device);
+        let yt = from_rows(&y, 2, 3, &device);
+        for kind in [ObsKind::Identity, ObsKind::Arctan] {
+            let h = TensorObs::new(5, &idx, kind, &[1.0; 3], norm, &device);
+            // ⟨S x, y⟩ = ⟨x, Sᵀ y⟩ for the selection and its scatter.
+            let lhs: f64 = to_rows(&h.gather(xt.clone())).iter().zip(&y).map(|(a, b)| a * b).sum();
+            let rhs: f64 = to_rows(&h.scatter(yt.clone())).iter().zip(&x).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
+            // H at the observed indices, and its slope against central differences.
+            let hx = to_rows(&h.apply(xt.clone()));
+            let slope = to_rows(&h.slope(xt.clone()));
+            for (p, &i) in idx.iter().enumerate() {
+                let phys = norm.inverse(x[i]);
+                let f = |v: f64| if kind == ObsKind::Arctan { v.atan() } else { v };
+                assert!((hx[p] - f(phys)).abs() < 1e-5);
+                let e = 1e-3;
+                let fd = (f(norm.inverse(x[i] + e)) - f(norm.inverse(x[i] - e))) / (2.0 * e);
+                assert!((slope[p] - fd).abs() < 1e-4, "{kind:?}: slope {} vs {fd}", slope[p]);
+            }
+        }
     }
 }

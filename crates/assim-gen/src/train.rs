@@ -23,6 +23,7 @@ use assim_core::rng::{fill_normal, stream, uniform};
 use crate::checkpoint::Checkpoint;
 use crate::network::{EdmNetwork, NetworkSize};
 use crate::normalise::Normalisation;
+use crate::optim::{AdamW, clip_global_norm, ema_update};
 use crate::params::{count, flatten_grads, init_values, load_flat};
 use crate::schedule::Edm;
 use crate::trained::{BackgroundMode, DenoiserMeta};
@@ -70,6 +71,11 @@ pub struct DataConfig {
 pub struct NetworkConfig {
     /// Background-conditioned p(x | x_b) (true) or unconditional p(x).
     pub conditional: bool,
+    /// Model the background increment `z = (x − x_b)/ρ` instead of the state (conditional
+    /// priors only): the network then works at the scale of the background error, not of
+    /// the climate.
+    #[serde(default)]
+    pub increment: bool,
     /// Hidden channels.
     pub width: usize,
     /// Residual blocks.
@@ -137,7 +143,10 @@ impl TrainConfig {
             }
         }
         let n = &self.network;
-        if n.width == 0 || n.blocks == 0 || n.embedding == 0 || n.kernel % 2 == 0 {
+        if n.increment && !n.conditional {
+            return err("network.increment", "an increment prior needs conditional = true".into());
+        }
+        if n.width == 0 || n.blocks == 0 || n.embedding == 0 || n.kernel.is_multiple_of(2) {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
         }
         let o = &self.optim;
@@ -196,6 +205,21 @@ impl Pairs {
     /// Whether there is no pair.
     pub fn is_empty(&self) -> bool {
         self.target.is_empty()
+    }
+
+    /// Replaces each target by its increment over the background, scaled by `rho` (by default
+    /// the pooled standard deviation of the increments, which it returns).
+    pub fn to_increments(&mut self, rho: Option<f64>) -> f64 {
+        for (t, c) in self.target.iter_mut().zip(&self.cond) {
+            *t -= c;
+        }
+        let rho = rho.unwrap_or_else(|| {
+            let v: Vec<f64> = self.target.iter().map(|&v| f64::from(v)).collect();
+            let n = Normalisation::of(&v);
+            (n.std * n.std + n.mean * n.mean).sqrt()
+        });
+        self.target.iter_mut().for_each(|t| *t = (f64::from(*t) / rho) as f32);
+        rho
     }
 
     fn push(&mut self, norm: &Normalisation, truth: &[f64], bg: &[f64]) {
@@ -296,8 +320,16 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
             method.analyse(&setup, &twin.obs[ko], t, &mut rng)?;
         }
         let rmse = (se / count.max(1) as f64).sqrt();
-        if !rmse.is_finite() {
-            return Err(AssimError::Numerical(format!("the training filter {} diverged", m.label())));
+        let bar = exp.divergence.factor * twin.clim_spread;
+        if rmse.is_nan() || rmse > bar {
+            // A filter that lost the truth would teach the prior that backgrounds say nothing.
+            return Err(AssimError::Numerical(format!(
+                "the training filter {} diverged: mean background RMSE {rmse:.3} over the training period \
+                 exceeds {} × climatological spread {:.3}",
+                m.label(),
+                exp.divergence.factor,
+                twin.clim_spread
+            )));
         }
         background_rmse.push((m.label(), rmse));
     }
@@ -347,8 +379,7 @@ pub struct TrainOutcome {
 struct State {
     params: Vec<f32>,
     ema: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
+    adam: AdamW,
     step: usize,
     log: Vec<LogRow>,
 }
@@ -379,14 +410,17 @@ pub fn train(
         let params = init_values(&template, &mut stream(cfg.seed, "initial-weights"));
         State {
             ema: params.clone(),
-            m: vec![0.0; n_params],
-            v: vec![0.0; n_params],
+            adam: AdamW::new(n_params, cfg.optim.weight_decay),
             params,
             step: 0,
             log: Vec::new(),
         }
     };
-    let data = generate_data(cfg, exp)?;
+    let mut data = generate_data(cfg, exp)?;
+    let increment_scale = cfg.network.increment.then(|| data.train.to_increments(None));
+    if let Some(rho) = increment_scale {
+        data.valid.to_increments(Some(rho));
+    }
     let start_step = state.step;
     let meta = DenoiserMeta {
         model: exp.model.clone(),
@@ -396,6 +430,7 @@ pub fn train(
         network: size,
         edm,
         normalisation: data.normalisation,
+        increment_scale,
     };
     let n_valid = data.valid.len().min(MAX_VALID);
     let valid_rows: Vec<usize> = (0..n_valid).map(|i| i * data.valid.len() / n_valid).collect();
@@ -411,7 +446,6 @@ pub fn train(
     let elapsed0 = state.log.last().map_or(0.0, |r| r.elapsed_s);
     let clock = Instant::now();
     let o = &cfg.optim;
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
     let (mut loss_sum, mut loss_n) = (0.0, 0usize);
     let mut done_here = 0usize;
     while state.step < o.steps {
@@ -430,26 +464,10 @@ pub fn train(
             return Err(AssimError::Numerical(format!("training loss became non-finite at step {k}")));
         }
         let mut g = flatten_grads(&net, &loss.backward());
-        let norm = g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
-        if norm > o.clip {
-            let f = (o.clip / norm) as f32;
-            g.iter_mut().for_each(|v| *v *= f);
-        }
+        clip_global_norm(&mut g, o.clip);
         let lr = cfg.lr_at(k);
-        let t = (k + 1) as i32;
-        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-        let ema = o.ema.min((1.0 + k as f64) / (10.0 + k as f64));
-        for i in 0..n_params {
-            let gi = f64::from(g[i]);
-            let m = b1 * f64::from(state.m[i]) + (1.0 - b1) * gi;
-            let v = b2 * f64::from(state.v[i]) + (1.0 - b2) * gi * gi;
-            let p = f64::from(state.params[i]);
-            let p = p - lr * (m / c1 / ((v / c2).sqrt() + eps) + o.weight_decay * p);
-            state.m[i] = m as f32;
-            state.v[i] = v as f32;
-            state.params[i] = p as f32;
-            state.ema[i] = (ema * f64::from(state.ema[i]) + (1.0 - ema) * p) as f32;
-        }
+        state.adam.step(&mut state.params, &g, lr, k + 1);
+        ema_update(&mut state.ema, &state.params, o.ema, k);
         state.step += 1;
         done_here += 1;
         loss_sum += loss_v;
@@ -457,7 +475,7 @@ pub fn train(
         progress(&Progress { step: state.step, steps: o.steps, loss: loss_v });
         let last = state.step == o.steps;
         let interrupted = stop_after.is_some_and(|s| done_here >= s);
-        if state.step % o.valid_every == 0 || last {
+        if state.step.is_multiple_of(o.valid_every) || last {
             state.log.push(LogRow {
                 step: state.step,
                 train_loss: loss_sum / loss_n.max(1) as f64,
@@ -467,7 +485,7 @@ pub fn train(
             });
             (loss_sum, loss_n) = (0.0, 0);
         }
-        if state.step % o.checkpoint_every == 0 || last || interrupted {
+        if state.step.is_multiple_of(o.checkpoint_every) || last || interrupted {
             save_state(cfg, &meta, &state, &out, &data)?;
         }
         if interrupted {
@@ -521,8 +539,8 @@ fn save_state(
         arrays: vec![
             ("params".into(), s.params.clone()),
             ("ema".into(), s.ema.clone()),
-            ("adam_m".into(), s.m.clone()),
-            ("adam_v".into(), s.v.clone()),
+            ("adam_m".into(), s.adam.m.clone()),
+            ("adam_v".into(), s.adam.v.clone()),
         ],
     };
     ckpt.save(out)?;
@@ -552,5 +570,6 @@ fn resume_state(cfg: &TrainConfig, out: &Path, n_params: usize) -> Result<State,
     let step = ckpt.meta["training"]["step"].as_u64().ok_or_else(|| bad("no training step".into()))? as usize;
     let log =
         serde_json::from_value(ckpt.meta["training"]["log"].clone()).map_err(|e| bad(format!("log: {e}")))?;
-    Ok(State { params: get("params")?, ema: get("ema")?, m: get("adam_m")?, v: get("adam_v")?, step, log })
+    let adam = AdamW { m: get("adam_m")?, v: get("adam_v")?, weight_decay: cfg.optim.weight_decay };
+    Ok(State { params: get("params")?, ema: get("ema")?, adam, step, log })
 }

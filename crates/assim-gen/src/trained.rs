@@ -43,6 +43,10 @@ pub struct DenoiserMeta {
     pub edm: Edm,
     /// State normalisation.
     pub normalisation: Normalisation,
+    /// For a prior of background increments: the scale ρ of `(x̃ − x̃_b)` (normalised
+    /// units); the network's variable is `z = (x̃ − x̃_b)/ρ`. `None`: the prior models x̃.
+    #[serde(default)]
+    pub increment_scale: Option<f64>,
 }
 
 impl DenoiserMeta {

@@ -35,7 +35,7 @@ sigma = 1.0
 method = "Climatology"
 "#;
 
-fn config(out: &PathBuf, steps: usize) -> (TrainConfig, Experiment) {
+fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
     let exp = Experiment::parse(EXPERIMENT, "tiny.toml").unwrap();
     let cfg = TrainConfig {
         name: "tiny".into(),
@@ -55,7 +55,14 @@ fn config(out: &PathBuf, steps: usize) -> (TrainConfig, Experiment) {
                 label: None,
             }],
         },
-        network: NetworkConfig { conditional: true, width: 8, blocks: 1, kernel: 3, embedding: 4 },
+        network: NetworkConfig {
+            conditional: true,
+            increment: false,
+            width: 8,
+            blocks: 1,
+            kernel: 3,
+            embedding: 4,
+        },
         optim: OptimConfig {
             steps,
             batch: 16,

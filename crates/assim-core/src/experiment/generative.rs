@@ -50,7 +50,7 @@ pub enum GuidanceConfig {
     /// No guidance: samples of the prior alone (the background-conditioned p(x | x_b)).
     #[default]
     None,
-    /// Diffusion posterior sampling (Chung et al. 2023): score += −ζ ∇‖(y − H(x̂₀))/σ_y‖.
+    /// Diffusion posterior sampling (Chung et al. 2023): x̂₀ ← x̂₀ − ζ ∇_{x_t}‖(y − H(x̂₀))/σ_y‖.
     Dps {
         /// Step size ζ.
         zeta: f64,
