@@ -107,6 +107,7 @@ impl EnsembleFilter for GenerativeFilter {
         let noise = normal(rng, n, nx, &self.device);
         let x = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
+                let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
                 let obs = self.obs.about(base.clone(), rho);
                 let guided = Guided::new(&self.prior.network, &obs, yt, self.cfg.guidance.clone());

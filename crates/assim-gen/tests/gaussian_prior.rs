@@ -5,7 +5,7 @@
 //! standard errors) and the sample covariance a relative Frobenius error ≈ √(2/N)·(tr-weighted
 //! factor) ≈ 0.03 (bound 0.08); the samplers' own discretisation error must fit within that.
 
-use assim_core::rng::{fill_normal, stream};
+use assim_core::rng::stream;
 use assim_gen::denoiser::GaussianPrior;
 use assim_gen::sampler::Sampler;
 use assim_gen::schedule::Edm;
@@ -13,32 +13,15 @@ use assim_gen::tensor::{normal, to_rows};
 use burn::tensor::Device;
 use faer::Mat;
 
-const NX: usize = 6;
+mod common;
+
+use common::{NX, moments, toy_prior};
 const N: usize = 4000;
 
 fn prior(device: &Device) -> (Vec<f64>, Mat<f64>, GaussianPrior) {
-    let mut rng = stream(3, "gaussian-prior-test");
-    let mut a = vec![0.0; NX * NX];
-    fill_normal(&mut rng, &mut a);
-    let mut mean = vec![0.0; NX];
-    fill_normal(&mut rng, &mut mean);
-    // Σ = A Aᵀ / nx + 0.05 I: correlated, well conditioned, variances ≈ 1.
-    let cov = Mat::from_fn(NX, NX, |i, j| {
-        (0..NX).map(|k| a[i * NX + k] * a[j * NX + k]).sum::<f64>() / NX as f64
-            + if i == j { 0.05 } else { 0.0 }
-    });
+    let (mean, cov) = toy_prior();
     let p = GaussianPrior::new(mean.clone(), &cov, device).unwrap();
     (mean, cov, p)
-}
-
-fn moments(rows: &[f64]) -> (Vec<f64>, Mat<f64>) {
-    let n = rows.len() / NX;
-    let mean: Vec<f64> = (0..NX).map(|i| (0..n).map(|s| rows[s * NX + i]).sum::<f64>() / n as f64).collect();
-    let cov = Mat::from_fn(NX, NX, |i, j| {
-        (0..n).map(|s| (rows[s * NX + i] - mean[i]) * (rows[s * NX + j] - mean[j])).sum::<f64>()
-            / (n - 1) as f64
-    });
-    (mean, cov)
 }
 
 fn check(sampler: Sampler, steps: usize, cov_tol: f64) -> f64 {

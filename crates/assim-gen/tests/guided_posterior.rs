@@ -10,7 +10,7 @@
 //! bounds are the measured values with a margin, stated next to each) so a regression shows.
 
 use assim_core::experiment::{GuidanceConfig, ObsKind};
-use assim_core::rng::{fill_normal, stream};
+use assim_core::rng::stream;
 use assim_gen::denoiser::GaussianPrior;
 use assim_gen::guidance::Guided;
 use assim_gen::normalise::Normalisation;
@@ -21,7 +21,9 @@ use assim_gen::tensor::{from_rows, normal, to_rows};
 use burn::tensor::Device;
 use faer::Mat;
 
-const NX: usize = 6;
+mod common;
+
+use common::{NX, moments, toy_prior};
 const N: usize = 4000;
 const OBS: [usize; 3] = [0, 2, 5];
 const R: f64 = 0.25;
@@ -33,15 +35,7 @@ struct Toy {
 }
 
 fn toy() -> Toy {
-    let mut rng = stream(3, "gaussian-prior-test");
-    let mut a = vec![0.0; NX * NX];
-    fill_normal(&mut rng, &mut a);
-    let mut mean = vec![0.0; NX];
-    fill_normal(&mut rng, &mut mean);
-    let cov = Mat::from_fn(NX, NX, |i, j| {
-        (0..NX).map(|k| a[i * NX + k] * a[j * NX + k]).sum::<f64>() / NX as f64
-            + if i == j { 0.05 } else { 0.0 }
-    });
+    let (mean, cov) = toy_prior();
     // Observations of a state one prior standard deviation away from the mean.
     let y = OBS.iter().map(|&i| mean[i] + cov[(i, i)].sqrt() + 0.3).collect();
     Toy { mean, cov, y }
@@ -57,16 +51,6 @@ fn kalman(t: &Toy) -> (Vec<f64>, Mat<f64>) {
     let kh = &k * &h;
     let ikh = Mat::from_fn(NX, NX, |i, j| if i == j { 1.0 } else { 0.0 } - kh[(i, j)]);
     (mean, &ikh * &t.cov)
-}
-
-fn moments(rows: &[f64]) -> (Vec<f64>, Mat<f64>) {
-    let n = rows.len() / NX;
-    let mean: Vec<f64> = (0..NX).map(|i| (0..n).map(|s| rows[s * NX + i]).sum::<f64>() / n as f64).collect();
-    let cov = Mat::from_fn(NX, NX, |i, j| {
-        (0..n).map(|s| (rows[s * NX + i] - mean[i]) * (rows[s * NX + j] - mean[j])).sum::<f64>()
-            / (n - 1) as f64
-    });
-    (mean, cov)
 }
 
 /// Mean error in posterior standard deviations (largest over variables) and the relative

@@ -38,6 +38,11 @@ pub struct GenerativeConfig {
     /// Multiplicative inflation of the analysis anomalies about their mean (1 = none).
     #[serde(default = "one")]
     pub infl: f64,
+    /// Widening of an increment prior: the analysis is `x_b + prior_infl·ρ·z`, so the prior's
+    /// spread about the background grows by this factor (the generative counterpart of
+    /// 3D-Var's `xb`; 1 = as trained; ignored by state priors).
+    #[serde(default = "one")]
+    pub prior_infl: f64,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -98,7 +103,13 @@ impl GuidanceConfig {
             GuidanceConfig::Dps { zeta } => format!("DPS ζ={zeta}"),
             GuidanceConfig::SdaGamma { gamma } => format!("SDA Γ={gamma}"),
             GuidanceConfig::Mmps { cg_iters } => format!("MMPS cg={cg_iters}"),
-            GuidanceConfig::LatentOptimization { iters, lambda, .. } => format!("LO it={iters} λ={lambda}"),
+            GuidanceConfig::LatentOptimization { iters, lambda, sigma_below, .. } => {
+                let mut s = format!("LO it={iters} λ={lambda}");
+                if sigma_below.is_finite() {
+                    s.push_str(&format!(" σ≤{sigma_below}"));
+                }
+                s
+            }
             GuidanceConfig::RePaint => "RePaint".into(),
         }
     }
@@ -139,6 +150,9 @@ impl GenerativeConfig {
     /// The generated display name.
     pub fn auto_label(&self) -> String {
         let mut s = format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler, self.steps);
+        if self.prior_infl != 1.0 {
+            s.push_str(&format!(" pinfl={}", self.prior_infl));
+        }
         if self.infl != 1.0 {
             s.push_str(&format!(" infl={}", self.infl));
         }
@@ -178,6 +192,9 @@ impl GenerativeConfig {
         }
         if !(self.infl.is_finite() && self.infl > 0.0) {
             return err("infl", format!("must be a positive factor (got {})", self.infl));
+        }
+        if !(self.prior_infl.is_finite() && self.prior_infl > 0.0) {
+            return err("prior_infl", format!("must be a positive factor (got {})", self.prior_infl));
         }
         let positive = |k: &str, v: f64| -> Result<(), AssimError> {
             if v.is_finite() && v > 0.0 { Ok(()) } else { err(k, format!("must be positive (got {v})")) }
