@@ -68,7 +68,7 @@ fn main() {
             let _ = assim_gen::params::flatten_grads(&train_net, &g);
         }
     });
-    println!("assim (burn {} flex), batch {n} × nx {nx}, {evals} evaluations:", "0.22");
+    println!("assim (burn 0.22 flex), batch {n} × nx {nx}, {evals} evaluations:");
     println!("  forward      {:8.3} ms per evaluation", fwd / evals as f64 * 1e3);
     println!("  forward+VJP  {:8.3} ms per evaluation", vjp / evals as f64 * 1e3);
     println!(
