@@ -33,7 +33,7 @@ pub struct GenerativeFilter {
 impl GenerativeFilter {
     /// Loads the checkpoint of `cfg` and checks it against the experiment.
     pub fn new(cfg: &GenerativeConfig, exp: &Experiment) -> Result<Self, AssimError> {
-        let device = Device::flex();
+        let device = crate::tensor::compute_device()?;
         let path = Path::new(&cfg.checkpoint);
         let prior = TrainedDenoiser::load(path, &device)?;
         prior.meta.check_compatible(exp, path)?;

@@ -24,3 +24,17 @@ pub fn normal(rng: &mut AssimRng, n: usize, nx: usize, device: &Device) -> Tenso
     fill_normal(rng, &mut v);
     from_rows(&v, n, nx, device)
 }
+
+/// The device the networks run on: burn's pure-Rust `flex` CPU backend by default; with the
+/// off-by-default `cuda` feature, `ASSIM_DEVICE=cuda` selects the first NVIDIA GPU.
+pub fn compute_device() -> Result<Device, assim_core::AssimError> {
+    match std::env::var("ASSIM_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("cpu") | Ok("flex") => Ok(Device::flex()),
+        #[cfg(feature = "cuda")]
+        Ok("cuda") => Ok(Device::cuda(0)),
+        Ok(other) => Err(assim_core::AssimError::Input(format!(
+            "ASSIM_DEVICE={other:?}: use \"cpu\"{}",
+            if cfg!(feature = "cuda") { " or \"cuda\"" } else { " (this build has no `cuda` feature)" }
+        ))),
+    }
+}

@@ -399,10 +399,10 @@ pub fn train(
 ) -> Result<TrainOutcome, AssimError> {
     let out = PathBuf::from(&cfg.out);
     let edm = Edm::default();
-    let cpu = Device::flex();
-    let ad = Device::flex().autodiff();
+    let device = crate::tensor::compute_device()?;
+    let ad = device.clone().autodiff();
     let size = cfg.size();
-    let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &cpu);
+    let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &device);
     let n_params = count(&template);
     let mut state = if resume {
         resume_state(cfg, &out, n_params)?
@@ -434,10 +434,10 @@ pub fn train(
     };
     let n_valid = data.valid.len().min(MAX_VALID);
     let valid_rows: Vec<usize> = (0..n_valid).map(|i| i * data.valid.len() / n_valid).collect();
-    let (valid_x, valid_c) = data.valid.batch(&valid_rows, &cpu);
-    let (valid_eps, valid_sigma) = noise(&edm, cfg.seed, "validation", n_valid, exp.nx(), &cpu);
+    let (valid_x, valid_c) = data.valid.batch(&valid_rows, &device);
+    let (valid_eps, valid_sigma) = noise(&edm, cfg.seed, "validation", n_valid, exp.nx(), &device);
     let valid_loss = |weights: &[f32]| -> f64 {
-        let net = load_flat(template.clone(), weights, &cpu, false);
+        let net = load_flat(template.clone(), weights, &device, false);
         let cond = cfg.network.conditional.then_some(&valid_c);
         f64::from(
             net.loss(valid_x.clone(), valid_eps.clone(), valid_sigma.clone(), cond).into_scalar::<f32>(),
