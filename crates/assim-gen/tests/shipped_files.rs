@@ -1,0 +1,26 @@
+//! The shipped training and generative experiment files load and validate as they are (they
+//! are what the README and docs/validation.md tell people to run).
+
+use std::path::Path;
+
+use assim_core::experiment::{Experiment, MethodConfig};
+use assim_gen::train::TrainConfig;
+
+fn experiments() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")
+}
+
+#[test]
+fn training_files_and_generative_experiments_validate() {
+    for name in ["l96_train", "l96_train_sparse", "l96_train_arctan", "l96_train_unconditional"] {
+        let (cfg, exp) = TrainConfig::load(&experiments().join(format!("{name}.toml"))).unwrap();
+        assert_eq!(exp.nx(), 40, "{name}");
+        assert!(cfg.out.starts_with("checkpoints/"), "{name}: {}", cfg.out);
+    }
+    for name in ["l96_generative", "l96_sparse", "l96_arctan", "l96_unconditional"] {
+        let exp = Experiment::load(&experiments().join(format!("{name}.toml"))).unwrap();
+        let generative = exp.methods.iter().filter(|m| matches!(m, MethodConfig::Generative(_))).count();
+        assert!(generative >= 2, "{name}: {generative} generative methods");
+        assert!(exp.chronology().n_obs_times() > 1000, "{name}: at least 1000 cycles");
+    }
+}
