@@ -8,8 +8,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use faer::Mat;
 
 use assim_core::AssimError;
-use assim_core::classical::{Assimilator, EnsembleFilter, Setup};
+use assim_core::classical::{Assimilator, EnsembleFilter, Setup, post_process};
 use assim_core::experiment::{Experiment, GenerativeConfig, MethodConfig, build_classical};
+use assim_core::linalg::row_mean;
 use assim_core::rng::AssimRng;
 
 use crate::guidance::Guided;
@@ -69,15 +70,15 @@ impl GenerativeFilter {
     fn condition(&self) -> Tensor<2> {
         let (nx, n) = (self.members.nrows(), self.members.ncols());
         let norm = self.prior.meta.normalisation;
+        let mean = match self.prior.meta.background {
+            BackgroundMode::Member => None,
+            BackgroundMode::Mean => Some(row_mean(self.members.as_ref())),
+        };
         let mut v = vec![0f32; n * nx];
         for j in 0..n {
             for i in 0..nx {
-                v[j * nx + i] = match self.prior.meta.background {
-                    BackgroundMode::Member => norm.forward(self.members[(i, j)]) as f32,
-                    BackgroundMode::Mean => {
-                        norm.forward((0..n).map(|k| self.members[(i, k)]).sum::<f64>() / n as f64) as f32
-                    }
-                };
+                let b = mean.as_ref().map_or(self.members[(i, j)], |m| m[i]);
+                v[j * nx + i] = norm.forward(b) as f32;
             }
         }
         Tensor::from_data(TensorData::new(v, [n, nx]), &self.device)
@@ -129,14 +130,7 @@ impl EnsembleFilter for GenerativeFilter {
                 self.members[(i, j)] = norm.inverse(f64::from(values[j * nx + i]));
             }
         }
-        if self.cfg.infl != 1.0 {
-            for i in 0..nx {
-                let mean = (0..n).map(|j| self.members[(i, j)]).sum::<f64>() / n as f64;
-                for j in 0..n {
-                    self.members[(i, j)] = mean + self.cfg.infl * (self.members[(i, j)] - mean);
-                }
-            }
-        }
+        post_process(&mut self.members, self.cfg.infl, false, rng);
         Ok(())
     }
 }

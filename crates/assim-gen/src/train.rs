@@ -18,6 +18,7 @@ use assim_core::classical::Estimate;
 use assim_core::experiment::{
     Experiment, MethodConfig, ModelConfig, TwinSetup, build_classical, parse_toml, read_text,
 };
+use assim_core::linalg::row_mean;
 use assim_core::rng::{fill_normal, stream, uniform};
 
 use crate::checkpoint::Checkpoint;
@@ -288,29 +289,26 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
             if ko >= d.burn_in_cycles {
                 let truth = &twin.truth[k];
                 let pairs = if ko < train_end { &mut train } else { &mut valid };
-                let mut mean = vec![0.0; nx];
-                match method.estimate() {
-                    Estimate::State { mean: m, .. } => {
-                        mean.copy_from_slice(m);
-                        pairs.push(&norm, truth, m);
+                let mean = match method.estimate() {
+                    Estimate::State { mean, .. } => {
+                        pairs.push(&norm, truth, mean);
+                        mean.to_vec()
                     }
                     Estimate::Ensemble { members, .. } => {
-                        let n = members.ncols();
-                        let mut col = vec![0.0; nx];
-                        for j in 0..n {
-                            for i in 0..nx {
-                                col[i] = members[(i, j)];
-                                mean[i] += col[i] / n as f64;
+                        let mean = row_mean(members);
+                        match d.background {
+                            BackgroundMode::Member => {
+                                let mut col = vec![0.0; nx];
+                                for j in 0..members.ncols() {
+                                    col.iter_mut().enumerate().for_each(|(i, c)| *c = members[(i, j)]);
+                                    pairs.push(&norm, truth, &col);
+                                }
                             }
-                            if d.background == BackgroundMode::Member {
-                                pairs.push(&norm, truth, &col);
-                            }
+                            BackgroundMode::Mean => pairs.push(&norm, truth, &mean),
                         }
-                        if d.background == BackgroundMode::Mean {
-                            pairs.push(&norm, truth, &mean);
-                        }
+                        mean
                     }
-                }
+                };
                 if ko < train_end {
                     se += mean.iter().zip(truth).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / nx as f64;
                     count += 1;

@@ -492,6 +492,8 @@ impl Experiment {
                 }
                 MethodConfig::OptInterp { .. } => {}
                 MethodConfig::Generative(g) => {
+                    check_n(g.n)?;
+                    check_infl(g.infl)?;
                     g.validate(file, &|k| key(k), self.observations.operator == ObsKind::Identity)?;
                     if !matches!(self.model, ModelConfig::Lorenz96 { .. }) {
                         return err(

@@ -159,7 +159,8 @@ impl GenerativeConfig {
         s
     }
 
-    /// Checks every value the types do not; `key(k)` names a key in error messages.
+    /// Checks the generative keys (`n` and `infl` are checked with every method's, by
+    /// [`super::Experiment::validate`]); `key(k)` names a key in error messages.
     pub fn validate(
         &self,
         file: &str,
@@ -169,9 +170,6 @@ impl GenerativeConfig {
         let err = |k: &str, msg: String| Err(AssimError::config(file, key(k), msg));
         if self.checkpoint.trim().is_empty() {
             return err("checkpoint", "give the path of a trained denoiser".into());
-        }
-        if self.n < 2 {
-            return err("n", format!("ensemble size must be ≥ 2 (got {})", self.n));
         }
         if !["heun", "euler", "pc"].contains(&self.sampler.as_str()) {
             return err(
@@ -189,9 +187,6 @@ impl GenerativeConfig {
             && !(s.is_finite() && s > 0.0)
         {
             return err("sigma_max", format!("must be positive (got {s})"));
-        }
-        if !(self.infl.is_finite() && self.infl > 0.0) {
-            return err("infl", format!("must be a positive factor (got {})", self.infl));
         }
         if !(self.prior_infl.is_finite() && self.prior_infl > 0.0) {
             return err("prior_infl", format!("must be a positive factor (got {})", self.prior_infl));
