@@ -13,9 +13,8 @@ pub struct Climatology {
 
 impl Assimilator for Climatology {
     fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
-        let c = setup.climatology;
-        self.mean = c.mean.clone();
-        self.var = (0..c.mean.len()).map(|i| c.cov[(i, i)]).collect();
+        self.mean = setup.climatology.mean().to_vec();
+        self.var = setup.climatology.variance();
         Ok(())
     }
 

@@ -30,8 +30,12 @@ impl ExtKF {
 
 impl Assimilator for ExtKF {
     fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
-        self.mean = setup.x0.mean.clone();
-        self.cov = setup.x0.cov.clone();
+        self.mean = setup.x0.mean().to_vec();
+        self.cov = setup
+            .x0
+            .covariance()
+            .ok_or_else(|| AssimError::Input("ExtKF needs a dense initial covariance".into()))?
+            .clone();
         self.refresh_var();
         Ok(())
     }

@@ -59,7 +59,41 @@ impl Gaussian {
     }
 }
 
-/// Everything a method may know about the experiment: the twin set-up of DAPPER's `HMM`.
+/// A distribution of states that methods draw from or read statistics of: the initial
+/// distribution X0 and the climatology. A [`Gaussian`] on the Lorenz beds; a sample of
+/// climate states (with variance spectra) on the sphere, where no dense covariance fits.
+pub trait StateDistribution: Send + Sync {
+    /// The mean (length `Nx`).
+    fn mean(&self) -> &[f64];
+    /// The variance of every state component (length `Nx`).
+    fn variance(&self) -> Vec<f64>;
+    /// `n` independent draws, as the columns of an `Nx × n` matrix.
+    fn sample(&self, n: usize, rng: &mut AssimRng) -> Result<Mat<f64>, AssimError>;
+    /// The dense covariance (`Nx × Nx`), where the state is small enough to have one.
+    fn covariance(&self) -> Option<&Mat<f64>>;
+    /// Homogeneous, isotropic variance spectra per variable, on the sphere.
+    fn spectra(&self) -> Option<&crate::spectral::VarianceSpectra> {
+        None
+    }
+}
+
+impl StateDistribution for Gaussian {
+    fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+    fn variance(&self) -> Vec<f64> {
+        (0..self.mean.len()).map(|i| self.cov[(i, i)]).collect()
+    }
+    fn sample(&self, n: usize, rng: &mut AssimRng) -> Result<Mat<f64>, AssimError> {
+        Gaussian::sample(self, n, rng)
+    }
+    fn covariance(&self) -> Option<&Mat<f64>> {
+        Some(&self.cov)
+    }
+}
+
+/// Everything a method may know about the experiment at one analysis time: the twin set-up
+/// of DAPPER's `HMM` (on the sphere the observing network changes from window to window).
 pub struct Setup<'a> {
     /// The forecast model (the same as the truth's: a perfect-model twin experiment).
     pub model: &'a dyn Model,
@@ -70,10 +104,10 @@ pub struct Setup<'a> {
     /// Observation-error variances (diagonal of `R`, length `P`, all > 0).
     pub obs_var: &'a [f64],
     /// The initial distribution X0 that truth and ensembles are drawn from.
-    pub x0: &'a Gaussian,
-    /// Mean and covariance of the truth trajectory (Climatology, OptInterp and Var3D use it,
-    /// as in DAPPER).
-    pub climatology: &'a Gaussian,
+    pub x0: &'a dyn StateDistribution,
+    /// Statistics of the truth's climate (Climatology, OptInterp and Var3D use them): on the
+    /// Lorenz beds the truth trajectory's mean and covariance, as in DAPPER.
+    pub climatology: &'a dyn StateDistribution,
     /// Localisation geometry, for local methods.
     pub localizer: Option<&'a dyn Localizer>,
 }

@@ -45,15 +45,18 @@ impl StaticGain {
 impl Assimilator for StaticGain {
     fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
         let h = linear_h(setup, "a static-gain analysis (OptInterp, Var3D)")?;
-        let b = &setup.climatology.cov * faer::Scale(self.xb);
+        let cov = setup.climatology.covariance().ok_or_else(|| {
+            AssimError::Input("a static-gain analysis needs the dense climatological covariance".into())
+        })?;
+        let b = cov * faer::Scale(self.xb);
         self.gain = kalman_gain(b.as_ref(), h.as_ref(), setup.obs_var)?;
-        self.state = setup.climatology.mean.clone();
+        self.state = setup.climatology.mean().to_vec();
         Ok(())
     }
 
     fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
         match self.background {
-            Background::Climatology => self.state.copy_from_slice(&setup.climatology.mean),
+            Background::Climatology => self.state.copy_from_slice(setup.climatology.mean()),
             Background::Forecast => setup.model.advance(&mut self.state, t0, setup.dt, steps),
         }
         Ok(())

@@ -89,6 +89,12 @@ impl Bilinear {
         self.offsets.len() - 1
     }
 
+    /// The grid indices and weights of point `p` (a row of `W`).
+    pub fn row(&self, p: usize) -> (&[usize], &[f64]) {
+        let r = self.offsets[p]..self.offsets[p + 1];
+        (&self.index[r.clone()], &self.weight[r])
+    }
+
     /// Interpolated values at the points (`W f`).
     pub fn apply(&self, field: &[f64]) -> Vec<f64> {
         assert_eq!(field.len(), self.grid_len, "field does not match the interpolation grid");

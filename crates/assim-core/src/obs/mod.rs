@@ -2,11 +2,16 @@
 
 mod arctan;
 mod localization;
+pub mod network;
 mod partial_identity;
+pub mod records;
+mod sparse;
 
 pub use arctan::Arctan;
 pub use localization::{Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
+pub use records::{Observation, Source, Variable};
+pub use sparse::SparseLinear;
 
 use faer::{Mat, MatRef};
 

@@ -13,11 +13,13 @@
 //! model fuses so that all its fields share one pass per step. Stages run over balanced chunks
 //! of zonal wavenumbers or latitudes in parallel.
 
+mod covariance;
 mod legendre;
 mod transform;
 
 pub use realfft::num_complex::Complex64;
 pub(crate) use transform::{Factor, Table, Term, Weighting};
+pub use covariance::VarianceSpectra;
 pub use transform::{PARALLEL_MIN_TRUNCATION, SpectralTransform};
 
 /// The triangular truncation `T`: coefficients `(m, n)` with `0 ≤ m ≤ n ≤ T`, stored m-major.
