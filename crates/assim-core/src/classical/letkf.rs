@@ -10,7 +10,8 @@ use crate::linalg::centre;
 use crate::rng::AssimRng;
 
 /// LETKF: an ETKF per state batch on Gaspari–Cohn-tapered local observations
-/// (`√taper` scales the normalised anomalies and innovations), batches in parallel.
+/// (`√taper` scales the normalised anomalies and innovations), batches in parallel; then
+/// relaxation to prior spread (optional) and multiplicative inflation.
 pub struct LETKF {
     /// Ensemble size `N`.
     pub n: usize,
@@ -20,16 +21,34 @@ pub struct LETKF {
     pub infl: f64,
     /// Random mean-preserving rotation after each analysis.
     pub rot: bool,
+    /// Relaxation to prior spread α (Whitaker & Hamill 2012; 0 = off): each state
+    /// component's analysis anomalies are scaled by `α σ_b/σ_a + 1 − α`.
+    pub rtps: f64,
     e: Mat<f64>,
-    /// Per batch: the local observations and `√taper` (the network is fixed, so once).
-    local_obs: Vec<(Vec<usize>, Vec<f64>)>,
 }
 
 impl LETKF {
     /// A LETKF with `n` members and localisation radius `loc_rad`.
     pub fn new(n: usize, loc_rad: f64, infl: f64, rot: bool) -> Self {
-        LETKF { n, loc_rad, infl, rot, e: Mat::zeros(0, 0), local_obs: Vec::new() }
+        LETKF { n, loc_rad, infl, rot, rtps: 0.0, e: Mat::zeros(0, 0) }
     }
+
+    /// The same with relaxation to prior spread `alpha`.
+    pub fn with_rtps(mut self, alpha: f64) -> Self {
+        self.rtps = alpha;
+        self
+    }
+}
+
+/// Per state component: the ensemble spread (standard deviation over the columns).
+fn row_spread(e: &Mat<f64>) -> Vec<f64> {
+    let n = e.ncols() as f64;
+    (0..e.nrows())
+        .map(|i| {
+            let m = (0..e.ncols()).map(|j| e[(i, j)]).sum::<f64>() / n;
+            ((0..e.ncols()).map(|j| (e[(i, j)] - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        })
+        .collect()
 }
 
 impl EnsembleFilter for LETKF {
@@ -46,17 +65,9 @@ impl EnsembleFilter for LETKF {
     }
 
     fn prepare(&mut self, setup: &Setup<'_>) -> Result<(), AssimError> {
-        let loc = setup
+        setup
             .localizer
             .ok_or_else(|| AssimError::Input("LETKF needs a localisation geometry for this model".into()))?;
-        self.local_obs = loc
-            .batches()
-            .iter()
-            .map(|batch| {
-                let (jj, coeff) = loc.obs_taper(batch, self.loc_rad);
-                (jj, coeff.into_iter().map(f64::sqrt).collect())
-            })
-            .collect();
         Ok(())
     }
 
@@ -66,11 +77,16 @@ impl EnsembleFilter for LETKF {
         let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
         let (a, mu) = centre(self.e.as_ref());
         let n = self.n;
+        let prior_spread = (self.rtps > 0.0).then(|| row_spread(&self.e));
+        let loc_rad = self.loc_rad;
         let updates: Vec<Option<Mat<f64>>> = loc
             .batches()
             .par_iter()
-            .zip(&self.local_obs)
-            .map(|(batch, (jj, sq))| {
+            .map(|batch| {
+                // The network may change between analyses: taper afresh each time.
+                let (jj, coeff) = loc.obs_taper(batch, loc_rad);
+                let sq: Vec<f64> = coeff.into_iter().map(f64::sqrt).collect();
+                let (jj, sq) = (&jj, &sq);
                 if jj.is_empty() {
                     return Ok(None);
                 }
@@ -93,6 +109,19 @@ impl EnsembleFilter for LETKF {
                 for j in 0..n {
                     for (i, &b) in batch.iter().enumerate() {
                         self.e[(b, j)] = e_loc[(i, j)];
+                    }
+                }
+            }
+        }
+        if let Some(sb) = prior_spread {
+            let sa = row_spread(&self.e);
+            let alpha = self.rtps;
+            for i in 0..self.e.nrows() {
+                if sa[i] > 0.0 {
+                    let f = alpha * sb[i] / sa[i] + 1.0 - alpha;
+                    let m = (0..n).map(|j| self.e[(i, j)]).sum::<f64>() / n as f64;
+                    for j in 0..n {
+                        self.e[(i, j)] = m + f * (self.e[(i, j)] - m);
                     }
                 }
             }

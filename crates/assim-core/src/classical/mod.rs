@@ -4,16 +4,20 @@ mod climatology;
 mod enkf;
 mod ensemble;
 mod extkf;
+mod free_run;
 mod letkf;
 mod partfilt;
+mod spectral_var3d;
 mod static_gain;
 
 pub use climatology::Climatology;
 pub use enkf::{EnKF, EnKFUpdate};
 pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
 pub use extkf::ExtKF;
+pub use free_run::FreeRun;
 pub use letkf::LETKF;
 pub use partfilt::{PartFilt, weights_degenerate};
+pub use spectral_var3d::SpectralVar3D;
 pub use static_gain::{Background, StaticGain};
 
 use faer::{Mat, MatRef};
@@ -145,6 +149,12 @@ pub trait Assimilator: Send {
 
     /// The current estimate.
     fn estimate(&self) -> Estimate<'_>;
+
+    /// Method-specific statistics of the run so far (e.g. 3D-Var's mean CG iterations), for
+    /// `metrics.json`; none by default.
+    fn diagnostics(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 }
 
 /// An ensemble Kalman-type filter: members drawn from X0, forecast member by member, scored

@@ -79,6 +79,54 @@ impl Localizer for PeriodicLine {
     }
 }
 
+/// Points of a lat-lon grid (every variable at a point analysed together), observed at
+/// arbitrary locations; distances are great-circle distances in km.
+#[derive(Clone, Debug)]
+pub struct GreatCircle {
+    grid_xyz: Vec<[f64; 3]>,
+    obs_xyz: Vec<[f64; 3]>,
+    batches: Vec<Vec<usize>>,
+}
+
+fn unit_vector(lat_deg: f64, lon_deg: f64) -> [f64; 3] {
+    let (la, lo) = (lat_deg.to_radians(), lon_deg.to_radians());
+    [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
+}
+
+impl GreatCircle {
+    /// `n_vars` fields on `grid` stored `(variable, lat, lon)`, observations at `obs`
+    /// (latitude, longitude in degrees).
+    pub fn new(grid: &crate::grid::LatLonGrid, n_vars: usize, obs: &[(f64, f64)]) -> Self {
+        let (la, lo) = (grid.lat_degrees(), grid.lon_degrees());
+        let g = grid.len();
+        let grid_xyz = (0..g).map(|p| unit_vector(la[p / grid.nlon()], lo[p % grid.nlon()])).collect();
+        let obs_xyz = obs.iter().map(|&(a, b)| unit_vector(a, b)).collect();
+        let batches = (0..g).map(|p| (0..n_vars).map(|v| v * g + p).collect()).collect();
+        GreatCircle { grid_xyz, obs_xyz, batches }
+    }
+}
+
+impl Localizer for GreatCircle {
+    fn batches(&self) -> &[Vec<usize>] {
+        &self.batches
+    }
+
+    fn batch_to_obs_distances(&self, batch: &[usize]) -> Vec<f64> {
+        let g = self.grid_xyz.len();
+        let a = self.grid_xyz[batch[0] % g];
+        self.obs_xyz
+            .iter()
+            .map(|b| {
+                // atan2(|a×b|, a·b): accurate at every distance.
+                let cross = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+                let s = (cross[0] * cross[0] + cross[1] * cross[1] + cross[2] * cross[2]).sqrt();
+                let c = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+                s.atan2(c) * super::records::EARTH_RADIUS_KM
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +144,20 @@ mod tests {
         // DAPPER's calibration c = 1.82·radius makes the taper ≈ e^{-1/2} = 0.6065 at
         // d = radius (0.6336 exactly, as a Gaussian of that radius would be roughly).
         assert!((gaspari_cohn(1.0, 1.82) - 0.633_564_382_921_294_5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn great_circle_distances() {
+        let grid = crate::grid::LatLonGrid::for_truncation(21).unwrap();
+        let loc = GreatCircle::new(&grid, 3, &[(90.0, 0.0), (0.0, 0.0)]);
+        assert_eq!(loc.batches().len(), grid.len());
+        let p = 16 * 64; // first row south of the equator, longitude 0
+        assert_eq!(loc.batches()[p], vec![p, grid.len() + p, 2 * grid.len() + p]);
+        let d = loc.batch_to_obs_distances(&loc.batches()[p]);
+        let lat = grid.lat()[16];
+        let r = crate::obs::records::EARTH_RADIUS_KM;
+        assert!((d[0] - (std::f64::consts::FRAC_PI_2 - lat) * r).abs() < 1e-6, "{d:?}");
+        assert!((d[1] - lat.abs() * r).abs() < 1e-6, "{d:?}");
     }
 
     #[test]

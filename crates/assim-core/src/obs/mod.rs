@@ -8,7 +8,7 @@ pub mod records;
 mod sparse;
 
 pub use arctan::Arctan;
-pub use localization::{Localizer, PeriodicLine, gaspari_cohn};
+pub use localization::{GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
 pub use records::{Observation, Source, Variable};
 pub use sparse::SparseLinear;
@@ -40,6 +40,13 @@ pub trait ObsOperator: Send + Sync {
         out
     }
 
-    /// The matrix of a linear operator (`P × Nx`); `None` for a nonlinear one.
+    /// The matrix of a linear operator (`P × Nx`); `None` for a nonlinear one (or a linear
+    /// one too large to hold densely).
     fn matrix(&self) -> Option<Mat<f64>>;
+
+    /// `out = Hᵀ y` for a linear operator (variational methods); `false` for a nonlinear one.
+    fn adjoint(&self, y: &[f64], out: &mut [f64]) -> bool {
+        let _ = (y, out);
+        false
+    }
 }

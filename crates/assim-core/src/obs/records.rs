@@ -270,7 +270,7 @@ mod tests {
         let mut hx = vec![0.0; h.n_obs()];
         h.apply(&x, &mut hx);
         let mut hty = vec![0.0; h.nx()];
-        h.adjoint(&y, &mut hty);
+        h.transpose_apply(&y, &mut hty);
         let lhs: f64 = hx.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&hty).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} vs {rhs}");

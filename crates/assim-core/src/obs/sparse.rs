@@ -46,7 +46,7 @@ impl SparseLinear {
     }
 
     /// `out = Hᵀ y`.
-    pub fn adjoint(&self, y: &[f64], out: &mut [f64]) {
+    pub fn transpose_apply(&self, y: &[f64], out: &mut [f64]) {
         assert_eq!(y.len(), self.n_obs());
         assert_eq!(out.len(), self.nx);
         out.fill(0.0);
@@ -83,6 +83,11 @@ impl ObsOperator for SparseLinear {
             })
             .collect();
         Mat::from_fn(self.n_obs(), e.ncols(), |p, j| cols[j][p])
+    }
+
+    fn adjoint(&self, y: &[f64], out: &mut [f64]) -> bool {
+        self.transpose_apply(y, out);
+        true
     }
 
     fn matrix(&self) -> Option<Mat<f64>> {

@@ -21,9 +21,11 @@
 //! Legendre analysis of the fluxes.
 
 mod forcing;
+mod grid_model;
 mod initial;
 
 pub use forcing::{Forcing, JetDrag, Stirring, StirringState};
+pub use grid_model::SwGridModel;
 pub use initial::{InitialCondition, Orography};
 
 use crate::AssimError;
@@ -328,6 +330,14 @@ impl ShallowWater {
 
     /// Starts an integration from `state`; `seed` drives the stochastic stirring (if any).
     pub fn start(&self, state: SwState, seed: u64) -> Result<SwIntegration, AssimError> {
+        let stirring =
+            self.forcing.as_ref().and_then(|f| f.stirring.as_ref()).map(|s| s.start(self.truncation(), seed));
+        self.restart(state, stirring)
+    }
+
+    /// Starts an integration from `state` with the stirring continuing from `stirring` (a
+    /// forecast that replays the truth's forcing); `None` runs without stirring.
+    pub fn restart(&self, state: SwState, stirring: Option<StirringState>) -> Result<SwIntegration, AssimError> {
         let tr = self.truncation();
         for f in [&state.vor, &state.div, &state.phi] {
             if f.len() != tr.len() {
@@ -342,7 +352,6 @@ impl ShallowWater {
                 return Err(AssimError::Input("initial state holds non-finite values".into()));
             }
         }
-        let stirring = self.forcing.as_ref().and_then(|f| f.stirring.as_ref()).map(|s| s.start(tr, seed));
         let n_syn = 4 + usize::from(stirring.is_some());
         let work = Workspace {
             psi: tr.zeros(),
@@ -576,6 +585,11 @@ impl ShallowWater {
 }
 
 impl SwIntegration {
+    /// The stirring's state (pattern and generator), if the model stirs.
+    pub fn stirring(&self) -> Option<&StirringState> {
+        self.stirring.as_ref()
+    }
+
     /// The current state (the latest leapfrog level).
     pub fn state(&self) -> &SwState {
         &self.curr
