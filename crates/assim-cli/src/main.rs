@@ -1,6 +1,7 @@
 //! `assim`: generative and classical data assimilation from the command line.
 
 mod plots;
+mod report;
 mod simulate;
 mod table;
 mod train;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use assim_core::AssimError;
-use assim_core::experiment::{Experiment, RunReport, run_experiment_with};
+use assim_core::experiment::{Experiment, RunReport, run_experiment_in};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -54,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         what: TrainWhat,
     },
+    /// Figures (PNG) and report.md of a finished run's directory.
+    Report {
+        /// The output directory of `assim run` or `assim demo`.
+        dir: PathBuf,
+    },
     /// Cycle every method of an experiment file on the same truth and score them.
     Run {
         /// The experiment file (TOML; see docs/experiments.md).
@@ -97,6 +103,9 @@ fn main() -> ExitCode {
         Command::Train { what: TrainWhat::Denoiser { config, resume, force, quiet } } => {
             train::denoiser(&config, resume, force, quiet)
         }
+        Command::Report { dir } => report::report(&dir).map(|files| {
+            println!("wrote {} in {}", files.join(", "), dir.display());
+        }),
         Command::Run { experiment, out, quiet } => {
             Experiment::load(&experiment).and_then(|exp| run_and_write(&exp, &out, quiet))
         }
@@ -119,10 +128,30 @@ fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result<(), AssimE
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let report: RunReport = run_experiment_with(exp, &assim_gen::filter::build_method, |si, mi| {
-        bar.set_position((si * exp.methods.len() + mi) as u64);
-        bar.set_message(format!("seed {} · {}", exp.seeds[si], exp.methods[mi].label()));
-    })?;
+    // Set-up stages (the climate and truth runs on the sphere) get a bar of their own.
+    let stage_bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    stage_bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} {msg:>10} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut stage = |name: &str, done: usize, total: usize| {
+        stage_bar.set_length(total as u64);
+        stage_bar.set_position(done as u64);
+        stage_bar.set_message(name.to_string());
+    };
+    std::fs::create_dir_all(out).map_err(|source| AssimError::Io { path: out.to_path_buf(), source })?;
+    let report: RunReport = run_experiment_in(
+        exp,
+        &assim_gen::filter::build_method,
+        |si, mi| {
+            stage_bar.finish_and_clear();
+            bar.set_position((si * exp.methods.len() + mi) as u64);
+            bar.set_message(format!("seed {} · {}", exp.seeds[si], exp.methods[mi].label()));
+        },
+        &mut stage,
+        Some(out),
+    )?;
     bar.finish_and_clear();
     println!("{}", table::render(exp, &report));
     assim_core::io::write_run_outputs(out, exp, &report)?;

@@ -44,5 +44,28 @@ pub fn render(exp: &Experiment, report: &RunReport) -> String {
             div
         ));
     }
+    if report.methods.iter().any(|m| !m.variables.is_empty()) {
+        s.push_str(&format!(
+            "\n{:<width$}  {:>14}  {:>8}  {:>8}  {:>7}  {:>7}  {:>11}  {:>9}\n",
+            "per variable (rmse.a)", "geopotential", "u", "v", "acc.Φ", "spr/skl", "Φ fc +24h", "s/cycle"
+        ));
+        for m in &report.methods {
+            let v = |k: usize| m.variables.get(k).map_or(f64::NAN, |x| x.rmse_a);
+            let acc = m.variables.first().map_or(f64::NAN, |x| x.acc_a);
+            let fc = m.forecast.first().and_then(|f| f.rmse.get("geopotential").copied()).unwrap_or(f64::NAN);
+            s.push_str(&format!(
+                "{:<width$}  {}  {}  {}  {}  {}  {}  {:>9.3}\n",
+                m.name,
+                num(v(0), 14),
+                num(v(1), 8),
+                num(v(2), 8),
+                num(acc, 7),
+                num(m.spread_skill, 7),
+                num(fc, 11),
+                m.wall_s_per_cycle
+            ));
+        }
+        s.push_str("(headline rmse/spread/crps in units of each variable's climatological sd; per-variable in SI units)\n");
+    }
     s
 }

@@ -54,15 +54,9 @@ impl GenerativeFilter {
             edm.sigma_max = s;
         }
         let indices = exp.obs_indices().map_err(AssimError::Input)?;
-        let var = vec![exp.observations.sigma.powi(2); indices.len()];
-        let obs = TensorObs::new(
-            exp.nx(),
-            &indices,
-            exp.observations.operator,
-            &var,
-            prior.meta.normalisation,
-            &device,
-        );
+        let var = vec![exp.obs().sigma.powi(2); indices.len()];
+        let obs =
+            TensorObs::new(exp.nx(), &indices, exp.obs().operator, &var, prior.meta.normalisation, &device);
         Ok(GenerativeFilter { prior, cfg: cfg.clone(), sampler, edm, obs, members: Mat::zeros(0, 0), device })
     }
 

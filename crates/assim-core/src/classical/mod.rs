@@ -98,6 +98,7 @@ impl StateDistribution for Gaussian {
 
 /// Everything a method may know about the experiment at one analysis time: the twin set-up
 /// of DAPPER's `HMM` (on the sphere the observing network changes from window to window).
+#[derive(Clone, Copy)]
 pub struct Setup<'a> {
     /// The forecast model (the same as the truth's: a perfect-model twin experiment).
     pub model: &'a dyn Model,

@@ -28,7 +28,16 @@ pub struct SpectralVar3D {
 impl SpectralVar3D {
     /// 3D-Var with `B = xb · (climatological spectra)`.
     pub fn new(xb: f64, max_iter: usize, tol: f64) -> Self {
-        SpectralVar3D { xb, max_iter, tol, state: Vec::new(), b: None, analyses: 0, iterations: 0, cost_ratio: 0.0 }
+        SpectralVar3D {
+            xb,
+            max_iter,
+            tol,
+            state: Vec::new(),
+            b: None,
+            analyses: 0,
+            iterations: 0,
+            cost_ratio: 0.0,
+        }
     }
 }
 
@@ -39,7 +48,9 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 impl Assimilator for SpectralVar3D {
     fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
         let b = setup.climatology.spectra().ok_or_else(|| {
-            AssimError::Input("spectral 3D-Var needs variance spectra of the climate (a model on the sphere)".into())
+            AssimError::Input(
+                "spectral 3D-Var needs variance spectra of the climate (a model on the sphere)".into(),
+            )
         })?;
         self.b = Some(b.clone());
         self.state = setup.climatology.mean().to_vec();
@@ -52,7 +63,8 @@ impl Assimilator for SpectralVar3D {
     }
 
     fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, _: &mut AssimRng) -> Result<(), AssimError> {
-        let b = self.b.as_ref().ok_or_else(|| AssimError::Input("3D-Var used before initialisation".into()))?;
+        let b =
+            self.b.as_ref().ok_or_else(|| AssimError::Input("3D-Var used before initialisation".into()))?;
         let (p, nx, nc) = (y.len(), self.state.len(), b.control_len());
         let scale = self.xb.sqrt();
         let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::generative::GenerativeConfig;
+use super::simulate::SimulationConfig;
 use crate::AssimError;
+use crate::obs::network::NetworkConfig;
 
 /// Largest truth trajectory (model steps × variables) an experiment may ask for: 1e9 numbers,
 /// 8 GB, a third of the standard 24 GiB machine.
@@ -25,20 +27,61 @@ pub struct Experiment {
     pub model: ModelConfig,
     /// Time stepping and observation times.
     pub chronology: ChronologyConfig,
-    /// The initial distribution of truth and ensembles.
-    pub x0: X0Config,
-    /// The observing network.
-    pub observations: ObsConfig,
+    /// The initial distribution of truth and ensembles (Lorenz models; on the sphere X0 is
+    /// the climate sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x0: Option<X0Config>,
+    /// The observed state indices (Lorenz models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observations: Option<ObsConfig>,
+    /// The observing network on the sphere (stations, satellites, grid subsample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkConfig>,
+    /// Forecasts from the analyses, scored against the truth (sphere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecasts: Option<ForecastConfig>,
     /// When a method is declared diverged.
     #[serde(default)]
     pub divergence: DivergenceConfig,
     /// The methods compared, each on the same truth and observations.
     pub methods: Vec<MethodConfig>,
+    /// Directory that relative paths in the file are resolved against.
+    #[serde(skip)]
+    pub base_dir: std::path::PathBuf,
+    /// The climate simulation file of a shallow-water model, read at validation.
+    #[serde(skip)]
+    pub climate: Option<Box<SimulationConfig>>,
+}
+
+/// `[forecasts]`: forecasts from the analyses, scored against the truth at each lead.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    /// Longest lead (days); leads are scored every day.
+    #[serde(default = "five")]
+    pub lead_days: usize,
+    /// A forecast starts from every `every`-th analysis after the burn-in.
+    #[serde(default = "eight")]
+    pub every: usize,
+}
+
+impl Default for ForecastConfig {
+    fn default() -> Self {
+        ForecastConfig { lead_days: five(), every: eight() }
+    }
+}
+
+fn five() -> usize {
+    5
+}
+fn eight() -> usize {
+    8
 }
 
 /// The model and its parameters.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)]
 pub enum ModelConfig {
     /// Lorenz-96 on a ring of `nx` variables with forcing `forcing`.
     Lorenz96 {
@@ -61,6 +104,35 @@ pub enum ModelConfig {
         #[serde(default = "default_l63_beta")]
         beta: f64,
     },
+    /// The shallow-water model on the sphere in the stirred climate of a simulation file:
+    /// state `(geopotential, eastward_wind, northward_wind)` on its Gaussian grid.
+    #[serde(rename = "shallow_water")]
+    ShallowWater {
+        /// The simulation file (model, forcing, initial state; `experiments/simulate_*.toml`),
+        /// relative to the experiment file.
+        climate: String,
+        /// Days from the initial state to the climate sample (default: the file's spin-up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spinup_days: Option<f64>,
+        /// Days of climate sampled (climatology, X0, the spectra of `B`); the truth follows.
+        #[serde(default = "default_climate_days")]
+        climate_days: f64,
+        /// Hours between climate samples.
+        #[serde(default = "default_climate_interval")]
+        climate_interval_hours: f64,
+        /// What forecasts know of the truth's stirring: `"decaying"` (its state at the start,
+        /// without future kicks; the default), `"truth"` (all of it: a perfect-model twin),
+        /// `"random"` (an independent realisation) or `"none"`.
+        #[serde(default)]
+        forecast_stirring: crate::dynamics::shallow_water::ForecastStirring,
+    },
+}
+
+fn default_climate_days() -> f64 {
+    200.0
+}
+fn default_climate_interval() -> f64 {
+    24.0
 }
 
 fn default_l96_nx() -> usize {
@@ -183,6 +255,9 @@ fn default_factor() -> f64 {
 fn one() -> f64 {
     1.0
 }
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
 fn yes() -> bool {
     true
 }
@@ -203,11 +278,18 @@ pub enum MethodConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
     },
-    /// 3D-Var with `B = xb·cov(truth)`.
+    /// 3D-Var with `B = xb·cov(truth)`; on the sphere `B = xb·` the climate's isotropic
+    /// variance spectra, minimised by conjugate gradients.
     Var3D {
         /// Scale of `B`.
         #[serde(default = "one")]
         xb: f64,
+        /// Largest number of CG iterations (sphere; default 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_iter: Option<usize>,
+        /// CG stopping tolerance on the relative residual (sphere; default 1e-3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tol: Option<f64>,
         /// Display name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
@@ -249,6 +331,15 @@ pub enum MethodConfig {
         /// Random rotation.
         #[serde(default)]
         rot: bool,
+        /// Relaxation to prior spread α (0 = off).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        rtps: f64,
+        /// Display name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// No assimilation: a forecast from one draw of X0.
+    FreeRun {
         /// Display name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
@@ -281,13 +372,18 @@ impl MethodConfig {
         let (given, auto) = match self {
             Climatology { label } => (label, "Climatology".to_string()),
             OptInterp { label } => (label, "OptInterp".to_string()),
-            Var3D { xb, label } => (label, format!("Var3D xB={xb}")),
+            Var3D { xb, label, .. } => (label, format!("Var3D xB={xb}")),
+            FreeRun { label } => (label, "FreeRun".to_string()),
             ExtKF { infl, label } => (label, format!("ExtKF infl={infl}")),
             EnKF { upd_a, n, infl, rot, label } => {
                 (label, with_infl_rot(format!("EnKF {upd_a} N={n}"), *infl, *rot))
             }
-            LETKF { n, loc_rad, infl, rot, label } => {
-                (label, with_infl_rot(format!("LETKF N={n} loc_rad={loc_rad}"), *infl, *rot))
+            LETKF { n, loc_rad, infl, rot, rtps, label } => {
+                let mut s = with_infl_rot(format!("LETKF N={n} loc_rad={loc_rad}"), *infl, *rot);
+                if *rtps != 0.0 {
+                    s.push_str(&format!(" rtps={rtps}"));
+                }
+                (label, s)
             }
             PartFilt { n, ner, reg, nuj, label } => {
                 let mut s = format!("PartFilt N={n} NER={ner} reg={reg}");
@@ -325,14 +421,43 @@ impl Experiment {
     /// Reads and validates an experiment file; every error names the file and the key.
     pub fn load(path: &std::path::Path) -> Result<Self, AssimError> {
         let (text, file) = read_text(path)?;
-        Self::parse(&text, &file)
+        let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        Self::parse_in(&text, &file, &dir)
     }
 
-    /// Parses and validates experiment text; `file` is used in error messages.
+    /// Parses and validates experiment text; `file` is used in error messages, and relative
+    /// paths are resolved against the current directory.
     pub fn parse(text: &str, file: &str) -> Result<Self, AssimError> {
-        let exp: Experiment = parse_toml(text, file)?;
+        Self::parse_in(text, file, std::path::Path::new(""))
+    }
+
+    /// Parses and validates experiment text whose relative paths start from `base_dir`.
+    pub fn parse_in(text: &str, file: &str, base_dir: &std::path::Path) -> Result<Self, AssimError> {
+        let mut exp: Experiment = parse_toml(text, file)?;
+        exp.base_dir = base_dir.to_path_buf();
+        if let ModelConfig::ShallowWater { climate, .. } = &exp.model {
+            let path = exp.base_dir.join(climate);
+            let sim = SimulationConfig::load(&path)
+                .map_err(|e| AssimError::config(file, "model.climate", e.to_string()))?;
+            exp.climate = Some(Box::new(sim));
+        }
         exp.validate(file)?;
         Ok(exp)
+    }
+
+    /// Whether the model is the shallow-water model on the sphere.
+    pub fn is_sphere(&self) -> bool {
+        matches!(self.model, ModelConfig::ShallowWater { .. })
+    }
+
+    /// The `[observations]` of a Lorenz experiment (present once validated).
+    pub fn obs(&self) -> &ObsConfig {
+        self.observations.as_ref().expect("validated: a Lorenz experiment has [observations]")
+    }
+
+    /// The `[x0]` of a Lorenz experiment (present once validated).
+    pub fn x0(&self) -> &X0Config {
+        self.x0.as_ref().expect("validated: a Lorenz experiment has [x0]")
     }
 
     /// The experiment as TOML (with defaults filled in): what was actually run.
@@ -345,6 +470,12 @@ impl Experiment {
         match self.model {
             ModelConfig::Lorenz96 { nx, .. } => nx,
             ModelConfig::Lorenz63 { .. } => 3,
+            ModelConfig::ShallowWater { .. } => {
+                let t = self.climate.as_ref().map_or(21, |c| c.model.truncation);
+                let (nlat, nlon) =
+                    crate::grid::STANDARD_GAUSSIAN.iter().find(|g| g.0 == t).map_or((0, 0), |g| (g.1, g.2));
+                3 * nlat * nlon
+            }
         }
     }
 
@@ -364,9 +495,9 @@ impl Experiment {
         if self.seeds.is_empty() {
             return err("seeds", "give at least one seed".into());
         }
-        match self.model {
+        match &self.model {
             ModelConfig::Lorenz96 { nx, forcing } => {
-                if nx < 4 {
+                if *nx < 4 {
                     return err("model.nx", format!("must be ≥ 4 (got {nx})"));
                 }
                 if !forcing.is_finite() {
@@ -379,6 +510,64 @@ impl Experiment {
                         return err(k, "must be finite".into());
                     }
                 }
+            }
+            ModelConfig::ShallowWater { spinup_days, climate_days, climate_interval_hours, .. } => {
+                let sim = self.climate.as_ref().expect("read by parse_in");
+                if sim.forcing.is_none() {
+                    return err(
+                        "model.climate",
+                        "the simulation file has no [forcing]: a climate needs one".into(),
+                    );
+                }
+                if spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+                    return err("model.spinup_days", "must be ≥ 0".into());
+                }
+                if !(climate_interval_hours.is_finite() && *climate_interval_hours > 0.0) {
+                    return err("model.climate_interval_hours", "must be positive".into());
+                }
+                if !(climate_days.is_finite() && climate_days * 24.0 >= 20.0 * climate_interval_hours) {
+                    return err("model.climate_days", "must hold at least 20 climate samples".into());
+                }
+                if (self.chronology.dt - sim.model.dt_seconds).abs() > 1e-9 {
+                    return err(
+                        "chronology.dt",
+                        format!(
+                            "must equal the model's time step dt_seconds = {} s of {}",
+                            sim.model.dt_seconds,
+                            self.model_climate_name()
+                        ),
+                    );
+                }
+                if self.x0.is_some() || self.observations.is_some() {
+                    return err(
+                        if self.x0.is_some() { "x0" } else { "observations" },
+                        "not used on the sphere: X0 is the climate sample and [network] gives the observations"
+                            .into(),
+                    );
+                }
+                let Some(net) = &self.network else {
+                    return err(
+                        "network",
+                        "missing: the shallow-water model needs an observing [network]".into(),
+                    );
+                };
+                crate::obs::network::Network::new(net).map_err(|m| AssimError::config(file, "network", m))?;
+                if let Some(f) = &self.forecasts
+                    && (f.lead_days == 0 || f.every == 0)
+                {
+                    return err("forecasts", "lead_days and every must be ≥ 1".into());
+                }
+            }
+        }
+        if !self.is_sphere() {
+            if self.x0.is_none() {
+                return err("x0", "missing: give the initial distribution [x0]".into());
+            }
+            if self.observations.is_none() {
+                return err("observations", "missing: give [observations]".into());
+            }
+            if self.network.is_some() || self.forecasts.is_some() {
+                return err("network", "[network] and [forecasts] are for the shallow-water model".into());
             }
         }
         let c = &self.chronology;
@@ -403,8 +592,10 @@ impl Experiment {
             return err("chronology.burn_in", format!("must be ≥ 0 (got {})", c.burn_in));
         }
         let chrono = self.chronology();
-        // The truth is kept at every model step: refuse, up front, a run that cannot fit.
-        let numbers = (chrono.k() as f64 + 1.0) * self.nx() as f64;
+        // The truth is kept at every model step (at every analysis time on the sphere): refuse,
+        // up front, a run that cannot fit.
+        let kept = if self.is_sphere() { chrono.n_obs_times() + 1 } else { chrono.k() + 1 };
+        let numbers = kept as f64 * self.nx() as f64;
         if numbers > MAX_TRUTH_NUMBERS {
             return err(
                 if c.ko.is_some() { "chronology.ko" } else { "chronology.t" },
@@ -417,8 +608,14 @@ impl Experiment {
         if !(0..chrono.n_obs_times()).any(|ko| chrono.is_averaged(ko)) {
             return err("chronology.burn_in", "no analysis time falls after the burn-in".into());
         }
+        if self.is_sphere() {
+            return self.validate_methods(file);
+        }
+        if self.is_sphere() {
+            return self.validate_methods(file);
+        }
         let nx = self.nx();
-        match &self.x0.mean {
+        match &self.x0().mean {
             MeanSpec::Named(n) if n == "e0" || n == "zero" => {}
             MeanSpec::Named(n) => {
                 return err("x0.mean", format!("unknown name {n:?}: use \"e0\", \"zero\" or a list"));
@@ -431,16 +628,31 @@ impl Experiment {
             }
             _ => {}
         }
-        if !(self.x0.var.is_finite() && self.x0.var > 0.0) {
-            return err("x0.var", format!("must be a positive variance (got {})", self.x0.var));
+        if !(self.x0().var.is_finite() && self.x0().var > 0.0) {
+            return err("x0.var", format!("must be a positive variance (got {})", self.x0().var));
         }
-        if !(self.observations.sigma.is_finite() && self.observations.sigma > 0.0) {
+        if !(self.obs().sigma.is_finite() && self.obs().sigma > 0.0) {
             return err(
                 "observations.sigma",
-                format!("observation-error std must be positive (got {})", self.observations.sigma),
+                format!("observation-error std must be positive (got {})", self.obs().sigma),
             );
         }
         self.obs_indices().map_err(|m| AssimError::config(file, "observations.indices", m))?;
+        self.validate_methods(file)
+    }
+
+    fn model_climate_name(&self) -> String {
+        match &self.model {
+            ModelConfig::ShallowWater { climate, .. } => climate.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// Checks the divergence settings and every method entry against the model.
+    fn validate_methods(&self, file: &str) -> Result<(), AssimError> {
+        let err = |key: &str, msg: String| Err(AssimError::config(file, key, msg));
+        let sphere = self.is_sphere();
+        let linear = sphere || self.obs().operator == ObsKind::Identity;
         if self.divergence.window == 0 {
             return err("divergence.window", "must be ≥ 1".into());
         }
@@ -478,9 +690,24 @@ impl Experiment {
                 }
             };
             match m {
-                MethodConfig::Climatology { .. } => {}
+                MethodConfig::Climatology { .. } | MethodConfig::FreeRun { .. } => {}
+                MethodConfig::OptInterp { .. }
+                | MethodConfig::ExtKF { .. }
+                | MethodConfig::EnKF { .. }
+                | MethodConfig::PartFilt { .. }
+                | MethodConfig::Generative(_)
+                    if sphere =>
+                {
+                    return err(
+                        &key("method"),
+                        format!(
+                            "{} is not available on the sphere (use Climatology, FreeRun, Var3D or LETKF)",
+                            m.label()
+                        ),
+                    );
+                }
                 MethodConfig::OptInterp { .. } | MethodConfig::ExtKF { .. } | MethodConfig::Var3D { .. }
-                    if self.observations.operator != ObsKind::Identity =>
+                    if !linear =>
                 {
                     return err(
                         &key("method"),
@@ -494,7 +721,7 @@ impl Experiment {
                 MethodConfig::Generative(g) => {
                     check_n(g.n)?;
                     check_infl(g.infl)?;
-                    g.validate(file, &|k| key(k), self.observations.operator == ObsKind::Identity)?;
+                    g.validate(file, &|k| key(k), linear)?;
                     if !matches!(self.model, ModelConfig::Lorenz96 { .. }) {
                         return err(
                             &key("method"),
@@ -502,9 +729,21 @@ impl Experiment {
                         );
                     }
                 }
-                MethodConfig::Var3D { xb, .. } => {
+                MethodConfig::Var3D { xb, max_iter, tol, .. } => {
                     if !(xb.is_finite() && *xb > 0.0) {
                         return err(&key("xb"), format!("must be positive (got {xb})"));
+                    }
+                    if max_iter.is_some_and(|m| m == 0) {
+                        return err(&key("max_iter"), "must be ≥ 1".into());
+                    }
+                    if tol.is_some_and(|t| !(t.is_finite() && t > 0.0 && t < 1.0)) {
+                        return err(&key("tol"), "must be in (0, 1)".into());
+                    }
+                    if !sphere && (max_iter.is_some() || tol.is_some()) {
+                        return err(
+                            &key("max_iter"),
+                            "max_iter and tol are for the spectral 3D-Var on the sphere".into(),
+                        );
                     }
                 }
                 MethodConfig::ExtKF { infl, .. } => check_infl(*infl)?,
@@ -518,14 +757,20 @@ impl Experiment {
                     check_n(*n)?;
                     check_infl(*infl)?;
                 }
-                MethodConfig::LETKF { n, loc_rad, infl, .. } => {
+                MethodConfig::LETKF { n, loc_rad, infl, rtps, .. } => {
                     check_n(*n)?;
                     check_infl(*infl)?;
                     if loc_rad.is_nan() || *loc_rad <= 0.0 {
                         return err(&key("loc_rad"), format!("must be positive or inf (got {loc_rad})"));
                     }
-                    if !matches!(self.model, ModelConfig::Lorenz96 { .. }) {
-                        return err(&key("method"), "LETKF needs a spatial model (lorenz96)".into());
+                    if !(rtps.is_finite() && (0.0..=1.0).contains(rtps)) {
+                        return err(&key("rtps"), format!("must be in [0, 1] (got {rtps})"));
+                    }
+                    if matches!(self.model, ModelConfig::Lorenz63 { .. }) {
+                        return err(
+                            &key("method"),
+                            "LETKF needs a spatial model (lorenz96, shallow_water)".into(),
+                        );
                     }
                 }
                 MethodConfig::PartFilt { n, ner, reg, .. } => {
@@ -545,7 +790,7 @@ impl Experiment {
     /// The observed indices, checked against the state dimension.
     pub fn obs_indices(&self) -> Result<Vec<usize>, String> {
         let nx = self.nx();
-        match &self.observations.indices {
+        match &self.obs().indices {
             IndexSpec::Named(s) if s == "all" => Ok((0..nx).collect()),
             IndexSpec::Named(s) => Err(format!("unknown name {s:?}: use \"all\" or a list of indices")),
             IndexSpec::List(v) => {
@@ -568,7 +813,7 @@ impl Experiment {
     /// The X0 mean vector.
     pub fn x0_mean(&self) -> Vec<f64> {
         let nx = self.nx();
-        match &self.x0.mean {
+        match &self.x0().mean {
             MeanSpec::Values(v) => v.clone(),
             MeanSpec::Named(n) => {
                 let mut v = vec![0.0; nx];

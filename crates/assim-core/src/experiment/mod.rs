@@ -7,21 +7,24 @@ mod cycle;
 mod generative;
 mod runner;
 mod simulate;
+pub mod sphere;
+mod sphere_run;
 mod twin;
 
 pub use chronology::Chronology;
 pub use config::{
-    ChronologyConfig, DivergenceConfig, Experiment, IndexSpec, MeanSpec, MethodConfig, ModelConfig,
-    ObsConfig, ObsKind, X0Config, parse_toml, read_text,
+    ChronologyConfig, DivergenceConfig, Experiment, ForecastConfig, IndexSpec, MeanSpec, MethodConfig,
+    ModelConfig, ObsConfig, ObsKind, X0Config, parse_toml, read_text,
 };
-pub use cycle::{Divergence, SeedRun, cycle};
+pub use cycle::{Divergence, Scenario, SeedRun, cycle};
 pub use generative::{GenerativeConfig, GuidanceConfig};
 pub use runner::{
-    MethodBuilder, MethodReport, RunReport, SeedReport, Summary, build_classical, run_experiment,
-    run_experiment_with,
+    LeadScores, MethodBuilder, MethodReport, Physics, RunReport, SeedReport, Summary, VariableSummary,
+    build_classical, run_experiment, run_experiment_in, run_experiment_with,
 };
 pub use simulate::{
     DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationConfig, SimulationReport,
     state_from_store,
 };
-pub use twin::{Twin, TwinSetup};
+pub use sphere_run::slug;
+pub use twin::{LorenzScenario, Twin, TwinSetup};

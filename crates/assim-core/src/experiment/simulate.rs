@@ -474,6 +474,11 @@ impl Simulation {
         &self.model
     }
 
+    /// The model and the initial state, for a caller that integrates them itself.
+    pub fn into_parts(self) -> (ShallowWater, SwState) {
+        (self.model, self.initial)
+    }
+
     /// The initial spectral state.
     pub fn initial_state(&self) -> &SwState {
         &self.initial

@@ -29,23 +29,26 @@ impl TwinSetup {
         let nx = exp.nx();
         let indices = exp.obs_indices().map_err(AssimError::Input)?;
         let sites = PartialIdentity::new(nx, indices.clone())?;
-        let obs: Box<dyn ObsOperator> = match exp.observations.operator {
+        let obs: Box<dyn ObsOperator> = match exp.obs().operator {
             ObsKind::Identity => Box::new(sites),
             ObsKind::Arctan => Box::new(Arctan { sites }),
         };
         let (model, localizer): (Box<dyn Model>, Option<Box<dyn Localizer>>) = match exp.model {
+            ModelConfig::ShallowWater { .. } => {
+                return Err(AssimError::Input("the Lorenz twin does not run the shallow-water model".into()));
+            }
             ModelConfig::Lorenz96 { nx, forcing } => (
                 Box::new(Lorenz96 { nx, forcing }),
                 Some(Box::new(PeriodicLine::new(nx, indices.clone(), 2))),
             ),
             ModelConfig::Lorenz63 { sigma, rho, beta } => (Box::new(Lorenz63 { sigma, rho, beta }), None),
         };
-        let var = exp.observations.sigma.powi(2);
+        let var = exp.obs().sigma.powi(2);
         Ok(TwinSetup {
             model,
             obs_var: vec![var; obs.n_obs()],
             obs,
-            x0: Gaussian::isotropic(exp.x0_mean(), exp.x0.var),
+            x0: Gaussian::isotropic(exp.x0_mean(), exp.x0().var),
             localizer,
             chrono: exp.chronology(),
         })
@@ -93,6 +96,39 @@ impl TwinSetup {
             climatology: &twin.climatology,
             localizer: self.localizer.as_deref(),
         }
+    }
+}
+
+/// A Lorenz twin as the cycling loop sees it: one fixed set-up, unweighted scores.
+pub struct LorenzScenario<'a> {
+    /// The set-up for this twin.
+    pub setup: Setup<'a>,
+    /// The truth and observations.
+    pub twin: &'a Twin,
+    /// The chronology (truth is kept at every model step).
+    pub chrono: Chronology,
+}
+
+impl super::Scenario for LorenzScenario<'_> {
+    fn setup(&self, _ko: usize) -> Setup<'_> {
+        self.setup
+    }
+    fn truth(&self, ko: usize) -> &[f64] {
+        &self.twin.truth[self.chrono.obs_step(ko)]
+    }
+    fn observations(&self, ko: usize) -> &[f64] {
+        &self.twin.obs[ko]
+    }
+    fn clim_spread(&self) -> f64 {
+        self.twin.clim_spread
+    }
+    fn score(
+        &self,
+        est: &crate::classical::Estimate<'_>,
+        ko: usize,
+        with_crps: bool,
+    ) -> (crate::metrics::Scores, Vec<crate::metrics::VariableScores>) {
+        (crate::metrics::score(est, self.truth(ko), with_crps), Vec::new())
     }
 }
 

@@ -5,4 +5,4 @@ mod metrics;
 pub mod zarr;
 
 pub use atomic::write_atomic;
-pub use metrics::{metrics_csv, write_run_outputs};
+pub use metrics::{metrics_csv, series_csv, write_run_outputs};

@@ -147,7 +147,11 @@ fn variables(key: &str, names: &[String], sigma: &[f64]) -> Result<Vec<(Variable
         return Err(format!("{key}.variables: list at least one variable"));
     }
     if names.len() != sigma.len() {
-        return Err(format!("{key}.sigma: give one value per variable ({} variables, {} values)", names.len(), sigma.len()));
+        return Err(format!(
+            "{key}.sigma: give one value per variable ({} variables, {} values)",
+            names.len(),
+            sigma.len()
+        ));
     }
     let mut out = Vec::new();
     for (n, &s) in names.iter().zip(sigma) {
@@ -167,17 +171,17 @@ fn variables(key: &str, names: &[String], sigma: &[f64]) -> Result<Vec<(Variable
 /// enough to put stations where people live and leave the oceans sparse.
 pub fn is_land(lat: f64, lon: f64) -> bool {
     const BOXES: [(f64, f64, f64, f64); 11] = [
-        (15.0, 70.0, 235.0, 300.0),  // North America
-        (60.0, 83.0, 300.0, 340.0),  // Greenland
-        (-55.0, 12.0, 280.0, 325.0), // South America
-        (36.0, 70.0, 350.0, 360.0),  // Europe (west of 0°)
-        (36.0, 70.0, 0.0, 40.0),     // Europe
-        (10.0, 75.0, 40.0, 145.0),   // Asia
-        (50.0, 72.0, 145.0, 180.0),  // north-east Asia
-        (-35.0, 35.0, 343.0, 360.0), // Africa (west of 0°)
-        (-35.0, 35.0, 0.0, 51.0),    // Africa
+        (15.0, 70.0, 235.0, 300.0),   // North America
+        (60.0, 83.0, 300.0, 340.0),   // Greenland
+        (-55.0, 12.0, 280.0, 325.0),  // South America
+        (36.0, 70.0, 350.0, 360.0),   // Europe (west of 0°)
+        (36.0, 70.0, 0.0, 40.0),      // Europe
+        (10.0, 75.0, 40.0, 145.0),    // Asia
+        (50.0, 72.0, 145.0, 180.0),   // north-east Asia
+        (-35.0, 35.0, 343.0, 360.0),  // Africa (west of 0°)
+        (-35.0, 35.0, 0.0, 51.0),     // Africa
         (-39.0, -11.0, 113.0, 153.0), // Australia
-        (-90.0, -65.0, 0.0, 360.0),  // Antarctica
+        (-90.0, -65.0, 0.0, 360.0),   // Antarctica
     ];
     let lon = lon.rem_euclid(360.0);
     BOXES.iter().any(|&(la0, la1, lo0, lo1)| lat >= la0 && lat <= la1 && lon >= lo0 && lon <= lo1)
@@ -211,7 +215,11 @@ impl Network {
         }
         if let Some(s) = &config.satellites {
             let checks = [
-                ("inclination_degrees", s.inclination_degrees, s.inclination_degrees > 0.0 && s.inclination_degrees < 180.0),
+                (
+                    "inclination_degrees",
+                    s.inclination_degrees,
+                    s.inclination_degrees > 0.0 && s.inclination_degrees < 180.0,
+                ),
                 ("altitude_km", s.altitude_km, s.altitude_km > 100.0),
                 ("swath_km", s.swath_km, s.swath_km > 0.0),
                 ("footprint_km", s.footprint_km, s.footprint_km >= 0.0),
@@ -272,7 +280,14 @@ impl Network {
         if let Some(s) = &self.config.satellites {
             for &(node, u0) in &self.orbits {
                 for (lat, lon) in swath_footprints(s, node, u0, t_end - window, t_end) {
-                    out.push(rec(lat, lon, Variable::Geopotential, s.sigma, Source::Satellite, s.footprint_km));
+                    out.push(rec(
+                        lat,
+                        lon,
+                        Variable::Geopotential,
+                        s.sigma,
+                        Source::Satellite,
+                        s.footprint_km,
+                    ));
                 }
             }
         }
@@ -302,7 +317,8 @@ fn swath_footprints(s: &SatellitesConfig, node: f64, u0: f64, t0: f64, t1: f64) 
         let (la, lo) = ground_point(incl, period, node, u0, t);
         let (la2, lo2) = ground_point(incl, period, node, u0, t + 1.0);
         // Heading of the track, then footprints perpendicular to it.
-        let bearing = ((lo2 - lo).sin() * la2.cos()).atan2(la.cos() * la2.sin() - la.sin() * la2.cos() * (lo2 - lo).cos());
+        let bearing = ((lo2 - lo).sin() * la2.cos())
+            .atan2(la.cos() * la2.sin() - la.sin() * la2.cos() * (lo2 - lo).cos());
         for k in 0..s.across_track {
             let offset = s.swath_km * ((k as f64 + 0.5) / s.across_track as f64 - 0.5);
             let side = if offset >= 0.0 { std::f64::consts::FRAC_PI_2 } else { -std::f64::consts::FRAC_PI_2 };
@@ -365,7 +381,9 @@ mod tests {
         let grid = LatLonGrid::for_truncation(21).unwrap();
         let w1 = net.window(&grid, 6.0 * 3600.0, 6.0 * 3600.0);
         let w2 = net.window(&grid, 12.0 * 3600.0, 6.0 * 3600.0);
-        let sat = |w: &[Observation]| w.iter().filter(|o| o.source == Source::Satellite).map(|o| (o.lat, o.lon)).collect::<Vec<_>>();
+        let sat = |w: &[Observation]| {
+            w.iter().filter(|o| o.source == Source::Satellite).map(|o| (o.lat, o.lon)).collect::<Vec<_>>()
+        };
         let (s1, s2) = (sat(&w1), sat(&w2));
         // 6 h ≈ 3.6 orbits of 101 min; 40 000 km per orbit / 400 km ≈ 100 rows of 4.
         assert!(s1.len() > 2 * 4 * 330 && s1.len() < 2 * 4 * 380, "{}", s1.len());

@@ -135,8 +135,12 @@ pub fn operator(grid: &LatLonGrid, records: &[Observation]) -> Result<SparseLine
         if r.footprint_km > 0.0 {
             let d = 0.25 * r.footprint_km / EARTH_RADIUS_KM;
             for k in 0..6 {
-                let (la, lo) =
-                    destination(r.lat.to_radians(), r.lon.to_radians(), k as f64 * std::f64::consts::PI / 3.0, d);
+                let (la, lo) = destination(
+                    r.lat.to_radians(),
+                    r.lon.to_radians(),
+                    k as f64 * std::f64::consts::PI / 3.0,
+                    d,
+                );
                 points.push((la.to_degrees(), lo.to_degrees()));
             }
         }

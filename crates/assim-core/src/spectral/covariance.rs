@@ -25,7 +25,10 @@ impl VarianceSpectra {
     pub fn new(transform: Arc<SpectralTransform>, spectra: Vec<Vec<f64>>) -> Result<Self, AssimError> {
         let t = transform.truncation().t();
         if spectra.is_empty() || spectra.iter().any(|s| s.len() != t + 1) {
-            return Err(AssimError::Input(format!("variance spectra need T + 1 = {} values per variable", t + 1)));
+            return Err(AssimError::Input(format!(
+                "variance spectra need T + 1 = {} values per variable",
+                t + 1
+            )));
         }
         if spectra.iter().flatten().any(|s| !(s.is_finite() && *s >= 0.0)) {
             return Err(AssimError::Input("variance spectra must be finite and ≥ 0".into()));
@@ -199,8 +202,9 @@ mod tests {
                 assert!(r.abs() < bound, "var {v} n {n}: ratio error {r} > {bound}");
             }
             // Pointwise variance: average over the grid and the draws.
-            let pv: f64 = draws.iter().map(|x| x[v * g..(v + 1) * g].iter().map(|a| a * a).sum::<f64>()).sum::<f64>()
-                / (400.0 * g as f64);
+            let pv: f64 =
+                draws.iter().map(|x| x[v * g..(v + 1) * g].iter().map(|a| a * a).sum::<f64>()).sum::<f64>()
+                    / (400.0 * g as f64);
             assert!((pv / b.point_variance(v) - 1.0).abs() < 0.05, "{pv} vs {}", b.point_variance(v));
         }
     }

@@ -114,6 +114,17 @@ impl Stirring {
         StirringState { tr: *tr, pattern: tr.zeros(), rng: rng::stream(seed, "shallow-water-stirring") }
     }
 
+    /// A pattern drawn from the stationary distribution of the AR(1) (as if it had run for
+    /// ever), with its generator seeded from `seed`: the stirring of a forecast that does not
+    /// know the truth's.
+    pub fn start_stationary(&self, tr: &Truncation, seed: u64) -> StirringState {
+        let mut st = self.start(tr, seed);
+        // One advance with a → 0 draws the stationary pattern exactly.
+        let long = Stirring { lifetime: f64::MIN_POSITIVE, ..self.clone() };
+        long.advance(&mut st, 1.0);
+        st
+    }
+
     /// Advances the AR(1) pattern by `dt`: `S ← a S + √(1 − a²) A ξ`, `a = exp(−dt/τ)`, with
     /// `A` such that the stationary mean square of the unmasked pattern is `strength²`.
     pub fn advance(&self, st: &mut StirringState, dt: f64) {

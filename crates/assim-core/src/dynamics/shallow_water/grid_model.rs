@@ -5,8 +5,28 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::{ShallowWater, StirringState};
 use crate::dynamics::Model;
+
+/// What the forecast model knows of the truth's stochastic stirring.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ForecastStirring {
+    /// The truth's own sequence (a perfect-model twin: only the initial state is unknown).
+    Truth,
+    /// The truth's stirring at the forecast's start, then decaying with its lifetime and no
+    /// new random kicks (the AR(1)'s conditional mean): the forcing is known at analysis time,
+    /// its future innovations are model error.
+    #[default]
+    Decaying,
+    /// No stirring (the forcing's mean): the missing stirring is model error.
+    None,
+    /// An independent stationary realisation per forecast (a stochastic model: each member,
+    /// and each window, draws its own stirring), seeded from the start step and the state.
+    Random,
+}
 
 /// A grid-state view of a [`ShallowWater`] model with the stirring known at window starts.
 ///
@@ -15,29 +35,65 @@ use crate::dynamics::Model;
 /// true state reproduces the truth.
 pub struct SwGridModel {
     model: Arc<ShallowWater>,
+    /// The model the forecasts run: `model` itself, or (for [`ForecastStirring::Decaying`])
+    /// a copy whose stirring has no random kicks.
+    forecaster: Arc<ShallowWater>,
     /// Model steps per window.
     window_steps: u64,
     /// The stirring state at the start of window `w` (step `w · window_steps`).
     stirring: Vec<StirringState>,
     /// Surface geopotential on the grid (zero without orography).
     surface: Vec<f64>,
+    mode: ForecastStirring,
 }
 
 impl SwGridModel {
     /// `stirring[w]` is the stirring at step `w · window_steps` (empty for a model without
     /// stirring).
-    pub fn new(model: Arc<ShallowWater>, window_steps: u64, stirring: Vec<StirringState>) -> Self {
+    pub fn new(
+        model: Arc<ShallowWater>,
+        window_steps: u64,
+        stirring: Vec<StirringState>,
+        mode: ForecastStirring,
+    ) -> Result<Self, crate::AssimError> {
         let g = model.params().gravity;
         let surface = match model.surface_height() {
             Some(h) => h.iter().map(|x| g * x).collect(),
             None => vec![0.0; model.grid().len()],
         };
-        SwGridModel { model, window_steps: window_steps.max(1), stirring, surface }
+        let forecaster = match (mode, model.forcing()) {
+            (ForecastStirring::Decaying, Some(f)) if f.stirring.is_some() => {
+                let mut quiet = f.clone();
+                if let Some(s) = quiet.stirring.as_mut() {
+                    s.strength = 0.0;
+                }
+                Arc::new(ShallowWater::new(model.params().clone(), *model.orography(), Some(quiet))?)
+            }
+            _ => model.clone(),
+        };
+        Ok(SwGridModel { model, forecaster, window_steps: window_steps.max(1), stirring, surface, mode })
     }
 
     /// The spectral model.
     pub fn model(&self) -> &ShallowWater {
         &self.model
+    }
+
+    /// The stirring of a forecast from model step `k` and state `x`, as [`ForecastStirring`] says.
+    fn stirring_for(&self, k: u64, x: &[f64]) -> Option<StirringState> {
+        let s = self.model.forcing().and_then(|f| f.stirring.as_ref())?;
+        match self.mode {
+            ForecastStirring::Truth | ForecastStirring::Decaying => self.stirring_at(k),
+            ForecastStirring::None => None,
+            ForecastStirring::Random => {
+                // A stable seed from the start step and a few state values: members differ.
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ k;
+                for i in (0..x.len()).step_by((x.len() / 16).max(1)) {
+                    h = (h ^ x[i].to_bits()).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+                Some(s.start_stationary(self.model.truncation(), h))
+            }
+        }
     }
 
     /// The stirring at model step `k`: the last stored window start, advanced to `k`.
@@ -58,18 +114,17 @@ impl SwGridModel {
     /// state set to NaN) when the state was not finite or the run blew up.
     pub fn forecast(&self, x: &mut [f64], k0: u64, steps: u64) -> bool {
         let g = self.model.grid().len();
+        let stirring = self.stirring_for(k0, x);
         let (phi, rest) = x.split_at(g);
         let (u, v) = rest.split_at(g);
         let depth: Vec<f64> = phi.iter().zip(&self.surface).map(|(p, s)| p - s).collect();
-        let integ = self
-            .model
-            .state_from_grid(u, v, &depth)
-            .and_then(|s| self.model.restart(s, self.stirring_at(k0)));
+        let integ =
+            self.model.state_from_grid(u, v, &depth).and_then(|s| self.forecaster.restart(s, stirring));
         let Ok(mut integ) = integ else {
             x.fill(f64::NAN);
             return false;
         };
-        self.model.run(&mut integ, steps);
+        self.forecaster.run(&mut integ, steps);
         if !integ.is_finite() {
             x.fill(f64::NAN);
             return false;

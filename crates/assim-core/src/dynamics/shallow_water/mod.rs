@@ -25,7 +25,7 @@ mod grid_model;
 mod initial;
 
 pub use forcing::{Forcing, JetDrag, Stirring, StirringState};
-pub use grid_model::SwGridModel;
+pub use grid_model::{ForecastStirring, SwGridModel};
 pub use initial::{InitialCondition, Orography};
 
 use crate::AssimError;
@@ -278,6 +278,11 @@ impl ShallowWater {
         self.orography.height_field(self.grid())
     }
 
+    /// The orography.
+    pub fn orography(&self) -> &Orography {
+        &self.orography
+    }
+
     /// The climate forcing, if any.
     pub fn forcing(&self) -> Option<&Forcing> {
         self.forcing.as_ref()
@@ -337,7 +342,11 @@ impl ShallowWater {
 
     /// Starts an integration from `state` with the stirring continuing from `stirring` (a
     /// forecast that replays the truth's forcing); `None` runs without stirring.
-    pub fn restart(&self, state: SwState, stirring: Option<StirringState>) -> Result<SwIntegration, AssimError> {
+    pub fn restart(
+        &self,
+        state: SwState,
+        stirring: Option<StirringState>,
+    ) -> Result<SwIntegration, AssimError> {
         let tr = self.truncation();
         for f in [&state.vor, &state.div, &state.phi] {
             if f.len() != tr.len() {

@@ -1,0 +1,250 @@
+//! `assim report DIR`: PNG figures and a `report.md` from a finished run's `metrics.json`,
+//! `series.csv` and (on the sphere) the analyses and truth in Zarr.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use assim_core::AssimError;
+use assim_core::io::zarr::ZarrReader;
+use plotters::style::full_palette::*;
+use serde_json::Value;
+
+use crate::plots::{Axes, Line, line_plot, map_plot};
+
+const COLOURS: [plotters::style::RGBColor; 8] =
+    [BLUE_700, RED_700, GREEN_700, ORANGE_700, PURPLE_700, BROWN_700, CYAN_700, GREY_700];
+
+fn read(path: &Path) -> Result<String, AssimError> {
+    std::fs::read_to_string(path).map_err(|source| AssimError::Io { path: path.to_path_buf(), source })
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn cell(x: f64) -> String {
+    if x.is_finite() { format!("{x:.4}") } else { "–".into() }
+}
+
+/// Writes the figures and `report.md` into `dir`; returns the list of files written.
+pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
+    let metrics_path = dir.join("metrics.json");
+    let metrics: Value = serde_json::from_str(&read(&metrics_path)?).map_err(|e| AssimError::Format {
+        path: metrics_path.clone(),
+        msg: format!("not a metrics.json of assim: {e}"),
+    })?;
+    let methods = metrics["methods"]
+        .as_array()
+        .ok_or_else(|| AssimError::Format { path: metrics_path.clone(), msg: "no `methods` list".into() })?;
+    let mut files = Vec::new();
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", metrics["experiment"].as_str().unwrap_or("assim run"));
+    let _ = writeln!(
+        md,
+        "Seeds {}, {} analyses ({} averaged). Headline RMSE, spread and CRPS are in units of each \
+         variable's climatological standard deviation on the sphere, state units on the Lorenz beds.\n",
+        metrics["seeds"], metrics["n_analyses"], metrics["n_averaged"]
+    );
+    let _ = writeln!(
+        md,
+        "| method | rmse.a ± 95% | spread.a | spread/skill | rmse.f | crps.a | s/cycle | diverged |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for m in methods {
+        let _ = writeln!(
+            md,
+            "| {} | {} ± {} | {} | {} | {} | {} | {} | {} |",
+            m["name"].as_str().unwrap_or("?"),
+            cell(num(&m["rmse_a"])),
+            cell(num(&m["rmse_a_ci"])),
+            cell(num(&m["spread_a"])),
+            cell(num(&m["spread_skill"])),
+            cell(num(&m["rmse_f"])),
+            cell(num(&m["crps_a"])),
+            cell(num(&m["wall_s_per_cycle"])),
+            m["n_diverged"]
+        );
+    }
+    let sphere = methods.iter().any(|m| m.get("variables").is_some());
+    if sphere {
+        let _ = writeln!(
+            md,
+            "\n| method | variable | rmse.a | bias.a | acc.a | spread/skill | crps.a | rmse.f |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        for m in methods {
+            for v in m["variables"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} ({}) | {} | {} | {} | {} | {} | {} |",
+                    m["name"].as_str().unwrap_or("?"),
+                    v["variable"].as_str().unwrap_or("?"),
+                    v["units"].as_str().unwrap_or(""),
+                    cell(num(&v["rmse_a"])),
+                    cell(num(&v["bias_a"])),
+                    cell(num(&v["acc_a"])),
+                    cell(num(&v["spread_skill"])),
+                    cell(num(&v["crps_a"])),
+                    cell(num(&v["rmse_f"])),
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n| method | KE(n > T/2) analysis/truth | imbalance analysis (m/s) | imbalance truth (m/s) | CG iterations |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for m in methods {
+            let p = &m["physics"];
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                m["name"].as_str().unwrap_or("?"),
+                cell(num(&p["small_scale_ke_ratio"])),
+                cell(num(&p["imbalance_analysis"])),
+                cell(num(&p["imbalance_truth"])),
+                cell(num(&m["diagnostics"]["cg_iterations"])),
+            );
+        }
+    }
+
+    // RMSE time series (first seed) from series.csv.
+    let series = read(&dir.join("series.csv"))?;
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut first_seed: Option<String> = None;
+    // Method names may hold commas (quoted): the fixed columns are counted from the right.
+    let fixed = 5 + extra_cols(&series);
+    for row in series.lines().skip(1) {
+        let cols: Vec<&str> = row.split(',').collect();
+        let Some(tail) = cols.len().checked_sub(fixed).filter(|&t| t > 0) else { continue };
+        let name = cols[..tail].join(",").trim_matches('"').to_string();
+        let (seed, cycle, rmse) = (cols[tail], cols[tail + 1], cols[tail + 2]);
+        if first_seed.get_or_insert_with(|| seed.to_string()) != seed {
+            continue;
+        }
+        let (Ok(k), Ok(r)) = (cycle.parse::<f64>(), rmse.parse::<f64>()) else { continue };
+        match lines.last_mut() {
+            Some((n, pts)) if *n == name => pts.push((k, r)),
+            _ => lines.push((name, vec![(k, r)])),
+        }
+    }
+    let ts: Vec<Line> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (n, pts))| Line { label: n, points: pts.clone(), color: COLOURS[i % COLOURS.len()] })
+        .collect();
+    if !ts.is_empty() {
+        line_plot(
+            &dir.join("rmse_series.png"),
+            "analysis RMSE per cycle (first seed)",
+            "analysis",
+            "rmse.a",
+            &ts,
+            Axes::Linear,
+        )?;
+        files.push("rmse_series.png".to_string());
+        let _ = writeln!(md, "\n![analysis RMSE per cycle](rmse_series.png)\n");
+    }
+
+    if sphere {
+        // Forecast skill: geopotential RMSE against lead.
+        let fc: Vec<Line> = methods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let pts: Vec<(f64, f64)> = m["forecast"]
+                    .as_array()?
+                    .iter()
+                    .map(|l| (num(&l["lead_hours"]) / 24.0, num(&l["rmse"]["geopotential"])))
+                    .filter(|p| p.1.is_finite())
+                    .collect();
+                (!pts.is_empty()).then(|| Line {
+                    label: m["name"].as_str().unwrap_or("?"),
+                    points: pts,
+                    color: COLOURS[i % COLOURS.len()],
+                })
+            })
+            .collect();
+        if !fc.is_empty() {
+            line_plot(
+                &dir.join("forecast_skill.png"),
+                "forecasts from the analyses: geopotential RMSE",
+                "lead (days)",
+                "RMSE (m² s⁻²)",
+                &fc,
+                Axes::Linear,
+            )?;
+            files.push("forecast_skill.png".to_string());
+            let _ = writeln!(md, "![forecast skill](forecast_skill.png)\n");
+        }
+        // Kinetic-energy spectra of the analyses and the truth.
+        let mut sp: Vec<Line> = Vec::new();
+        if let Some(truth) = methods.iter().find_map(|m| m["physics"]["ke_spectrum_truth"].as_array()) {
+            sp.push(Line {
+                label: "truth",
+                points: truth.iter().enumerate().map(|(n, e)| (n as f64, num(e))).collect(),
+                color: BLACK,
+            });
+        }
+        for (i, m) in methods.iter().enumerate() {
+            if let Some(a) = m["physics"]["ke_spectrum_analysis"].as_array() {
+                sp.push(Line {
+                    label: m["name"].as_str().unwrap_or("?"),
+                    points: a.iter().enumerate().map(|(n, e)| (n as f64, num(e))).collect(),
+                    color: COLOURS[i % COLOURS.len()],
+                });
+            }
+        }
+        if sp.len() > 1 {
+            line_plot(
+                &dir.join("spectra.png"),
+                "kinetic-energy spectra of the analyses",
+                "total wavenumber n",
+                "E(n) (m² s⁻²)",
+                &sp,
+                Axes::LogLog,
+            )?;
+            files.push("spectra.png".to_string());
+            let _ = writeln!(md, "![kinetic-energy spectra](spectra.png)\n");
+        }
+        // Analysis error maps (geopotential, last analysis of the first seed).
+        let truth_path = dir.join("truth.zarr");
+        if truth_path.is_dir() {
+            let truth = ZarrReader::open(&truth_path)?;
+            let (lat, lon) = (truth.read_all("lat")?, truth.read_all("lon")?);
+            let last = truth.shape("geopotential")?[0] - 1;
+            let t = truth.read_slice("geopotential", last)?;
+            for m in methods {
+                let name = m["name"].as_str().unwrap_or("?");
+                let path = dir.join("analyses").join(format!("{}.zarr", assim_core::experiment::slug(name)));
+                if !path.is_dir() {
+                    continue;
+                }
+                let a = ZarrReader::open(&path)?.read_slice("geopotential", last)?;
+                if a.iter().any(|x| !x.is_finite()) {
+                    continue;
+                }
+                let err: Vec<f64> = a.iter().zip(&t).map(|(x, y)| x - y).collect();
+                let file = format!("error_map_{}.png", assim_core::experiment::slug(name));
+                map_plot(
+                    &dir.join(&file),
+                    &format!("{name}: geopotential analysis − truth, last analysis"),
+                    "m² s⁻²",
+                    &lat,
+                    &lon,
+                    &err,
+                )?;
+                let _ = writeln!(md, "![{name} error map]({file})\n");
+                files.push(file);
+            }
+        }
+    }
+    assim_core::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    files.push("report.md".to_string());
+    Ok(files)
+}
+
+/// Number of per-variable columns after `spread_a` in series.csv.
+fn extra_cols(series: &str) -> usize {
+    series.lines().next().map_or(0, |h| h.split(',').count().saturating_sub(6))
+}

@@ -1,0 +1,384 @@
+//! The global OSSE on the shallow-water bed: a stirred climate gives the climatology, X0 and
+//! the spectra of `B`; the truth follows it; the observing network samples the truth every
+//! window. [`SphereTwin`] is one seed of it, as a [`Scenario`] for the cycling loop.
+
+use std::sync::Arc;
+
+use faer::Mat;
+use rayon::prelude::*;
+
+use super::{Chronology, Experiment, ModelConfig, Scenario, Simulation};
+use crate::AssimError;
+use crate::classical::{Estimate, Setup, StateDistribution};
+use crate::dynamics::shallow_water::{ForecastStirring, ShallowWater, SwGridModel};
+use crate::metrics::{GridScorer, Scores, VariableScores};
+use crate::obs::network::Network;
+use crate::obs::records::{self, Observation, Variable};
+use crate::obs::{GreatCircle, ObsOperator, SparseLinear};
+use crate::rng::{AssimRng, normal, stream};
+use crate::spectral::{SpectralTransform, VarianceSpectra};
+
+/// The climate sample of one seed: mean, variance, the samples (X0 draws from them) and the
+/// isotropic variance spectra of the anomalies (the spectral `B`).
+pub struct SphereClimate {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    samples: Vec<Vec<f64>>,
+    spectra: VarianceSpectra,
+}
+
+impl StateDistribution for SphereClimate {
+    fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+    fn variance(&self) -> Vec<f64> {
+        self.var.clone()
+    }
+    /// `n` distinct climate states drawn at random.
+    fn sample(&self, n: usize, rng: &mut AssimRng) -> Result<Mat<f64>, AssimError> {
+        if n > self.samples.len() {
+            return Err(AssimError::Input(format!(
+                "{n} members need at least as many climate samples (have {}): raise model.climate_days",
+                self.samples.len()
+            )));
+        }
+        // Partial Fisher–Yates shuffle of the sample indices.
+        let mut idx: Vec<usize> = (0..self.samples.len()).collect();
+        for k in 0..n {
+            let j = k + ((crate::rng::uniform(rng) * (idx.len() - k) as f64) as usize).min(idx.len() - k - 1);
+            idx.swap(k, j);
+        }
+        Ok(Mat::from_fn(self.mean.len(), n, |i, j| self.samples[idx[j]][i]))
+    }
+    fn covariance(&self) -> Option<&Mat<f64>> {
+        None
+    }
+    fn spectra(&self) -> Option<&VarianceSpectra> {
+        Some(&self.spectra)
+    }
+}
+
+/// One analysis window's observations.
+pub struct ObsWindow {
+    /// The records, with their simulated values.
+    pub records: Vec<Observation>,
+    /// Their linear operator.
+    pub op: SparseLinear,
+    /// Error variances.
+    pub var: Vec<f64>,
+    /// Values.
+    pub y: Vec<f64>,
+    /// Great-circle localisation geometry.
+    pub localizer: GreatCircle,
+}
+
+/// One seed of the global OSSE.
+pub struct SphereTwin {
+    /// The forecast model (grid state; what it knows of the truth's stirring is
+    /// `model.forecast_stirring`).
+    pub model: SwGridModel,
+    /// The model of the free run: its own stirring, nothing of the truth's (a free run has no
+    /// analyses to learn the forcing from).
+    pub free_model: SwGridModel,
+    /// The spectral transform of the grid.
+    pub transform: Arc<SpectralTransform>,
+    /// The climate sample.
+    pub climate: SphereClimate,
+    /// Truth at every window boundary `w · dko` (`w = 0..=analyses + forecast windows`).
+    pub truth: Vec<Vec<f64>>,
+    /// Observations of each analysis window.
+    pub windows: Vec<ObsWindow>,
+    /// Area-weighted scores per variable.
+    pub scorer: GridScorer,
+    /// The chronology.
+    pub chrono: Chronology,
+}
+
+/// Progress of the set-up: (stage, done, total).
+pub type StageProgress<'a> = dyn FnMut(&str, usize, usize) + 'a;
+
+impl SphereTwin {
+    /// Simulates the climate, truth and observations of `seed`; the truth runs
+    /// `extra_windows` past the last analysis (for forecasts from the analyses).
+    pub fn new(
+        exp: &Experiment,
+        seed: u64,
+        extra_windows: usize,
+        progress: &mut StageProgress<'_>,
+    ) -> Result<Self, AssimError> {
+        let ModelConfig::ShallowWater {
+            spinup_days,
+            climate_days,
+            climate_interval_hours,
+            forecast_stirring,
+            ..
+        } = &exp.model
+        else {
+            return Err(AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()));
+        };
+        let sim_cfg = exp.climate.as_ref().expect("read at validation").as_ref().clone();
+        let spin = spinup_days.unwrap_or(sim_cfg.run.spinup_days);
+        let (model, initial) = Simulation::new(sim_cfg, &exp.base_dir)?.into_parts();
+        let model = Arc::new(model);
+        let chrono = exp.chronology();
+        let dt = chrono.dt;
+        let grid = model.grid().clone();
+        let g = grid.len();
+        let transform = Arc::new(SpectralTransform::new(model.params().truncation, model.params().radius)?);
+
+        // Spin-up and climate sample.
+        let mut integ = model.start(initial, seed)?;
+        let spin_steps = (spin * 86400.0 / dt).round() as u64;
+        let chunk = (86400.0 / dt).round().max(1.0) as u64;
+        let mut done = 0;
+        while done < spin_steps {
+            let s = chunk.min(spin_steps - done);
+            model.run(&mut integ, s);
+            done += s;
+            progress("spin-up", done as usize, spin_steps as usize);
+        }
+        let interval = (climate_interval_hours * 3600.0 / dt).round().max(1.0) as u64;
+        let n_samples = (climate_days * 24.0 / climate_interval_hours).round() as usize;
+        let grid_state = |s: &crate::dynamics::shallow_water::SwState| -> Vec<f64> {
+            let f = model.grid_fields(s);
+            let mut x = f.geopotential;
+            x.extend_from_slice(&f.u);
+            x.extend_from_slice(&f.v);
+            x
+        };
+        let mut samples = Vec::with_capacity(n_samples);
+        for k in 0..n_samples {
+            model.run(&mut integ, interval);
+            if !integ.is_finite() {
+                return Err(AssimError::Numerical("the climate run blew up".into()));
+            }
+            samples.push(grid_state(integ.state()));
+            progress("climate", k + 1, n_samples);
+        }
+        let nx = 3 * g;
+        let mean: Vec<f64> =
+            (0..nx).map(|i| samples.iter().map(|s| s[i]).sum::<f64>() / n_samples as f64).collect();
+        let var: Vec<f64> = (0..nx)
+            .map(|i| samples.iter().map(|s| (s[i] - mean[i]).powi(2)).sum::<f64>() / (n_samples as f64 - 1.0))
+            .collect();
+        let anomalies: Vec<Vec<f64>> =
+            samples.iter().map(|s| s.iter().zip(&mean).map(|(a, m)| a - m).collect()).collect();
+        let spectra = VarianceSpectra::estimate(transform.clone(), 3, &anomalies)?;
+        drop(anomalies);
+
+        // The stirring at every window start, then the truth by the forecast model itself.
+        let n_windows = chrono.n_obs_times() + extra_windows;
+        let stir = model.forcing().and_then(|f| f.stirring.clone());
+        let mut table = Vec::new();
+        if let (Some(s), Some(mut st)) = (stir, integ.stirring().cloned()) {
+            for _ in 0..=n_windows {
+                table.push(st.clone());
+                for _ in 0..chrono.dko {
+                    s.advance(&mut st, dt);
+                }
+            }
+        }
+        let truth_model =
+            SwGridModel::new(model.clone(), chrono.dko as u64, table.clone(), ForecastStirring::Truth)?;
+        let free_model =
+            SwGridModel::new(model.clone(), chrono.dko as u64, Vec::new(), ForecastStirring::Random)?;
+        let fc = SwGridModel::new(model.clone(), chrono.dko as u64, table, *forecast_stirring)?;
+        let mut x = grid_state(integ.state());
+        drop(integ);
+        let mut truth = Vec::with_capacity(n_windows + 1);
+        truth.push(x.clone());
+        for w in 0..n_windows {
+            if !truth_model.forecast(&mut x, (w * chrono.dko) as u64, chrono.dko as u64) {
+                return Err(AssimError::Numerical(format!("the truth run blew up in window {w}")));
+            }
+            truth.push(x.clone());
+            progress("truth", w + 1, n_windows);
+        }
+
+        // Observations.
+        let net = Network::new(exp.network.as_ref().expect("validated")).map_err(AssimError::Input)?;
+        let mut rng = stream(seed, "observations");
+        let window_s = chrono.dko as f64 * dt;
+        let windows = (0..chrono.n_obs_times())
+            .map(|ko| {
+                let mut recs = net.window(&grid, (ko + 1) as f64 * window_s, window_s);
+                observe(&grid, &mut recs, &truth[ko + 1], &mut rng)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let scorer = GridScorer::new(&grid, 3, mean.clone(), &var);
+        Ok(SphereTwin {
+            model: fc,
+            free_model,
+            transform,
+            climate: SphereClimate { mean, var, samples, spectra },
+            truth,
+            windows,
+            scorer,
+            chrono,
+        })
+    }
+
+    /// The shallow-water model.
+    pub fn sw(&self) -> &ShallowWater {
+        self.model.model()
+    }
+}
+
+/// Fills in `recs`' values from `truth` plus Gaussian noise of each record's σ, and builds
+/// the window's operator and localisation geometry.
+pub fn observe(
+    grid: &crate::grid::LatLonGrid,
+    recs: &mut [Observation],
+    truth: &[f64],
+    rng: &mut AssimRng,
+) -> Result<ObsWindow, AssimError> {
+    let op = records::operator(grid, recs)?;
+    let mut y = vec![0.0; op.n_obs()];
+    op.apply(truth, &mut y);
+    for (r, yp) in recs.iter_mut().zip(y.iter_mut()) {
+        *yp += r.sigma * normal(rng);
+        r.value = *yp;
+    }
+    let var = recs.iter().map(|r| r.sigma * r.sigma).collect();
+    let pts: Vec<(f64, f64)> = recs.iter().map(|r| (r.lat, r.lon)).collect();
+    let localizer = GreatCircle::new(grid, Variable::ALL.len(), &pts);
+    Ok(ObsWindow { records: recs.to_vec(), op, var, y, localizer })
+}
+
+impl Scenario for SphereTwin {
+    fn setup(&self, ko: usize) -> Setup<'_> {
+        let w = &self.windows[ko.min(self.windows.len() - 1)];
+        Setup {
+            model: &self.model,
+            dt: self.chrono.dt,
+            obs: &w.op,
+            obs_var: &w.var,
+            x0: &self.climate,
+            climatology: &self.climate,
+            localizer: Some(&w.localizer),
+        }
+    }
+    fn truth(&self, ko: usize) -> &[f64] {
+        &self.truth[ko + 1]
+    }
+    fn observations(&self, ko: usize) -> &[f64] {
+        &self.windows[ko].y
+    }
+    fn clim_spread(&self) -> f64 {
+        // Headline scores are in units of the climatological standard deviation.
+        1.0
+    }
+    fn score(&self, est: &Estimate<'_>, ko: usize, with_crps: bool) -> (Scores, Vec<VariableScores>) {
+        self.scorer.score(est, self.truth(ko), with_crps)
+    }
+}
+
+/// The twin as a free run sees it: the same truth and scores, the free model.
+pub struct FreeRunView<'a>(pub &'a SphereTwin);
+
+impl Scenario for FreeRunView<'_> {
+    fn setup(&self, ko: usize) -> Setup<'_> {
+        Setup { model: &self.0.free_model, ..self.0.setup(ko) }
+    }
+    fn truth(&self, ko: usize) -> &[f64] {
+        self.0.truth(ko)
+    }
+    fn observations(&self, ko: usize) -> &[f64] {
+        self.0.observations(ko)
+    }
+    fn clim_spread(&self) -> f64 {
+        self.0.clim_spread()
+    }
+    fn score(&self, est: &Estimate<'_>, ko: usize, with_crps: bool) -> (Scores, Vec<VariableScores>) {
+        self.0.score(est, ko, with_crps)
+    }
+}
+
+/// The mean of an estimate.
+pub fn estimate_mean(est: &Estimate<'_>) -> Vec<f64> {
+    match *est {
+        Estimate::State { mean, .. } => mean.to_vec(),
+        Estimate::Ensemble { members, .. } => {
+            let n = members.ncols() as f64;
+            (0..members.nrows())
+                .map(|i| (0..members.ncols()).map(|j| members[(i, j)]).sum::<f64>() / n)
+                .collect()
+        }
+    }
+}
+
+/// Kinetic-energy spectrum (per total wavenumber, J kg⁻¹ per unit… m² s⁻²) of a grid state.
+pub fn ke_spectrum(model: &ShallowWater, x: &[f64]) -> Vec<f64> {
+    let g = model.grid().len();
+    let (vor, div) = model.transform().vor_div_from_uv(&x[g..2 * g], &x[2 * g..]);
+    let tr = *model.truncation();
+    model.kinetic_energy_spectrum(&crate::dynamics::shallow_water::SwState { vor, div, phi: tr.zeros() })
+}
+
+/// Geostrophic imbalance: the area-weighted RMS of the ageostrophic wind `v − v_g` (m s⁻¹),
+/// `v_g = k × ∇Φ / f`, poleward of 20° (where `f` is large enough for balance to hold).
+pub fn geostrophic_imbalance(model: &ShallowWater, x: &[f64]) -> f64 {
+    let grid = model.grid();
+    let (g, nlon) = (grid.len(), grid.nlon());
+    let sht = model.transform();
+    let (gx, gy) = sht.gradient(&sht.analysis(&x[..g]));
+    let omega = model.params().omega;
+    let (mut sum, mut wsum) = (0.0, 0.0);
+    for p in 0..g {
+        let lat = grid.lat()[p / nlon];
+        if lat.abs() < 20f64.to_radians() {
+            continue;
+        }
+        let f = 2.0 * omega * lat.sin();
+        let (ug, vg) = (-gy[p] / f, gx[p] / f);
+        let w = grid.area_weight(p / nlon);
+        sum += w * ((x[g + p] - ug).powi(2) + (x[2 * g + p] - vg).powi(2));
+        wsum += w;
+    }
+    (sum / wsum).sqrt()
+}
+
+/// Per-lead scores of forecasts from `starts` (pairs of analysis index and mean state):
+/// `lead_days` daily leads; for each, the per-variable RMSE and ACC averaged over starts.
+pub fn forecast_skill(
+    twin: &SphereTwin,
+    starts: &[(usize, Vec<f64>)],
+    lead_days: usize,
+) -> Vec<Vec<VariableScores>> {
+    let c = &twin.chrono;
+    let per_day = (86400.0 / (c.dko as f64 * c.dt)).round() as usize;
+    let day_steps = (per_day * c.dko) as u64;
+    let runs: Vec<Vec<Vec<VariableScores>>> = starts
+        .par_iter()
+        .map(|(ko, x0)| {
+            let mut x = x0.clone();
+            let mut out = Vec::new();
+            for d in 1..=lead_days {
+                let w = ko + 1 + d * per_day;
+                let k0 = ((ko + 1 + (d - 1) * per_day) * c.dko) as u64;
+                twin.model.forecast(&mut x, k0, day_steps);
+                if w >= twin.truth.len() {
+                    break;
+                }
+                out.push(twin.scorer.variables(&x, None, &twin.truth[w], false));
+            }
+            out
+        })
+        .collect();
+    (0..lead_days)
+        .map(|d| {
+            let rows: Vec<&Vec<VariableScores>> = runs.iter().filter_map(|r| r.get(d)).collect();
+            // No start reached this lead: NaN, not a zero error.
+            let n = if rows.is_empty() { f64::NAN } else { rows.len() as f64 };
+            (0..3)
+                .map(|v| VariableScores {
+                    rmse: (rows.iter().map(|r| r[v].rmse.powi(2)).sum::<f64>() / n).sqrt(),
+                    bias: rows.iter().map(|r| r[v].bias).sum::<f64>() / n,
+                    acc: rows.iter().map(|r| r[v].acc).sum::<f64>() / n,
+                    spread: f64::NAN,
+                    crps: f64::NAN,
+                })
+                .collect()
+        })
+        .collect()
+}

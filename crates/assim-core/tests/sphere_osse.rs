@@ -1,0 +1,210 @@
+//! The global OSSE on the shallow-water bed: spectral 3D-Var against the exact
+//! Gaussian-linear analysis, and a short T21 cycling run of every classical method.
+
+use std::sync::Arc;
+
+use assim_core::AssimError;
+use assim_core::classical::{Assimilator, Estimate, Gaussian, Setup, SpectralVar3D, StateDistribution};
+use assim_core::dynamics::Lorenz96;
+use assim_core::experiment::{Experiment, RunReport, run_experiment};
+use assim_core::obs::ObsOperator;
+use assim_core::obs::records::{Observation, Source, Variable, operator};
+use assim_core::rng::{AssimRng, normal, stream, uniform};
+use assim_core::spectral::{SpectralTransform, VarianceSpectra};
+use faer::Mat;
+
+/// A climate with a given mean and isotropic spectra (no samples needed here).
+struct Spectral {
+    mean: Vec<f64>,
+    spectra: VarianceSpectra,
+}
+
+impl StateDistribution for Spectral {
+    fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+    fn variance(&self) -> Vec<f64> {
+        vec![1.0; self.mean.len()]
+    }
+    fn sample(&self, _: usize, _: &mut AssimRng) -> Result<Mat<f64>, AssimError> {
+        unimplemented!("not drawn from in this test")
+    }
+    fn covariance(&self) -> Option<&Mat<f64>> {
+        None
+    }
+    fn spectra(&self) -> Option<&VarianceSpectra> {
+        Some(&self.spectra)
+    }
+}
+
+#[test]
+fn spectral_var3d_equals_the_exact_analysis() {
+    let sht = Arc::new(SpectralTransform::new(21, 6.371e6).unwrap());
+    let grid = sht.grid().clone();
+    let g = grid.len();
+    let spec = |amp: f64| (0..=21).map(|n| amp / (1.0 + (n as f64 / 4.0).powi(4))).collect::<Vec<_>>();
+    let b = VarianceSpectra::new(sht.clone(), vec![spec(1e4), spec(4.0), spec(4.0)]).unwrap();
+    let mut rng = stream(9, "var3d-exact");
+    let recs: Vec<Observation> = (0..60)
+        .map(|k| Observation {
+            time_hours: 6.0,
+            lat: (2.0 * uniform(&mut rng) - 1.0).asin().to_degrees(),
+            lon: 360.0 * uniform(&mut rng),
+            variable: Variable::ALL[k % 3],
+            value: 0.0,
+            sigma: if k % 3 == 0 { 30.0 } else { 1.0 },
+            source: if k % 5 == 0 { Source::Satellite } else { Source::Station },
+            footprint_km: if k % 5 == 0 { 400.0 } else { 0.0 },
+        })
+        .collect();
+    let h = operator(&grid, &recs).unwrap();
+    let obs_var: Vec<f64> = recs.iter().map(|r| r.sigma * r.sigma).collect();
+    let y: Vec<f64> = recs.iter().map(|r| r.sigma * 3.0 * normal(&mut rng)).collect();
+    let clim = Spectral { mean: vec![0.0; 3 * g], spectra: b.clone() };
+    let model = Lorenz96 { nx: 3 * g, forcing: 8.0 }; // never stepped here
+    let x0 = Gaussian::isotropic(vec![0.0; 1], 1.0);
+    let setup = Setup {
+        model: &model,
+        dt: 1.0,
+        obs: &h,
+        obs_var: &obs_var,
+        x0: &x0,
+        climatology: &clim,
+        localizer: None,
+    };
+    let xb = 0.5;
+    let mut var = SpectralVar3D::new(xb, 500, 1e-12);
+    let mut r = stream(0, "unused");
+    var.initialise(&setup, &mut r).unwrap();
+    var.analyse(&setup, &y, 6.0, &mut r).unwrap();
+    let Estimate::State { mean: xa, .. } = var.estimate() else { unreachable!() };
+
+    // Exact: x_a = S Sᵀ Hᵀ (H S Sᵀ Hᵀ + R)⁻¹ y with S = √xb B^{1/2}, from the dense H S.
+    let nc = b.control_len();
+    let p = y.len();
+    let mut hs = Mat::<f64>::zeros(p, nc);
+    let (mut e, mut x, mut hx) = (vec![0.0; nc], vec![0.0; 3 * g], vec![0.0; p]);
+    for c in 0..nc {
+        e.fill(0.0);
+        e[c] = 1.0;
+        b.sqrt_apply(&e, xb.sqrt(), &mut x);
+        h.apply(&x, &mut hx);
+        for k in 0..p {
+            hs[(k, c)] = hx[k];
+        }
+    }
+    let mut s = &hs * hs.transpose();
+    for k in 0..p {
+        s[(k, k)] += obs_var[k];
+    }
+    let w = assim_core::linalg::spd_solve(s.as_ref(), Mat::from_fn(p, 1, |k, _| y[k]).as_ref()).unwrap();
+    let v = hs.transpose() * &w;
+    let vv: Vec<f64> = (0..nc).map(|c| v[(c, 0)]).collect();
+    let mut exact = vec![0.0; 3 * g];
+    b.sqrt_apply(&vv, xb.sqrt(), &mut exact);
+    let scale = exact.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let err = xa.iter().zip(&exact).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    // CG to a 1e-12 residual on a system with condition number ≲ 1e4: ≤ 1e-7 relative.
+    assert!(err < 1e-7 * scale, "relative difference {}", err / scale);
+    let d = var.diagnostics();
+    assert!(d[0].1 >= 1.0 && d[1].1 < 1.0, "{d:?}");
+}
+
+const SHORT: &str = r#"
+name = "swe_t21_short"
+seeds = [4]
+[model]
+kind = "shallow_water"
+climate = "../../experiments/simulate_climate_t21.toml"
+spinup_days = 40
+climate_days = 40
+climate_interval_hours = 24
+[chronology]
+dt = 2400
+dko = 9
+ko = 47
+burn_in = 345600
+[forecasts]
+lead_days = 2
+every = 4
+[network.stations]
+n = 40
+variables = ["geopotential", "eastward_wind", "northward_wind"]
+sigma = [50.0, 1.5, 1.5]
+[network.satellites]
+n = 2
+sigma = 100.0
+[[methods]]
+method = "Climatology"
+[[methods]]
+method = "FreeRun"
+[[methods]]
+method = "Var3D"
+xb = 0.1
+[[methods]]
+method = "LETKF"
+n = 16
+loc_rad = 1500.0
+infl = 1.2
+rtps = 0.9
+"#;
+
+fn short_run() -> RunReport {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exp = Experiment::parse_in(SHORT, "short.toml", dir).unwrap();
+    run_experiment(&exp, |_, _| {}).unwrap()
+}
+
+#[test]
+fn short_t21_cycling_orders_the_methods_and_reports_everything() {
+    let r = short_run();
+    let by = |name: &str| r.methods.iter().find(|m| m.name.starts_with(name)).unwrap();
+    let (clim, free, var, letkf) = (by("Climatology"), by("FreeRun"), by("Var3D"), by("LETKF"));
+    for m in [var, letkf] {
+        assert!(!m.diverged && m.scores.rmse_a.is_finite(), "{} diverged", m.name);
+    }
+    // Headline RMSE in units of the climatological sd: the climatological mean ≈ 1, a free
+    // run ≈ √2 (an independent climate state); a working filter far below both.
+    assert!(clim.scores.rmse_a > 0.8 && clim.scores.rmse_a < 1.3, "{}", clim.scores.rmse_a);
+    assert!(free.scores.rmse_a > 1.0, "free run {}", free.scores.rmse_a);
+    assert!(var.scores.rmse_a < 0.75 * clim.scores.rmse_a, "Var3D {}", var.scores.rmse_a);
+    assert!(
+        letkf.scores.rmse_a < var.scores.rmse_a,
+        "LETKF {} vs Var3D {}",
+        letkf.scores.rmse_a,
+        var.scores.rmse_a
+    );
+    // Everything the scoring promises is there.
+    assert_eq!(letkf.variables.len(), 3);
+    assert!(letkf.spread_skill.is_finite() && letkf.variables[0].crps_a.is_finite());
+    assert_eq!(var.forecast.len(), 2);
+    let f1 = var.forecast[0].rmse["geopotential"];
+    let f2 = var.forecast[1].rmse["geopotential"];
+    assert!(f1.is_finite() && f2 > var.variables[0].rmse_a, "forecast errors grow: {f1} {f2}");
+    let phys = var.physics.as_ref().unwrap();
+    assert_eq!(phys.ke_spectrum_truth.len(), 22);
+    assert!(phys.imbalance_truth > 0.0 && phys.small_scale_ke_ratio > 0.0);
+    assert!(var.diagnostics["cg_iterations"] >= 1.0);
+}
+
+#[test]
+fn bad_sphere_experiments_are_refused_with_the_key() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let err = |from: &str, to: &str| {
+        Experiment::parse_in(&SHORT.replacen(from, to, 1), "x.toml", dir).unwrap_err().to_string()
+    };
+    let e = err("sigma = [50.0, 1.5, 1.5]", "sigma = [50.0, 0.0, 1.5]");
+    assert!(e.contains("network.stations.sigma"), "{e}");
+    let e = err("\"northward_wind\"]", "\"temperature\"]");
+    assert!(e.contains("temperature"), "{e}");
+    let e = err("dt = 2400", "dt = 1200");
+    assert!(e.contains("chronology.dt") && e.contains("2400"), "{e}");
+    let e = err("simulate_climate_t21.toml", "no_such_file.toml");
+    assert!(e.contains("model.climate"), "{e}");
+    let e = err("method = \"Climatology\"", "method = \"EnKF\"\nupd_a = \"Sqrt\"\nn = 10");
+    assert!(e.contains("methods[0]") && e.contains("not available on the sphere"), "{e}");
+    let e = err("[network.stations]", "[x0]\nmean = \"zero\"\nvar = 1.0\n[network.stations]");
+    assert!(e.contains("x0"), "{e}");
+    let e = err("rtps = 0.9", "rtps = 1.5");
+    assert!(e.contains("rtps"), "{e}");
+}
