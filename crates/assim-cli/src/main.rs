@@ -140,7 +140,6 @@ fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result<(), AssimE
         stage_bar.set_position(done as u64);
         stage_bar.set_message(name.to_string());
     };
-    std::fs::create_dir_all(out).map_err(|source| AssimError::Io { path: out.to_path_buf(), source })?;
     let report: RunReport = run_experiment_in(
         exp,
         &assim_gen::filter::build_method,
@@ -155,7 +154,7 @@ fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result<(), AssimE
     bar.finish_and_clear();
     println!("{}", table::render(exp, &report));
     assim_core::io::write_run_outputs(out, exp, &report)?;
-    println!("wrote {}/metrics.json, metrics.csv, config.toml", out.display());
+    println!("wrote {}/metrics.json, metrics.csv, series.csv, config.toml", out.display());
     Ok(())
 }
 

@@ -100,8 +100,10 @@ fn good_run_writes_metrics_json_csv_and_config() {
     // The written copy is itself a valid experiment.
     let (ok2, _, stderr2, _) = run(&scratch("rerun"), &copy);
     assert!(ok2, "{stderr2}");
-    // No temp files left behind.
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
+    let series = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    assert!(series.starts_with("method,seed,cycle,rmse_a,rmse_f,spread_a\n"), "{series}");
+    // No temp files left behind: config.toml, metrics.csv, metrics.json, series.csv.
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

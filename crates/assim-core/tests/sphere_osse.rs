@@ -6,7 +6,8 @@ use std::sync::Arc;
 use assim_core::AssimError;
 use assim_core::classical::{Assimilator, Estimate, Gaussian, Setup, SpectralVar3D, StateDistribution};
 use assim_core::dynamics::Lorenz96;
-use assim_core::experiment::{Experiment, RunReport, run_experiment};
+use assim_core::experiment::{Experiment, build_classical, run_experiment, run_experiment_in};
+use assim_core::io::zarr::ZarrReader;
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{AssimRng, normal, stream, uniform};
@@ -140,24 +141,20 @@ method = "Climatology"
 method = "FreeRun"
 [[methods]]
 method = "Var3D"
-xb = 0.1
+xb = 0.02
 [[methods]]
 method = "LETKF"
 n = 16
-loc_rad = 1500.0
-infl = 1.2
-rtps = 0.9
+loc_rad = 800.0
 "#;
-
-fn short_run() -> RunReport {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exp = Experiment::parse_in(SHORT, "short.toml", dir).unwrap();
-    run_experiment(&exp, |_, _| {}).unwrap()
-}
 
 #[test]
 fn short_t21_cycling_orders_the_methods_and_reports_everything() {
-    let r = short_run();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exp = Experiment::parse_in(SHORT, "short.toml", dir).unwrap();
+    let out = std::env::temp_dir().join(format!("assim-sphere-osse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let r = run_experiment_in(&exp, &build_classical, |_, _| {}, &mut |_, _, _| {}, Some(&out)).unwrap();
     let by = |name: &str| r.methods.iter().find(|m| m.name.starts_with(name)).unwrap();
     let (clim, free, var, letkf) = (by("Climatology"), by("FreeRun"), by("Var3D"), by("LETKF"));
     for m in [var, letkf] {
@@ -185,6 +182,29 @@ fn short_t21_cycling_orders_the_methods_and_reports_everything() {
     assert_eq!(phys.ke_spectrum_truth.len(), 22);
     assert!(phys.imbalance_truth > 0.0 && phys.small_scale_ke_ratio > 0.0);
     assert!(var.diagnostics["cg_iterations"] >= 1.0);
+
+    // The run left the truth, every analysis and the observations; assimilating that
+    // observation file instead of simulating the network gives the same analyses.
+    for f in ["truth.zarr/zarr.json", "analyses/Var3D_xB_0.02.zarr/zarr.json", "observations.csv"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let analyses = ZarrReader::open(&out.join("analyses/Var3D_xB_0.02.zarr")).unwrap();
+    assert_eq!(analyses.shape("geopotential").unwrap(), vec![48, 32, 64]);
+    let recs = assim_core::obs::records::read_csv(&out.join("observations.csv")).unwrap();
+    assert!(
+        recs.iter().any(|o| o.source == Source::Satellite)
+            && recs.iter().any(|o| o.source == Source::Station)
+    );
+    let csv = out.join("observations.csv").display().to_string();
+    let replay = SHORT.split("[network.stations]").next().unwrap().to_string()
+        + &format!("[network]\nfile = {csv:?}\n[[methods]]\nmethod = \"Var3D\"\nxb = 0.02\n");
+    let exp2 = Experiment::parse_in(&replay, "replay.toml", dir).unwrap();
+    let r2 = run_experiment(&exp2, |_, _| {}).unwrap();
+    assert_eq!(
+        r2.methods[0].scores.rmse_a, var.scores.rmse_a,
+        "replayed observations give the same analyses"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -205,6 +225,23 @@ fn bad_sphere_experiments_are_refused_with_the_key() {
     assert!(e.contains("methods[0]") && e.contains("not available on the sphere"), "{e}");
     let e = err("[network.stations]", "[x0]\nmean = \"zero\"\nvar = 1.0\n[network.stations]");
     assert!(e.contains("x0"), "{e}");
-    let e = err("rtps = 0.9", "rtps = 1.5");
+    let e = err("loc_rad = 800.0", "loc_rad = 800.0\nrtps = 1.5");
     assert!(e.contains("rtps"), "{e}");
+    let e = err("[network.satellites]", "[network]\nfile = \"missing.csv\"\n[network.satellites]");
+    assert!(e.contains("network"), "{e}");
+    // A corrupt observation file is refused at load, naming the record.
+    let bad = std::env::temp_dir().join(format!("assim-bad-obs-{}.csv", std::process::id()));
+    std::fs::write(
+        &bad,
+        format!("{}\n6,95.0,10,geopotential,1.0,50,station,0\n", assim_core::obs::records::CSV_HEADER),
+    )
+    .unwrap();
+    let text = SHORT.split("[network.stations]").next().unwrap().to_string()
+        + &format!(
+            "[network]\nfile = {:?}\n[[methods]]\nmethod = \"Climatology\"\n",
+            bad.display().to_string()
+        );
+    let e = Experiment::parse_in(&text, "x.toml", dir).unwrap_err().to_string();
+    assert!(e.contains("network.file") && e.contains("record 0") && e.contains("95"), "{e}");
+    let _ = std::fs::remove_file(&bad);
 }

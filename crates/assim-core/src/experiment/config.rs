@@ -552,6 +552,10 @@ impl Experiment {
                     );
                 };
                 crate::obs::network::Network::new(net).map_err(|m| AssimError::config(file, "network", m))?;
+                if let Some(obs_file) = &net.file {
+                    crate::obs::records::read_csv(&self.base_dir.join(obs_file))
+                        .map_err(|e| AssimError::config(file, "network.file", e.to_string()))?;
+                }
                 if let Some(f) = &self.forecasts
                     && (f.lead_days == 0 || f.every == 0)
                 {

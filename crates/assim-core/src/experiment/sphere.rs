@@ -195,16 +195,42 @@ impl SphereTwin {
             progress("truth", w + 1, n_windows);
         }
 
-        // Observations.
-        let net = Network::new(exp.network.as_ref().expect("validated")).map_err(AssimError::Input)?;
-        let mut rng = stream(seed, "observations");
+        // Observations: simulated from the network, or read from a file.
+        let net_cfg = exp.network.as_ref().expect("validated");
         let window_s = chrono.dko as f64 * dt;
-        let windows = (0..chrono.n_obs_times())
-            .map(|ko| {
-                let mut recs = net.window(&grid, (ko + 1) as f64 * window_s, window_s);
-                observe(&grid, &mut recs, &truth[ko + 1], &mut rng)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let windows = match &net_cfg.file {
+            Some(file) => {
+                let recs = records::read_csv(&exp.base_dir.join(file))?;
+                let mut per: Vec<Vec<Observation>> = vec![Vec::new(); chrono.n_obs_times()];
+                for (i, r) in recs.into_iter().enumerate() {
+                    let w = (r.time_hours * 3600.0 / window_s).round() as i64 - 1;
+                    if w < 0
+                        || w as usize >= per.len()
+                        || ((w + 1) as f64 * window_s - r.time_hours * 3600.0).abs() > 1.0
+                    {
+                        return Err(AssimError::Input(format!(
+                            "{file}: record {i} at {} h is not at an analysis time of this experiment (every {} h, {} of them)",
+                            r.time_hours,
+                            window_s / 3600.0,
+                            per.len()
+                        )));
+                    }
+                    per[w as usize].push(r);
+                }
+                per.into_iter().map(|recs| obs_window(&grid, recs)).collect::<Result<Vec<_>, _>>()?
+            }
+            None => {
+                let net = Network::new(net_cfg).map_err(AssimError::Input)?;
+                let mut rng = stream(seed, "observations");
+                (0..chrono.n_obs_times())
+                    .map(|ko| {
+                        let mut recs = net.window(&grid, (ko + 1) as f64 * window_s, window_s);
+                        simulate_values(&grid, &mut recs, &truth[ko + 1], &mut rng)?;
+                        obs_window(&grid, recs)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         let scorer = GridScorer::new(&grid, 3, mean.clone(), &var);
         Ok(SphereTwin {
             model: fc,
@@ -224,25 +250,34 @@ impl SphereTwin {
     }
 }
 
-/// Fills in `recs`' values from `truth` plus Gaussian noise of each record's σ, and builds
-/// the window's operator and localisation geometry.
-pub fn observe(
+/// Sets `recs`' values to the truth through their operator plus Gaussian noise of each
+/// record's σ.
+pub fn simulate_values(
     grid: &crate::grid::LatLonGrid,
     recs: &mut [Observation],
     truth: &[f64],
     rng: &mut AssimRng,
-) -> Result<ObsWindow, AssimError> {
+) -> Result<(), AssimError> {
     let op = records::operator(grid, recs)?;
     let mut y = vec![0.0; op.n_obs()];
     op.apply(truth, &mut y);
-    for (r, yp) in recs.iter_mut().zip(y.iter_mut()) {
-        *yp += r.sigma * normal(rng);
-        r.value = *yp;
+    for (r, yp) in recs.iter_mut().zip(y) {
+        r.value = yp + r.sigma * normal(rng);
     }
-    let var = recs.iter().map(|r| r.sigma * r.sigma).collect();
-    let pts: Vec<(f64, f64)> = recs.iter().map(|r| (r.lat, r.lon)).collect();
+    Ok(())
+}
+
+/// One window's operator, values, variances and localisation geometry from its records.
+pub fn obs_window(
+    grid: &crate::grid::LatLonGrid,
+    records: Vec<Observation>,
+) -> Result<ObsWindow, AssimError> {
+    let op = records::operator(grid, &records)?;
+    let y = records.iter().map(|r| r.value).collect();
+    let var = records.iter().map(|r| r.sigma * r.sigma).collect();
+    let pts: Vec<(f64, f64)> = records.iter().map(|r| (r.lat, r.lon)).collect();
     let localizer = GreatCircle::new(grid, Variable::ALL.len(), &pts);
-    Ok(ObsWindow { records: recs.to_vec(), op, var, y, localizer })
+    Ok(ObsWindow { records, op, var, y, localizer })
 }
 
 impl Scenario for SphereTwin {

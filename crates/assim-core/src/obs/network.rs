@@ -8,7 +8,7 @@ use super::records::{EARTH_RADIUS_KM, Observation, Source, Variable, destination
 use crate::grid::LatLonGrid;
 use crate::rng::{stream, uniform};
 
-/// The observing network (`[network]` of an experiment; `docs/observations.md`).
+/// The observing network (`[network]` of an experiment; `docs/osse.md`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
@@ -16,6 +16,10 @@ pub struct NetworkConfig {
     /// experiment's seeds, as a real one is.
     #[serde(default = "one_u64")]
     pub site_seed: u64,
+    /// An observation file (`docs/osse.md`) to assimilate instead of simulating the network:
+    /// e.g. a previous run's `observations.csv`. Relative to the experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Fixed stations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stations: Option<StationsConfig>,
@@ -192,8 +196,14 @@ impl Network {
     pub fn new(config: &NetworkConfig) -> Result<Self, String> {
         let mut rng = stream(config.site_seed, "network-sites");
         let (mut stations, mut station_vars, mut gridded_vars, mut orbits) = (vec![], vec![], vec![], vec![]);
-        if config.stations.is_none() && config.satellites.is_none() && config.gridded.is_none() {
-            return Err("network: configure at least one of stations, satellites, gridded".into());
+        let simulated = config.stations.is_some() || config.satellites.is_some() || config.gridded.is_some();
+        if config.file.is_some() == simulated {
+            return Err(if simulated {
+                "network.file: give either an observation file or stations/satellites/gridded, not both"
+                    .into()
+            } else {
+                "network: configure at least one of stations, satellites, gridded (or give a file)".into()
+            });
         }
         if let Some(s) = &config.stations {
             if s.n == 0 {
@@ -337,6 +347,7 @@ mod tests {
     fn config() -> NetworkConfig {
         NetworkConfig {
             site_seed: 3,
+            file: None,
             stations: Some(StationsConfig {
                 n: 400,
                 placement: Placement::Land,
@@ -405,7 +416,7 @@ mod tests {
         let mut c = config();
         c.satellites.as_mut().unwrap().swath_km = -1.0;
         assert!(Network::new(&c).unwrap_err().contains("swath_km"));
-        let c = NetworkConfig { site_seed: 1, stations: None, satellites: None, gridded: None };
+        let c = NetworkConfig { site_seed: 1, file: None, stations: None, satellites: None, gridded: None };
         assert!(Network::new(&c).is_err());
     }
 }

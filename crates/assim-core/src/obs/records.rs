@@ -1,6 +1,6 @@
 //! Observation records on the sphere (ragged, not gridded) and their CSV file.
 //!
-//! The file (documented in `docs/observations.md`) has one header line and one record per
+//! The file (documented in `docs/osse.md`) has one header line and one record per
 //! line: `time_hours,lat,lon,variable,value,sigma,source,footprint_km`. Loading checks every
 //! field and names the first bad record.
 

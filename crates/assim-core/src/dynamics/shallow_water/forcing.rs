@@ -150,6 +150,16 @@ impl Stirring {
 }
 
 impl StirringState {
+    /// The same pattern with a generator seeded from `seed`: the pattern's future kicks
+    /// become a new draw (an ensemble member's stochastic forcing).
+    pub fn reseeded(&self, seed: u64) -> StirringState {
+        StirringState {
+            tr: self.tr,
+            pattern: self.pattern.clone(),
+            rng: rng::stream(seed, "shallow-water-stirring"),
+        }
+    }
+
     /// The current spectral pattern (s⁻², before the latitude mask).
     pub fn pattern(&self) -> &[Complex64] {
         &self.pattern

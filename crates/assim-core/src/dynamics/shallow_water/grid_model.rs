@@ -18,7 +18,8 @@ pub enum ForecastStirring {
     Truth,
     /// The truth's stirring at the forecast's start, then decaying with its lifetime and no
     /// new random kicks (the AR(1)'s conditional mean): the forcing is known at analysis time,
-    /// its future innovations are model error.
+    /// its future innovations are model error. Ensemble members sample that error: each
+    /// continues the truth's stirring with kicks of its own.
     #[default]
     Decaying,
     /// No stirring (the forcing's mean): the missing stirring is model error.
@@ -79,20 +80,24 @@ impl SwGridModel {
         &self.model
     }
 
-    /// The stirring of a forecast from model step `k` and state `x`, as [`ForecastStirring`] says.
-    fn stirring_for(&self, k: u64, x: &[f64]) -> Option<StirringState> {
+    /// The stirring of a forecast from model step `k` and state `x`, as [`ForecastStirring`]
+    /// says; `member` asks for an ensemble member's own kicks.
+    fn stirring_for(&self, k: u64, x: &[f64], member: bool) -> Option<StirringState> {
         let s = self.model.forcing().and_then(|f| f.stirring.as_ref())?;
-        match self.mode {
-            ForecastStirring::Truth | ForecastStirring::Decaying => self.stirring_at(k),
-            ForecastStirring::None => None,
-            ForecastStirring::Random => {
-                // A stable seed from the start step and a few state values: members differ.
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ k;
-                for i in (0..x.len()).step_by((x.len() / 16).max(1)) {
-                    h = (h ^ x[i].to_bits()).wrapping_mul(0x0000_0100_0000_01b3);
-                }
-                Some(s.start_stationary(self.model.truncation(), h))
+        // A stable seed from the start step and a few state values: members differ.
+        let seed = || {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ k;
+            for i in (0..x.len()).step_by((x.len() / 16).max(1)) {
+                h = (h ^ x[i].to_bits()).wrapping_mul(0x0000_0100_0000_01b3);
             }
+            h
+        };
+        match self.mode {
+            ForecastStirring::Truth => self.stirring_at(k),
+            ForecastStirring::Decaying if member => self.stirring_at(k).map(|st| st.reseeded(seed())),
+            ForecastStirring::Decaying => self.stirring_at(k),
+            ForecastStirring::None => None,
+            ForecastStirring::Random => Some(s.start_stationary(self.model.truncation(), seed())),
         }
     }
 
@@ -113,18 +118,24 @@ impl SwGridModel {
     /// Advances a grid state by `steps` model steps from model step `k0`; `false` (and the
     /// state set to NaN) when the state was not finite or the run blew up.
     pub fn forecast(&self, x: &mut [f64], k0: u64, steps: u64) -> bool {
+        self.run_forecast(x, k0, steps, false)
+    }
+
+    /// One forecast; a `member` of an ensemble draws its own stirring kicks (see
+    /// [`ForecastStirring::Decaying`]) and runs the full stochastic model.
+    fn run_forecast(&self, x: &mut [f64], k0: u64, steps: u64, member: bool) -> bool {
         let g = self.model.grid().len();
-        let stirring = self.stirring_for(k0, x);
+        let stirring = self.stirring_for(k0, x, member);
+        let runner = if member { &self.model } else { &self.forecaster };
         let (phi, rest) = x.split_at(g);
         let (u, v) = rest.split_at(g);
         let depth: Vec<f64> = phi.iter().zip(&self.surface).map(|(p, s)| p - s).collect();
-        let integ =
-            self.model.state_from_grid(u, v, &depth).and_then(|s| self.forecaster.restart(s, stirring));
+        let integ = self.model.state_from_grid(u, v, &depth).and_then(|s| runner.restart(s, stirring));
         let Ok(mut integ) = integ else {
             x.fill(f64::NAN);
             return false;
         };
-        self.forecaster.run(&mut integ, steps);
+        runner.run(&mut integ, steps);
         if !integ.is_finite() {
             x.fill(f64::NAN);
             return false;
@@ -149,5 +160,15 @@ impl Model for SwGridModel {
     fn advance(&self, x: &mut [f64], t0: f64, dt: f64, steps: usize) {
         let k0 = (t0 / dt).round().max(0.0) as u64;
         self.forecast(x, k0, steps as u64);
+    }
+
+    /// Members in parallel, each with its own stirring kicks (in the `Decaying` mode).
+    fn advance_ensemble(&self, e: &mut faer::Mat<f64>, t0: f64, dt: f64, steps: usize) {
+        use rayon::prelude::*;
+        let k0 = (t0 / dt).round().max(0.0) as u64;
+        e.par_col_iter_mut().for_each(|col| {
+            let x = col.try_as_col_major_mut().expect("ensemble columns are contiguous").as_slice_mut();
+            self.run_forecast(x, k0, steps as u64, true);
+        });
     }
 }
