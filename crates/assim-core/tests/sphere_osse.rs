@@ -182,6 +182,15 @@ fn short_t21_cycling_orders_the_methods_and_reports_everything() {
     assert_eq!(phys.ke_spectrum_truth.len(), 22);
     assert!(phys.imbalance_truth > 0.0 && phys.small_scale_ke_ratio > 0.0);
     assert!(var.diagnostics["cg_iterations"] >= 1.0);
+    // metrics.csv carries the per-variable and forecast columns, one cell per header column.
+    let csv = assim_core::io::metrics_csv(&r);
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.contains("acc_a_geopotential") && header.contains("fc48h_rmse_northward_wind"),
+        "{header}"
+    );
+    let n = header.split(',').count();
+    assert!(csv.lines().all(|l| l.split(',').count() == n), "{csv}");
 
     // The run left the truth, every analysis and the observations; assimilating that
     // observation file instead of simulating the network gives the same analyses.

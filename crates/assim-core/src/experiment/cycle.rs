@@ -57,6 +57,10 @@ pub struct SeedRun {
     pub diagnostics: Vec<(&'static str, f64)>,
     /// Wall-clock seconds of the whole cycle (forecasts, analyses and scoring).
     pub wall_s: f64,
+    /// Of which in the forecasts.
+    pub forecast_s: f64,
+    /// Of which in the analyses.
+    pub analysis_s: f64,
     /// Set when the run diverged; the series stop there.
     pub diverged: Option<Divergence>,
 }
@@ -91,15 +95,19 @@ pub fn cycle(
         let k = chrono.obs_step(ko);
         let t = k as f64 * chrono.dt;
         let t0 = (k - chrono.dko) as f64 * chrono.dt;
+        let clock = Instant::now();
         if let Err(e) = method.forecast(&setup, t0, chrono.dko) {
             fail(&mut run, ko, format!("forecast failed: {e}"));
             break;
         }
+        run.forecast_s += clock.elapsed().as_secs_f64();
         let (f, fv) = scenario.score(&method.estimate(), ko, false);
+        let clock = Instant::now();
         if let Err(e) = method.analyse(&setup, scenario.observations(ko), t, rng) {
             fail(&mut run, ko, format!("analysis failed: {e}"));
             break;
         }
+        run.analysis_s += clock.elapsed().as_secs_f64();
         // The CRPS (a sort per variable) only where it enters the time means.
         let est = method.estimate();
         let (a, av) = scenario.score(&est, ko, chrono.is_averaged(ko));

@@ -106,6 +106,10 @@ pub struct MethodReport {
     pub wall_s_per_1001_cycles: f64,
     /// Mean wall-clock seconds per cycle (forecast, analysis and scoring).
     pub wall_s_per_cycle: f64,
+    /// Of which in the forecast.
+    pub forecast_s_per_cycle: f64,
+    /// Of which in the analysis.
+    pub analysis_s_per_cycle: f64,
     /// Spread/skill `√((N+1)/N)·rms(spread)/rms(error)`, mean over seeds (null without an ensemble).
     pub spread_skill: f64,
     /// Per-variable time means over the non-diverged seeds (sphere).
@@ -372,6 +376,10 @@ pub(super) fn summarise_method(cfg: &MethodConfig, seeds: Vec<SeedReport>, n_cyc
         },
         wall_s_per_1001_cycles: wall_s / n_cycles as f64 * 1001.0,
         wall_s_per_cycle: wall_s / n_cycles as f64,
+        forecast_s_per_cycle: seeds.iter().map(|s| s.run.forecast_s).sum::<f64>()
+            / (seeds.len() * n_cycles) as f64,
+        analysis_s_per_cycle: seeds.iter().map(|s| s.run.analysis_s).sum::<f64>()
+            / (seeds.len() * n_cycles) as f64,
         spread_skill: avg_of(ok.iter().map(|s| s.spread_skill).collect()),
         variables,
         forecast: Vec::new(),

@@ -43,6 +43,7 @@ fn zarr_attrs(exp: &Experiment, what: &str) -> serde_json::Map<String, serde_jso
     m.insert("title".into(), format!("assim {what}: {}", exp.name).into());
     m.insert("Conventions".into(), "CF-1.8".into());
     m.insert("source".into(), format!("assim {}", env!("CARGO_PKG_VERSION")).into());
+    m.insert("config".into(), exp.to_toml().into());
     m
 }
 

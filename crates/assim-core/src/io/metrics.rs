@@ -18,16 +18,77 @@ pub fn write_run_outputs(dir: &Path, exp: &Experiment, report: &RunReport) -> Re
 }
 
 /// One CSV row per method (seed = `mean`) and per method and seed; empty cells for nulls.
+/// After the Lorenz columns: `spread_skill`, and on the sphere per-variable `rmse_a_`,
+/// `bias_a_`, `acc_a_`, `crps_a_` and the forecast RMSE per lead (`fc<hours>h_rmse_`, method rows).
 pub fn metrics_csv(report: &RunReport) -> String {
+    let vars: Vec<String> = report
+        .methods
+        .iter()
+        .find(|m| !m.variables.is_empty())
+        .map(|m| m.variables.iter().map(|v| v.variable.clone()).collect())
+        .unwrap_or_default();
+    let leads: Vec<f64> = report
+        .methods
+        .iter()
+        .find(|m| !m.forecast.is_empty())
+        .map(|m| m.forecast.iter().map(|l| l.lead_hours).collect())
+        .unwrap_or_default();
     let mut s = String::from(
-        "method,seed,rmse_a,rmse_a_ci,spread_a,rmse_f,spread_f,crps_a,wall_s,diverged,diverged_at_cycle\n",
+        "method,seed,rmse_a,rmse_a_ci,spread_a,rmse_f,spread_f,crps_a,wall_s,diverged,diverged_at_cycle,spread_skill",
     );
+    for stat in ["rmse_a", "bias_a", "acc_a", "crps_a"] {
+        for v in &vars {
+            s.push_str(&format!(",{stat}_{v}"));
+        }
+    }
+    for h in &leads {
+        for v in &vars {
+            s.push_str(&format!(",fc{h}h_rmse_{v}"));
+        }
+    }
+    s.push('\n');
+    let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };
+    let var_cells = |vs: &[crate::experiment::VariableSummary]| -> String {
+        let mut c = String::new();
+        for f in [
+            |x: &crate::experiment::VariableSummary| x.rmse_a,
+            |x: &crate::experiment::VariableSummary| x.bias_a,
+            |x: &crate::experiment::VariableSummary| x.acc_a,
+            |x: &crate::experiment::VariableSummary| x.crps_a,
+        ] {
+            for k in 0..vars.len() {
+                c.push_str(&format!(",{}", vs.get(k).map_or(String::new(), |x| num(f(x)))));
+            }
+        }
+        c
+    };
     for m in &report.methods {
         let name = csv_field(&m.name);
-        s.push_str(&format!("{name},mean,{},{},\n", summary_cells(&m.scores), m.diverged));
+        s.push_str(&format!(
+            "{name},mean,{},{},,{}{}",
+            summary_cells(&m.scores),
+            m.diverged,
+            num(m.spread_skill),
+            var_cells(&m.variables)
+        ));
+        for (d, _) in leads.iter().enumerate() {
+            for v in &vars {
+                let x = m.forecast.get(d).and_then(|l| l.rmse.get(v)).copied().unwrap_or(f64::NAN);
+                s.push_str(&format!(",{}", num(x)));
+            }
+        }
+        s.push('\n');
         for p in &m.per_seed {
             let at = p.diverged_at_cycle.map_or(String::new(), |c| c.to_string());
-            s.push_str(&format!("{name},{},{},{},{at}\n", p.seed, summary_cells(&p.scores), p.diverged));
+            s.push_str(&format!(
+                "{name},{},{},{},{at},{}{}{}\n",
+                p.seed,
+                summary_cells(&p.scores),
+                p.diverged,
+                num(p.spread_skill),
+                var_cells(&p.variables),
+                ",".repeat(leads.len() * vars.len())
+            ));
         }
     }
     s
