@@ -254,3 +254,48 @@ fn bad_sphere_experiments_are_refused_with_the_key() {
     assert!(e.contains("network.file") && e.contains("record 0") && e.contains("95"), "{e}");
     let _ = std::fs::remove_file(&bad);
 }
+
+/// What the forecast knows of the stirring matters: from one state, forecasts with the truth's
+/// stirring reproduce the truth exactly, and forecasts without it, or with another
+/// realisation, depart from it (by more with more missing forcing).
+#[test]
+fn forecast_stirring_modes_differ_as_documented() {
+    use assim_core::dynamics::shallow_water::{ForecastStirring, SwGridModel};
+    use assim_core::experiment::{Simulation, SimulationConfig};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = SimulationConfig::load(&dir.join("../../experiments/simulate_climate_t21.toml")).unwrap();
+    let (model, init) = Simulation::new(cfg, dir).unwrap().into_parts();
+    let model = Arc::new(model);
+    let mut integ = model.start(init, 5).unwrap();
+    model.run(&mut integ, 36 * 30); // 30 days
+    let f = model.grid_fields(integ.state());
+    let x0: Vec<f64> = f.geopotential.iter().chain(&f.u).chain(&f.v).copied().collect();
+    let stir = model.forcing().unwrap().stirring.clone().unwrap();
+    let mut st = integ.stirring().unwrap().clone();
+    let mut table = Vec::new();
+    for _ in 0..=8 {
+        table.push(st.clone());
+        for _ in 0..9 {
+            stir.advance(&mut st, 2400.0);
+        }
+    }
+    let run = |mode: ForecastStirring| {
+        let m = SwGridModel::new(model.clone(), 9, table.clone(), mode).unwrap();
+        let mut x = x0.clone();
+        for w in 0..8 {
+            assert!(m.forecast(&mut x, w * 9, 9));
+        }
+        x
+    };
+    let truth = run(ForecastStirring::Truth);
+    let g = 32 * 64;
+    let rms = |a: &[f64], b: &[f64]| (a[g..].iter().zip(&b[g..]).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / (2 * g) as f64).sqrt();
+    assert_eq!(run(ForecastStirring::Truth), truth, "replaying the stirring is deterministic");
+    let (none, random, decaying) =
+        (run(ForecastStirring::None), run(ForecastStirring::Random), run(ForecastStirring::Decaying));
+    let (e_none, e_random, e_decay) = (rms(&none, &truth), rms(&random, &truth), rms(&decaying, &truth));
+    // Two days of missing or foreign stirring: wind errors of order 1 m/s; knowing the
+    // stirring at each window start (decaying) leaves less.
+    assert!(e_none > 0.3 && e_random > 0.3, "none {e_none}, random {e_random}");
+    assert!(e_decay < e_none && e_decay > 0.0, "decaying {e_decay} vs none {e_none}");
+}

@@ -77,8 +77,8 @@ pub struct SphereTwin {
     /// The forecast model (grid state; what it knows of the truth's stirring is
     /// `model.forecast_stirring`).
     pub model: SwGridModel,
-    /// The model of the free run: its own stirring, nothing of the truth's (a free run has no
-    /// analyses to learn the forcing from).
+    /// The model of the free run: a stirring sequence of its own (independent of the truth's,
+    /// continuous across windows), since a free run has no analyses to learn the forcing from.
     pub free_model: SwGridModel,
     /// The spectral transform of the grid.
     pub transform: Arc<SpectralTransform>,
@@ -170,18 +170,23 @@ impl SphereTwin {
         let n_windows = chrono.n_obs_times() + extra_windows;
         let stir = model.forcing().and_then(|f| f.stirring.clone());
         let mut table = Vec::new();
-        if let (Some(s), Some(mut st)) = (stir, integ.stirring().cloned()) {
-            for _ in 0..=n_windows {
-                table.push(st.clone());
-                for _ in 0..chrono.dko {
-                    s.advance(&mut st, dt);
+        let mut free_table = Vec::new();
+        if let (Some(s), Some(st)) = (stir, integ.stirring().cloned()) {
+            // The free run's own stirring: an independent AR(1) sequence, as continuous in
+            // time as the truth's.
+            let free0 = s.start_stationary(model.truncation(), seed ^ 0x5eed_f4ee);
+            for (tab, mut st) in [(&mut table, st), (&mut free_table, free0)] {
+                for _ in 0..=n_windows {
+                    tab.push(st.clone());
+                    for _ in 0..chrono.dko {
+                        s.advance(&mut st, dt);
+                    }
                 }
             }
         }
         let truth_model =
             SwGridModel::new(model.clone(), chrono.dko as u64, table.clone(), ForecastStirring::Truth)?;
-        let free_model =
-            SwGridModel::new(model.clone(), chrono.dko as u64, Vec::new(), ForecastStirring::Random)?;
+        let free_model = SwGridModel::new(model.clone(), chrono.dko as u64, free_table, ForecastStirring::Truth)?;
         let fc = SwGridModel::new(model.clone(), chrono.dko as u64, table, *forecast_stirring)?;
         let mut x = grid_state(integ.state());
         drop(integ);
