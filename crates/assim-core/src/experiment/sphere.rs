@@ -378,10 +378,12 @@ pub fn geostrophic_imbalance(model: &ShallowWater, x: &[f64]) -> f64 {
     (sum / wsum).sqrt()
 }
 
-/// Per-lead scores of forecasts from `starts` (pairs of analysis index and mean state):
-/// `lead_days` daily leads; for each, the per-variable RMSE and ACC averaged over starts.
+/// Per-lead scores of forecasts by `model` from `starts` (pairs of analysis index and mean
+/// state): `lead_days` daily leads of one continuous forecast each (the forcing known at its
+/// start only); for each lead, the per-variable RMSE and ACC averaged over starts.
 pub fn forecast_skill(
     twin: &SphereTwin,
+    model: &SwGridModel,
     starts: &[(usize, Vec<f64>)],
     lead_days: usize,
 ) -> Vec<Vec<VariableScores>> {
@@ -391,18 +393,16 @@ pub fn forecast_skill(
     let runs: Vec<Vec<Vec<VariableScores>>> = starts
         .par_iter()
         .map(|(ko, x0)| {
-            let mut x = x0.clone();
-            let mut out = Vec::new();
-            for d in 1..=lead_days {
-                let w = ko + 1 + d * per_day;
-                let k0 = ((ko + 1 + (d - 1) * per_day) * c.dko) as u64;
-                twin.model.forecast(&mut x, k0, day_steps);
-                if w >= twin.truth.len() {
-                    break;
-                }
-                out.push(twin.scorer.variables(&x, None, &twin.truth[w], false));
-            }
-            out
+            let k0 = ((ko + 1) * c.dko) as u64;
+            model
+                .forecast_leads(x0, k0, day_steps, lead_days)
+                .iter()
+                .enumerate()
+                .map_while(|(d, x)| {
+                    let w = ko + 1 + (d + 1) * per_day;
+                    twin.truth.get(w).map(|t| twin.scorer.variables(x, None, t, false))
+                })
+                .collect()
         })
         .collect();
     (0..lead_days)

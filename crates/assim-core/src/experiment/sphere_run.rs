@@ -165,7 +165,13 @@ pub(super) fn run(
             }
             if run.diverged.is_none() && n_phys > 0 {
                 let e = &mut extras[mi];
-                let f = forecast_skill(&twin, &starts, fc.lead_days);
+                // The free run goes on with its own forcing; the others forecast with the
+                // forecast model from their analyses.
+                let model = match cfg {
+                    super::MethodConfig::FreeRun { .. } => &twin.free_model,
+                    _ => &twin.model,
+                };
+                let f = forecast_skill(&twin, model, &starts, fc.lead_days);
                 if e.forecast.is_empty() {
                     e.forecast = f;
                     e.ke_a = vec![0.0; t + 1];

@@ -121,6 +121,32 @@ impl SwGridModel {
         self.run_forecast(x, k0, steps, false)
     }
 
+    /// One forecast from model step `k0` without restarts, the state returned every
+    /// `steps_per_lead` steps (`leads` of them): what the forcing is known to be at `k0` is
+    /// all the forecast knows (no NaN check: a blown-up forecast returns non-finite states).
+    pub fn forecast_leads(&self, x: &[f64], k0: u64, steps_per_lead: u64, leads: usize) -> Vec<Vec<f64>> {
+        let g = self.model.grid().len();
+        let stirring = self.stirring_for(k0, x, false);
+        let depth: Vec<f64> = x[..g].iter().zip(&self.surface).map(|(p, s)| p - s).collect();
+        let integ = self
+            .model
+            .state_from_grid(&x[g..2 * g], &x[2 * g..], &depth)
+            .and_then(|s| self.forecaster.restart(s, stirring));
+        let Ok(mut integ) = integ else {
+            return vec![vec![f64::NAN; x.len()]; leads];
+        };
+        (0..leads)
+            .map(|_| {
+                self.forecaster.run(&mut integ, steps_per_lead);
+                let f = self.model.grid_fields(integ.state());
+                let mut out = f.geopotential;
+                out.extend_from_slice(&f.u);
+                out.extend_from_slice(&f.v);
+                out
+            })
+            .collect()
+    }
+
     /// One forecast; a `member` of an ensemble draws its own stirring kicks (see
     /// [`ForecastStirring::Decaying`]) and runs the full stochastic model.
     fn run_forecast(&self, x: &mut [f64], k0: u64, steps: u64, member: bool) -> bool {
