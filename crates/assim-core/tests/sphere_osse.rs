@@ -289,7 +289,9 @@ fn forecast_stirring_modes_differ_as_documented() {
     };
     let truth = run(ForecastStirring::Truth);
     let g = 32 * 64;
-    let rms = |a: &[f64], b: &[f64]| (a[g..].iter().zip(&b[g..]).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / (2 * g) as f64).sqrt();
+    let rms = |a: &[f64], b: &[f64]| {
+        (a[g..].iter().zip(&b[g..]).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / (2 * g) as f64).sqrt()
+    };
     assert_eq!(run(ForecastStirring::Truth), truth, "replaying the stirring is deterministic");
     let (none, random, decaying) =
         (run(ForecastStirring::None), run(ForecastStirring::Random), run(ForecastStirring::Decaying));

@@ -259,13 +259,29 @@ pub fn run_experiment_in(
         .zip(per_method)
         .map(|(cfg, seeds)| summarise_method(cfg, seeds, chrono.n_obs_times()))
         .collect();
-    Ok(RunReport {
-        experiment: exp.name.clone(),
-        seeds: exp.seeds.clone(),
-        n_analyses: chrono.n_obs_times(),
-        n_averaged: averaged.len(),
-        methods,
-    })
+    Ok(RunReport::new(exp, averaged.len(), methods))
+}
+
+/// The divergence test of a method: the experiment's, except for a free run, which is not a
+/// filter and is never declared diverged.
+pub(super) fn divergence_for(cfg: &MethodConfig, exp: &Experiment) -> DivergenceConfig {
+    match cfg {
+        MethodConfig::FreeRun { .. } => DivergenceConfig { factor: f64::INFINITY, ..exp.divergence.clone() },
+        _ => exp.divergence.clone(),
+    }
+}
+
+impl RunReport {
+    /// The report of `exp` with `n_averaged` analyses in the time means.
+    pub(super) fn new(exp: &Experiment, n_averaged: usize, methods: Vec<MethodReport>) -> Self {
+        RunReport {
+            experiment: exp.name.clone(),
+            seeds: exp.seeds.clone(),
+            n_analyses: exp.chronology().n_obs_times(),
+            n_averaged,
+            methods,
+        }
+    }
 }
 
 /// Spread/skill `√((N+1)/N)·rms(spread)/rms(error)` over the picked times.

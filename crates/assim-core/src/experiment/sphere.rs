@@ -186,7 +186,8 @@ impl SphereTwin {
         }
         let truth_model =
             SwGridModel::new(model.clone(), chrono.dko as u64, table.clone(), ForecastStirring::Truth)?;
-        let free_model = SwGridModel::new(model.clone(), chrono.dko as u64, free_table, ForecastStirring::Truth)?;
+        let free_model =
+            SwGridModel::new(model.clone(), chrono.dko as u64, free_table, ForecastStirring::Truth)?;
         let fc = SwGridModel::new(model.clone(), chrono.dko as u64, table, *forecast_stirring)?;
         let mut x = grid_state(integ.state());
         drop(integ);

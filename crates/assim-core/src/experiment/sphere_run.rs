@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::runner::{
-    LeadScores, MethodBuilder, Physics, RunReport, SeedReport, summarise_method, summarise_seed,
+    LeadScores, MethodBuilder, Physics, RunReport, SeedReport, divergence_for, summarise_method,
+    summarise_seed,
 };
 use super::sphere::{
     FreeRunView, SphereTwin, StageProgress, estimate_mean, forecast_skill, geostrophic_imbalance, ke_spectrum,
@@ -146,13 +147,12 @@ pub(super) fn run(
             // A free run is not a filter: it is never declared diverged, and it runs the free
             // model (no knowledge of the truth's forcing).
             let free_view = FreeRunView(&twin);
-            let (scenario, divergence): (&dyn super::Scenario, _) = match cfg {
-                super::MethodConfig::FreeRun { .. } => {
-                    (&free_view, super::DivergenceConfig { factor: f64::INFINITY, ..exp.divergence.clone() })
-                }
-                _ => (&twin, exp.divergence.clone()),
+            let scenario: &dyn super::Scenario = match cfg {
+                super::MethodConfig::FreeRun { .. } => &free_view,
+                _ => &twin,
             };
-            let run = cycle(method.as_mut(), scenario, &chrono, &divergence, &mut rng, &mut hook);
+            let run =
+                cycle(method.as_mut(), scenario, &chrono, &divergence_for(cfg, exp), &mut rng, &mut hook);
             if let Some(e) = io_error {
                 return Err(e);
             }
@@ -236,11 +236,5 @@ pub(super) fn run(
             m
         })
         .collect();
-    Ok(RunReport {
-        experiment: exp.name.clone(),
-        seeds: exp.seeds.clone(),
-        n_analyses: chrono.n_obs_times(),
-        n_averaged: averaged.len(),
-        methods,
-    })
+    Ok(RunReport::new(exp, averaged.len(), methods))
 }
