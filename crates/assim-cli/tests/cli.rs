@@ -104,6 +104,15 @@ fn good_run_writes_metrics_json_csv_and_config() {
     assert!(series.starts_with("method,seed,cycle,rmse_a,rmse_f,spread_a\n"), "{series}");
     // No temp files left behind: config.toml, metrics.csv, metrics.json, series.csv.
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
+    // `assim report` turns the run into a figure and report.md with the table.
+    let rep = Command::new(env!("CARGO_BIN_EXE_assim")).arg("report").arg(&out).output().unwrap();
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| EnKF Sqrt N=20 infl=1.04 rot |") && md.contains("rmse_series.png"), "{md}");
+    assert!(std::fs::metadata(out.join("rmse_series.png")).unwrap().len() > 10_000);
+    let missing =
+        Command::new(env!("CARGO_BIN_EXE_assim")).arg("report").arg(dir.join("none")).output().unwrap();
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("metrics.json"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
