@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod autoencoder;
 pub mod checkpoint;
 pub mod denoiser;
 pub mod filter;

@@ -93,6 +93,7 @@ pub fn init_values<M: Module>(module: &M, rng: &mut AssimRng) -> Vec<f32> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let dims = param.shape();
             match D {
+                4 => self.fan_in = dims[1] * dims[2] * dims[3],
                 3 => self.fan_in = dims[1] * dims[2],
                 2 => self.fan_in = dims[0],
                 _ => {}
