@@ -7,10 +7,8 @@ use assim_core::AssimError;
 use assim_gen::train::{TrainConfig, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Trains the denoiser of the training file `config`.
-pub fn denoiser(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<(), AssimError> {
-    let (cfg, exp) = TrainConfig::load(config)?;
-    let out = Path::new(&cfg.out);
+/// Refuses to overwrite a checkpoint without `--resume`/`--force`, or to resume none.
+fn check_out(out: &Path, resume: bool, force: bool) -> Result<(), AssimError> {
     if out.exists() && !resume && !force {
         return Err(AssimError::Input(format!(
             "{} exists: pass --resume to continue it or --force to train a new one over it",
@@ -20,6 +18,53 @@ pub fn denoiser(config: &Path, resume: bool, force: bool, quiet: bool) -> Result
     if resume && !out.exists() {
         return Err(AssimError::Input(format!("{}: no checkpoint to resume", out.display())));
     }
+    Ok(())
+}
+
+/// Trains the sphere autoencoder of the training file `config` and prints the log and the
+/// reconstruction floor.
+pub fn autoencoder(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<(), AssimError> {
+    use assim_gen::autoencoder_train::{AutoencoderConfig, train_autoencoder};
+    let (cfg, exp) = AutoencoderConfig::load(config)?;
+    check_out(Path::new(&cfg.out), resume, force)?;
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} {msg:>8} [{bar:30}] {pos}/{len} · ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let outcome = train_autoencoder(&cfg, &exp, resume, None, &mut |stage, done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(stage.to_string());
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "trained {} weights on {} fields ({} held out for validation)",
+        outcome.n_params, outcome.n_train, outcome.n_valid
+    );
+    println!("{:>8} {:>12} {:>12} {:>9}", "step", "train loss", "valid mse", "time s");
+    for r in &outcome.log {
+        println!("{:>8} {:>12.5} {:>12.5} {:>9.1}", r.step, r.train_loss, r.valid_mse, r.elapsed_s);
+    }
+    if let Some(floor) = &outcome.floor {
+        println!("reconstruction floor (validation fields, area-weighted):");
+        for f in floor {
+            println!(
+                "  {:<16} rmse {:>10.4} {:<7} = {:.4} of the climatological sd",
+                f.variable, f.rmse, f.units, f.rmse_over_clim_sd
+            );
+        }
+    }
+    println!("wrote {} and {}", outcome.path.display(), outcome.path.with_extension("log.json").display());
+    Ok(())
+}
+
+/// Trains the denoiser of the training file `config`.
+pub fn denoiser(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<(), AssimError> {
+    let (cfg, exp) = TrainConfig::load(config)?;
+    let out = Path::new(&cfg.out);
+    check_out(out, resume, force)?;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.optim.steps as u64) };
     bar.set_style(
         ProgressStyle::with_template(

@@ -122,6 +122,36 @@ impl SphereVae {
     }
 }
 
+/// One AdamW step of the autoencoder with weights `params` (flat, updated in place) on the
+/// batch `x` `[n, c, h, w]` with reparameterisation noise `eps` (both on an autodiff
+/// device); returns the loss before the step, or an error if it is not finite.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    template: &SphereVae,
+    params: &mut [f32],
+    adam: &mut crate::optim::AdamW,
+    x: Tensor<4>,
+    eps: Tensor<4>,
+    row_weights: Tensor<4>,
+    hyper: (f64, f64, f64),
+    step: usize,
+) -> Result<f64, assim_core::AssimError> {
+    use crate::params::{flatten_grads, load_flat};
+    let (beta, clip, lr) = hyper;
+    let net = load_flat(template.clone(), params, &x.device(), true);
+    let loss = net.loss(x, eps, row_weights, beta);
+    let value = f64::from(loss.clone().into_scalar::<f32>());
+    if !value.is_finite() {
+        return Err(assim_core::AssimError::Numerical(format!(
+            "autoencoder loss became non-finite at step {step}"
+        )));
+    }
+    let mut g = flatten_grads(&net, &loss.backward());
+    crate::optim::clip_global_norm(&mut g, clip);
+    adam.step(params, &g, lr, step + 1);
+    Ok(value)
+}
+
 /// Settings of [`fit`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FitConfig {
@@ -148,8 +178,8 @@ pub fn fit(
     cfg: &FitConfig,
     device: &Device,
 ) -> (Vec<f32>, Vec<f64>) {
-    use crate::optim::{AdamW, clip_global_norm};
-    use crate::params::{flatten_grads, init_values, load_flat};
+    use crate::optim::AdamW;
+    use crate::params::init_values;
     use assim_core::rng::{fill_normal, stream, uniform};
     let [h, w] = shape;
     let c = size.channels;
@@ -173,12 +203,10 @@ pub fn fit(
         let eps: Vec<f32> = eps.iter().map(|&e| e as f32).collect();
         let x = Tensor::<4>::from_data(TensorData::new(x, [cfg.batch, c, h, w]), &ad);
         let eps = Tensor::<4>::from_data(TensorData::new(eps, [cfg.batch, size.latent, h / 4, w / 4]), &ad);
-        let net = load_flat(template.clone(), &params, &ad, true);
-        let loss = net.loss(x, eps, rw.clone(), cfg.beta);
-        log.push(f64::from(loss.clone().into_scalar::<f32>()));
-        let mut g = flatten_grads(&net, &loss.backward());
-        clip_global_norm(&mut g, 1.0);
-        adam.step(&mut params, &g, cfg.lr, k + 1);
+        let loss =
+            train_step(&template, &mut params, &mut adam, x, eps, rw.clone(), (cfg.beta, 1.0, cfg.lr), k)
+                .expect("finite loss on the test fields");
+        log.push(loss);
     }
     (params, log)
 }

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod autoencoder;
+pub mod autoencoder_train;
 pub mod checkpoint;
 pub mod denoiser;
 pub mod filter;

@@ -97,6 +97,65 @@ pub struct SphereTwin {
 /// Progress of the set-up: (stage, done, total).
 pub type StageProgress<'a> = dyn FnMut(&str, usize, usize) + 'a;
 
+/// A seed's climate run: the model, the integration at the end of the climate sample (where
+/// the truth starts) and the samples `(geopotential, u, v)` on the grid.
+pub struct ClimateRun {
+    /// The model.
+    pub model: Arc<ShallowWater>,
+    /// The integration, at the end of the sample.
+    pub integration: crate::dynamics::shallow_water::SwIntegration,
+    /// The climate states, oldest first.
+    pub samples: Vec<Vec<f64>>,
+}
+
+/// The grid state `(geopotential, u, v)` of a spectral state.
+pub fn grid_state(model: &ShallowWater, s: &crate::dynamics::shallow_water::SwState) -> Vec<f64> {
+    let f = model.grid_fields(s);
+    let mut x = f.geopotential;
+    x.extend_from_slice(&f.u);
+    x.extend_from_slice(&f.v);
+    x
+}
+
+/// Spins up the model of a shallow-water experiment and samples its climate, for `seed`.
+pub fn climate_run(
+    exp: &Experiment,
+    seed: u64,
+    progress: &mut StageProgress<'_>,
+) -> Result<ClimateRun, AssimError> {
+    let ModelConfig::ShallowWater { spinup_days, climate_days, climate_interval_hours, .. } = &exp.model
+    else {
+        return Err(AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()));
+    };
+    let sim_cfg = exp.climate.as_ref().expect("read at validation").as_ref().clone();
+    let dt = sim_cfg.model.dt_seconds;
+    let spin = spinup_days.unwrap_or(sim_cfg.run.spinup_days);
+    let (model, initial) = Simulation::new(sim_cfg, &exp.base_dir)?.into_parts();
+    let model = Arc::new(model);
+    let mut integ = model.start(initial, seed)?;
+    let spin_steps = (spin * 86400.0 / dt).round() as u64;
+    let chunk = (86400.0 / dt).round().max(1.0) as u64;
+    let mut done = 0;
+    while done < spin_steps {
+        let s = chunk.min(spin_steps - done);
+        model.run(&mut integ, s);
+        done += s;
+        progress("spin-up", done as usize, spin_steps as usize);
+    }
+    let interval = (climate_interval_hours * 3600.0 / dt).round().max(1.0) as u64;
+    let n_samples = (climate_days * 24.0 / climate_interval_hours).round() as usize;
+    let mut samples = Vec::with_capacity(n_samples);
+    for k in 0..n_samples {
+        model.run(&mut integ, interval);
+        if !integ.is_finite() {
+            return Err(AssimError::Numerical("the climate run blew up".into()));
+        }
+        samples.push(grid_state(&model, integ.state()));
+        progress("climate", k + 1, n_samples);
+    }
+    Ok(ClimateRun { model, integration: integ, samples })
+}
+
 impl SphereTwin {
     /// Simulates the climate, truth and observations of `seed`; the truth runs
     /// `extra_windows` past the last analysis (for forecasts from the analyses).
@@ -106,55 +165,16 @@ impl SphereTwin {
         extra_windows: usize,
         progress: &mut StageProgress<'_>,
     ) -> Result<Self, AssimError> {
-        let ModelConfig::ShallowWater {
-            spinup_days,
-            climate_days,
-            climate_interval_hours,
-            forecast_stirring,
-            ..
-        } = &exp.model
-        else {
+        let ModelConfig::ShallowWater { forecast_stirring, .. } = &exp.model else {
             return Err(AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()));
         };
-        let sim_cfg = exp.climate.as_ref().expect("read at validation").as_ref().clone();
-        let spin = spinup_days.unwrap_or(sim_cfg.run.spinup_days);
-        let (model, initial) = Simulation::new(sim_cfg, &exp.base_dir)?.into_parts();
-        let model = Arc::new(model);
+        let ClimateRun { model, integration: integ, samples } = climate_run(exp, seed, progress)?;
+        let n_samples = samples.len();
         let chrono = exp.chronology();
         let dt = chrono.dt;
         let grid = model.grid().clone();
         let g = grid.len();
         let transform = Arc::new(SpectralTransform::new(model.params().truncation, model.params().radius)?);
-
-        // Spin-up and climate sample.
-        let mut integ = model.start(initial, seed)?;
-        let spin_steps = (spin * 86400.0 / dt).round() as u64;
-        let chunk = (86400.0 / dt).round().max(1.0) as u64;
-        let mut done = 0;
-        while done < spin_steps {
-            let s = chunk.min(spin_steps - done);
-            model.run(&mut integ, s);
-            done += s;
-            progress("spin-up", done as usize, spin_steps as usize);
-        }
-        let interval = (climate_interval_hours * 3600.0 / dt).round().max(1.0) as u64;
-        let n_samples = (climate_days * 24.0 / climate_interval_hours).round() as usize;
-        let grid_state = |s: &crate::dynamics::shallow_water::SwState| -> Vec<f64> {
-            let f = model.grid_fields(s);
-            let mut x = f.geopotential;
-            x.extend_from_slice(&f.u);
-            x.extend_from_slice(&f.v);
-            x
-        };
-        let mut samples = Vec::with_capacity(n_samples);
-        for k in 0..n_samples {
-            model.run(&mut integ, interval);
-            if !integ.is_finite() {
-                return Err(AssimError::Numerical("the climate run blew up".into()));
-            }
-            samples.push(grid_state(integ.state()));
-            progress("climate", k + 1, n_samples);
-        }
         let nx = 3 * g;
         let mean: Vec<f64> =
             (0..nx).map(|i| samples.iter().map(|s| s[i]).sum::<f64>() / n_samples as f64).collect();
@@ -189,7 +209,7 @@ impl SphereTwin {
         let free_model =
             SwGridModel::new(model.clone(), chrono.dko as u64, free_table, ForecastStirring::Truth)?;
         let fc = SwGridModel::new(model.clone(), chrono.dko as u64, table, *forecast_stirring)?;
-        let mut x = grid_state(integ.state());
+        let mut x = grid_state(&model, integ.state());
         drop(integ);
         let mut truth = Vec::with_capacity(n_windows + 1);
         truth.push(x.clone());

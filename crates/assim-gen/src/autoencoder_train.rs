@@ -1,0 +1,549 @@
+//! `assim train autoencoder`: the sphere VAE trained on a shallow-water experiment's climate
+//! sample (the days before its truth, so never on the test period), with normalisation,
+//! validation, checksummed atomic checkpoints, exact `--resume`, and the reconstruction floor
+//! (area-weighted RMSE per variable and its spectrum) that bounds every latent method.
+//! Keys are documented in `docs/training.md`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use assim_core::AssimError;
+use assim_core::experiment::sphere::climate_run;
+use assim_core::experiment::{Experiment, parse_toml, read_text};
+use assim_core::obs::Variable;
+use assim_core::rng::{fill_normal, stream, uniform};
+use assim_core::spectral::SpectralTransform;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::autoencoder::{SphereVae, VaeSize, train_step};
+use crate::checkpoint::Checkpoint;
+use crate::optim::AdamW;
+use crate::params::{init_values, load_flat};
+
+/// An autoencoder training file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoencoderConfig {
+    /// The checkpoint to write (relative to the current directory).
+    pub out: String,
+    /// Seed of the weights, batches and noise.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Where the fields come from.
+    pub data: VaeData,
+    /// The network.
+    #[serde(default)]
+    pub network: VaeNetwork,
+    /// The optimiser.
+    pub optim: VaeOptim,
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaeData {
+    /// A shallow-water experiment file (relative to this file): its climate sample is the data.
+    pub experiment: String,
+    /// The experiment seeds whose climate samples are used.
+    #[serde(default = "seeds")]
+    pub seeds: Vec<u64>,
+    /// The last fraction of each seed's sample (in time) is held out for validation.
+    #[serde(default = "tenth")]
+    pub valid_fraction: f64,
+}
+
+/// `[network]`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaeNetwork {
+    /// Hidden channels at full resolution.
+    #[serde(default = "width")]
+    pub width: usize,
+    /// Latent channels.
+    #[serde(default = "latent")]
+    pub latent: usize,
+}
+
+impl Default for VaeNetwork {
+    fn default() -> Self {
+        VaeNetwork { width: width(), latent: latent() }
+    }
+}
+
+/// `[optim]`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaeOptim {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Fields per batch.
+    #[serde(default = "batch")]
+    pub batch: usize,
+    /// AdamW learning rate.
+    #[serde(default = "lr")]
+    pub lr: f64,
+    /// Weight of the KL divergence (small).
+    #[serde(default = "beta")]
+    pub beta: f64,
+    /// Global gradient-norm clip.
+    #[serde(default = "clip")]
+    pub clip: f64,
+    /// Steps between validation losses.
+    #[serde(default = "hundred")]
+    pub valid_every: usize,
+    /// Steps between checkpoints.
+    #[serde(default = "two_hundred")]
+    pub checkpoint_every: usize,
+}
+
+fn one() -> u64 {
+    1
+}
+fn seeds() -> Vec<u64> {
+    vec![1]
+}
+fn tenth() -> f64 {
+    0.1
+}
+fn width() -> usize {
+    32
+}
+fn latent() -> usize {
+    4
+}
+fn batch() -> usize {
+    16
+}
+fn lr() -> f64 {
+    2e-3
+}
+fn beta() -> f64 {
+    1e-4
+}
+fn clip() -> f64 {
+    1.0
+}
+fn hundred() -> usize {
+    100
+}
+fn two_hundred() -> usize {
+    200
+}
+
+impl AutoencoderConfig {
+    /// Reads and validates a training file and its experiment.
+    pub fn load(path: &Path) -> Result<(Self, Experiment), AssimError> {
+        let (text, file) = read_text(path)?;
+        let cfg: AutoencoderConfig = parse_toml(&text, &file)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let exp = Experiment::load(&dir.join(&cfg.data.experiment))
+            .map_err(|e| AssimError::config(&file, "data.experiment", e.to_string()))?;
+        cfg.validate(&file, &exp)?;
+        Ok((cfg, exp))
+    }
+
+    /// Checks every value the types do not.
+    pub fn validate(&self, file: &str, exp: &Experiment) -> Result<(), AssimError> {
+        let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
+        if !exp.is_sphere() {
+            return err(
+                "data.experiment",
+                "needs a shallow-water experiment (model.kind = \"shallow_water\")".into(),
+            );
+        }
+        if self.data.seeds.is_empty() {
+            return err("data.seeds", "give at least one seed".into());
+        }
+        if !(self.data.valid_fraction > 0.0 && self.data.valid_fraction < 0.5) {
+            return err(
+                "data.valid_fraction",
+                format!("must be in (0, 0.5) (got {})", self.data.valid_fraction),
+            );
+        }
+        if self.network.width == 0 || self.network.latent == 0 {
+            return err("network", "width and latent must be ≥ 1".into());
+        }
+        let o = &self.optim;
+        if o.steps == 0 || o.batch == 0 || o.valid_every == 0 || o.checkpoint_every == 0 {
+            return err("optim", "steps, batch, valid_every and checkpoint_every must be ≥ 1".into());
+        }
+        for (k, v) in [("optim.lr", o.lr), ("optim.clip", o.clip)] {
+            if !(v.is_finite() && v > 0.0) {
+                return err(k, format!("must be positive (got {v})"));
+            }
+        }
+        if !(o.beta.is_finite() && o.beta >= 0.0) {
+            return err("optim.beta", format!("must be ≥ 0 (got {})", o.beta));
+        }
+        Ok(())
+    }
+
+    /// The network size.
+    pub fn size(&self) -> VaeSize {
+        VaeSize { channels: 3, width: self.network.width, latent: self.network.latent }
+    }
+}
+
+/// One row of the training log.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct VaeLogRow {
+    /// Steps done.
+    pub step: usize,
+    /// Mean training loss since the previous row.
+    pub train_loss: f64,
+    /// Area-weighted reconstruction MSE of the validation fields (posterior mean, normalised).
+    pub valid_mse: f64,
+    /// Seconds since the start of training (over resumes).
+    pub elapsed_s: f64,
+}
+
+/// The reconstruction floor of one variable on the validation fields.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct FloorRow {
+    /// CF name.
+    pub variable: String,
+    /// Units.
+    pub units: String,
+    /// Area-weighted RMSE of the reconstruction (posterior mean).
+    pub rmse: f64,
+    /// The same over the climatological standard deviation (each point's variance in time,
+    /// area-averaged: the unit of the OSSE's headline scores).
+    pub rmse_over_clim_sd: f64,
+    /// Power spectrum of the error per total wavenumber (mean over the fields).
+    pub error_spectrum: Vec<f64>,
+}
+
+/// What a training run did.
+pub struct VaeOutcome {
+    /// The log.
+    pub log: Vec<VaeLogRow>,
+    /// The checkpoint.
+    pub path: PathBuf,
+    /// Trainable numbers.
+    pub n_params: usize,
+    /// Training and validation fields.
+    pub n_train: usize,
+    /// Validation fields.
+    pub n_valid: usize,
+    /// The reconstruction floor (after the last step).
+    pub floor: Option<Vec<FloorRow>>,
+}
+
+/// Normalised fields, their grid, and the normalisation.
+struct Data {
+    train: Vec<Vec<f32>>,
+    valid: Vec<Vec<f32>>,
+    /// Per variable: mean and standard deviation (pooled over grid and samples).
+    norm: Vec<(f64, f64)>,
+    /// Per variable: the climatological standard deviation (area-weighted mean of each
+    /// point's variance in time), the unit the OSSE's scores use.
+    clim_sd: Vec<f64>,
+    transform: Arc<SpectralTransform>,
+}
+
+fn data(
+    cfg: &AutoencoderConfig,
+    exp: &Experiment,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<Data, AssimError> {
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    let mut transform = None;
+    for &seed in &cfg.data.seeds {
+        let run = climate_run(exp, seed, progress)?;
+        let n = run.samples.len();
+        let n_valid = ((n as f64 * cfg.data.valid_fraction).round() as usize).max(1);
+        let (a, b) = run.samples.split_at(n - n_valid);
+        train.extend_from_slice(a);
+        valid.extend_from_slice(b);
+        let p = run.model.params();
+        transform.get_or_insert(Arc::new(SpectralTransform::new(p.truncation, p.radius)?));
+    }
+    let transform = transform.expect("at least one seed");
+    let g = transform.grid().len();
+    let norm: Vec<(f64, f64)> = (0..3)
+        .map(|v| {
+            let vals = train.iter().flat_map(|s| s[v * g..(v + 1) * g].iter());
+            let n = (train.len() * g) as f64;
+            let m = vals.clone().sum::<f64>() / n;
+            let sd = (vals.map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+            (m, sd)
+        })
+        .collect();
+    let grid = transform.grid();
+    let clim_sd: Vec<f64> = (0..3)
+        .map(|v| {
+            let n = train.len() as f64;
+            (0..g)
+                .map(|p| {
+                    let i = v * g + p;
+                    let m = train.iter().map(|s| s[i]).sum::<f64>() / n;
+                    let var = train.iter().map(|s| (s[i] - m).powi(2)).sum::<f64>() / (n - 1.0);
+                    grid.area_weight(p / grid.nlon()) * var
+                })
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    let to32 = |s: &Vec<f64>| -> Vec<f32> {
+        s.iter().enumerate().map(|(i, x)| ((x - norm[i / g].0) / norm[i / g].1) as f32).collect()
+    };
+    Ok(Data {
+        train: train.iter().map(to32).collect(),
+        valid: valid.iter().map(to32).collect(),
+        norm,
+        clim_sd,
+        transform,
+    })
+}
+
+fn batch_tensor(fields: &[&Vec<f32>], shape: [usize; 2], device: &Device) -> Tensor<4> {
+    let [h, w] = shape;
+    let v: Vec<f32> = fields.iter().flat_map(|f| f.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(v, [fields.len(), 3, h, w]), device)
+}
+
+/// The posterior-mean reconstructions of `fields` (normalised), in chunks.
+fn reconstruct(vae: &SphereVae, fields: &[Vec<f32>], shape: [usize; 2], device: &Device) -> Vec<Vec<f32>> {
+    let per = 3 * shape[0] * shape[1];
+    fields
+        .chunks(16)
+        .flat_map(|chunk| {
+            let refs: Vec<&Vec<f32>> = chunk.iter().collect();
+            let rec = vae.decode(vae.encode(batch_tensor(&refs, shape, device)).0);
+            let v = rec.to_data().try_to_vec::<f32>().expect("f32");
+            v.chunks(per).map(<[f32]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+struct State {
+    params: Vec<f32>,
+    adam: AdamW,
+    step: usize,
+    log: Vec<VaeLogRow>,
+}
+
+/// Trains (or with `resume` continues) the autoencoder of `cfg`; `stop_after` ends the run
+/// after that many steps as if it had been killed (for tests). `progress(stage, done, total)`
+/// reports the climate runs and then the steps (`"train"`).
+pub fn train_autoencoder(
+    cfg: &AutoencoderConfig,
+    exp: &Experiment,
+    resume: bool,
+    stop_after: Option<usize>,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<VaeOutcome, AssimError> {
+    let out = PathBuf::from(&cfg.out);
+    let device = crate::tensor::compute_device()?;
+    let ad = device.clone().autodiff();
+    let size = cfg.size();
+    let template = SphereVae::new(size, &device);
+    let mut state = if resume {
+        resume_state(cfg, &out)?
+    } else {
+        let params = init_values(&template, &mut stream(cfg.seed, "vae-initial-weights"));
+        let n = params.len();
+        State { params, adam: AdamW::new(n, 0.0), step: 0, log: Vec::new() }
+    };
+    let n_params = state.params.len();
+    let d = data(cfg, exp, progress)?;
+    let grid = d.transform.grid().clone();
+    let shape = [grid.nlat(), grid.nlon()];
+    let [h, w] = shape;
+    let rw_mean = grid.row_weights().iter().sum::<f64>() / h as f64;
+    let rw: Vec<f32> = grid.row_weights().iter().map(|x| (x / rw_mean) as f32).collect();
+    let rw_t = |dev: &Device| Tensor::<4>::from_data(TensorData::new(rw.clone(), [1, 1, h, 1]), dev);
+    let valid_mse = |params: &[f32]| -> f64 {
+        let vae = load_flat(template.clone(), params, &device, false);
+        let rec = reconstruct(&vae, &d.valid, shape, &device);
+        let mut acc = 0.0;
+        for (r, x) in rec.iter().zip(&d.valid) {
+            for (i, (a, b)) in r.iter().zip(x).enumerate() {
+                acc += f64::from(rw[(i / w) % h]) * f64::from(a - b).powi(2);
+            }
+        }
+        acc / (d.valid.len() * 3 * h * w) as f64
+    };
+    let o = &cfg.optim;
+    let elapsed0 = state.log.last().map_or(0.0, |r| r.elapsed_s);
+    let clock = Instant::now();
+    let (mut loss_sum, mut loss_n, mut done_here) = (0.0, 0usize, 0usize);
+    let rw_ad = rw_t(&ad);
+    while state.step < o.steps {
+        let k = state.step;
+        let mut rng = stream(cfg.seed, &format!("vae batch {k}"));
+        let rows: Vec<&Vec<f32>> = (0..o.batch)
+            .map(|_| &d.train[((uniform(&mut rng) * d.train.len() as f64) as usize).min(d.train.len() - 1)])
+            .collect();
+        let x = batch_tensor(&rows, shape, &ad);
+        let mut eps = vec![0.0; o.batch * size.latent * (h / 4) * (w / 4)];
+        fill_normal(&mut rng, &mut eps);
+        let eps: Vec<f32> = eps.iter().map(|&e| e as f32).collect();
+        let eps = Tensor::<4>::from_data(TensorData::new(eps, [o.batch, size.latent, h / 4, w / 4]), &ad);
+        let loss_v = train_step(
+            &template,
+            &mut state.params,
+            &mut state.adam,
+            x,
+            eps,
+            rw_ad.clone(),
+            (o.beta, o.clip, o.lr),
+            k,
+        )?;
+        state.step += 1;
+        done_here += 1;
+        loss_sum += loss_v;
+        loss_n += 1;
+        progress("train", state.step, o.steps);
+        let last = state.step == o.steps;
+        let interrupted = stop_after.is_some_and(|s| done_here >= s);
+        if state.step.is_multiple_of(o.valid_every) || last {
+            state.log.push(VaeLogRow {
+                step: state.step,
+                train_loss: loss_sum / loss_n.max(1) as f64,
+                valid_mse: valid_mse(&state.params),
+                elapsed_s: elapsed0 + clock.elapsed().as_secs_f64(),
+            });
+            (loss_sum, loss_n) = (0.0, 0);
+        }
+        let floor = last.then(|| floor(&template, &state.params, &d, shape, &device));
+        if state.step.is_multiple_of(o.checkpoint_every) || last || interrupted {
+            save(cfg, &state, &d, shape, floor.as_deref(), &out)?;
+        }
+        if last {
+            return Ok(VaeOutcome {
+                log: state.log,
+                path: out,
+                n_params,
+                n_train: d.train.len(),
+                n_valid: d.valid.len(),
+                floor,
+            });
+        }
+        if interrupted {
+            break;
+        }
+    }
+    Ok(VaeOutcome {
+        log: state.log,
+        path: out,
+        n_params,
+        n_train: d.train.len(),
+        n_valid: d.valid.len(),
+        floor: None,
+    })
+}
+
+/// The reconstruction floor on the validation fields, in physical units.
+fn floor(
+    template: &SphereVae,
+    params: &[f32],
+    d: &Data,
+    shape: [usize; 2],
+    device: &Device,
+) -> Vec<FloorRow> {
+    let vae = load_flat(template.clone(), params, device, false);
+    let rec = reconstruct(&vae, &d.valid, shape, device);
+    let grid = d.transform.grid();
+    let g = grid.len();
+    let tr = *d.transform.truncation();
+    Variable::ALL
+        .iter()
+        .enumerate()
+        .map(|(v, var)| {
+            let sd = d.norm[v].1;
+            let mut se = 0.0;
+            let mut spec = vec![0.0; tr.t() + 1];
+            for (r, x) in rec.iter().zip(&d.valid) {
+                let err: Vec<f64> = (0..g).map(|p| f64::from(r[v * g + p] - x[v * g + p]) * sd).collect();
+                se += (0..g).map(|p| grid.area_weight(p / grid.nlon()) * err[p] * err[p]).sum::<f64>();
+                for (a, b) in spec.iter_mut().zip(tr.power_spectrum(&d.transform.analysis(&err))) {
+                    *a += b / d.valid.len() as f64;
+                }
+            }
+            let rmse = (se / d.valid.len() as f64).sqrt();
+            FloorRow {
+                variable: var.name().into(),
+                units: var.units().into(),
+                rmse,
+                rmse_over_clim_sd: rmse / d.clim_sd[v],
+                error_spectrum: spec,
+            }
+        })
+        .collect()
+}
+
+/// The training file with the step count removed: what must match for a resume.
+fn resume_key(cfg: &AutoencoderConfig) -> serde_json::Value {
+    let mut v = serde_json::to_value(cfg).unwrap_or_default();
+    v["optim"]["steps"] = serde_json::Value::Null;
+    v
+}
+
+fn save(
+    cfg: &AutoencoderConfig,
+    s: &State,
+    d: &Data,
+    shape: [usize; 2],
+    floor: Option<&[FloorRow]>,
+    out: &Path,
+) -> Result<(), AssimError> {
+    let ckpt = Checkpoint {
+        meta: serde_json::json!({
+            "kind": "autoencoder",
+            "autoencoder": {
+                "size": cfg.size(),
+                "truncation": d.transform.truncation().t(),
+                "grid": shape,
+                "variables": Variable::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
+                "normalisation": d.norm,
+            },
+            "training": {
+                "config": cfg,
+                "step": s.step,
+                "n_train": d.train.len(),
+                "n_valid": d.valid.len(),
+                "log": s.log,
+                "floor": floor,
+            },
+        }),
+        arrays: vec![
+            ("params".into(), s.params.clone()),
+            ("adam_m".into(), s.adam.m.clone()),
+            ("adam_v".into(), s.adam.v.clone()),
+        ],
+    };
+    ckpt.save(out)?;
+    let log = serde_json::to_vec_pretty(&ckpt.meta["training"]).unwrap_or_default();
+    assim_core::io::write_atomic(&out.with_extension("log.json"), &log)
+}
+
+fn resume_state(cfg: &AutoencoderConfig, out: &Path) -> Result<State, AssimError> {
+    let ckpt = Checkpoint::load(out)?;
+    let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
+    if ckpt.meta["kind"] != "autoencoder" {
+        return Err(bad(format!("is not an autoencoder checkpoint (kind {})", ckpt.meta["kind"])));
+    }
+    let stored: AutoencoderConfig = serde_json::from_value(ckpt.meta["training"]["config"].clone())
+        .map_err(|e| bad(format!("no readable training configuration: {e}")))?;
+    if resume_key(&stored) != resume_key(cfg) {
+        return Err(bad(
+            "was written by a different training configuration (only optim.steps may change on --resume)"
+                .into(),
+        ));
+    }
+    let get = |name: &str| -> Result<Vec<f32>, AssimError> {
+        Ok(ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?.to_vec())
+    };
+    let params = get("params")?;
+    let (m, v) = (get("adam_m")?, get("adam_v")?);
+    if m.len() != params.len() || v.len() != params.len() {
+        return Err(bad("optimiser moments do not match the weights".into()));
+    }
+    let step = ckpt.meta["training"]["step"].as_u64().ok_or_else(|| bad("no training step".into()))? as usize;
+    let log =
+        serde_json::from_value(ckpt.meta["training"]["log"].clone()).map_err(|e| bad(format!("log: {e}")))?;
+    Ok(State { params, adam: AdamW { m, v, weight_decay: 0.0 }, step, log })
+}

@@ -1,0 +1,124 @@
+//! `train_autoencoder` end to end on a short T21 climate: a checkpoint with the floor, an
+//! interrupted run resumed to the same weights bit for bit, and the refusals.
+
+use std::path::{Path, PathBuf};
+
+use assim_gen::autoencoder_train::{AutoencoderConfig, train_autoencoder};
+use assim_gen::checkpoint::Checkpoint;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("assim-vae-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn files(dir: &Path, steps: usize) -> PathBuf {
+    let climate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/simulate_climate_t21.toml");
+    let exp = format!(
+        r#"
+name = "vae-test"
+seeds = [1]
+[model]
+kind = "shallow_water"
+climate = {climate:?}
+spinup_days = 20
+climate_days = 24
+climate_interval_hours = 24
+[chronology]
+dt = 2400
+dko = 9
+ko = 3
+burn_in = 0
+[network.stations]
+n = 10
+variables = ["geopotential"]
+sigma = [50.0]
+[[methods]]
+method = "Climatology"
+"#
+    );
+    std::fs::write(dir.join("exp.toml"), exp).unwrap();
+    let out = dir.join("vae.ckpt");
+    let train = format!(
+        r#"
+out = {:?}
+seed = 3
+[data]
+experiment = "exp.toml"
+seeds = [1, 2]
+valid_fraction = 0.2
+[network]
+width = 4
+latent = 2
+[optim]
+steps = {steps}
+batch = 4
+valid_every = 3
+checkpoint_every = 2
+"#,
+        out.display().to_string()
+    );
+    std::fs::write(dir.join("train.toml"), train).unwrap();
+    dir.join("train.toml")
+}
+
+#[test]
+fn trains_writes_the_floor_and_resumes_exactly() {
+    let dir = scratch("resume");
+    let (cfg, exp) = AutoencoderConfig::load(&files(&dir, 6)).unwrap();
+    let full = train_autoencoder(&cfg, &exp, false, None, &mut |_, _, _| {}).unwrap();
+    assert_eq!((full.n_train, full.n_valid), (2 * 19, 2 * 5));
+    let floor = full.floor.as_ref().unwrap();
+    assert_eq!(floor.len(), 3);
+    assert!(floor.iter().all(|f| f.rmse.is_finite() && f.rmse > 0.0 && f.error_spectrum.len() == 22));
+    let done = Checkpoint::load(&full.path).unwrap();
+    assert_eq!(done.meta["kind"], "autoencoder");
+    assert_eq!(done.meta["training"]["step"], 6);
+    assert!(done.meta["training"]["floor"].is_array());
+    let weights = done.array("params").unwrap().to_vec();
+
+    // Interrupted after 3 steps (checkpoint at 3), then resumed: the same weights.
+    std::fs::remove_file(&full.path).unwrap();
+    let part = train_autoencoder(&cfg, &exp, false, Some(3), &mut |_, _, _| {}).unwrap();
+    assert!(part.floor.is_none());
+    assert_eq!(Checkpoint::load(&part.path).unwrap().meta["training"]["step"], 3);
+    let resumed = train_autoencoder(&cfg, &exp, true, None, &mut |_, _, _| {}).unwrap();
+    assert_eq!(Checkpoint::load(&resumed.path).unwrap().array("params").unwrap(), &weights[..]);
+    assert_eq!(resumed.log.len(), full.log.len());
+
+    // A resume with another configuration, a corrupt checkpoint: refused, clearly.
+    let (mut other, _) = AutoencoderConfig::load(&files(&dir, 6)).unwrap();
+    other.optim.lr = 1e-2;
+    let e = train_autoencoder(&other, &exp, true, None, &mut |_, _, _| {}).err().unwrap().to_string();
+    assert!(e.contains("different training configuration"), "{e}");
+    let bytes = std::fs::read(&resumed.path).unwrap();
+    std::fs::write(&resumed.path, &bytes[..bytes.len() / 2]).unwrap();
+    let e = train_autoencoder(&cfg, &exp, true, None, &mut |_, _, _| {}).err().unwrap().to_string();
+    assert!(e.contains("vae.ckpt"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_training_files_are_refused_with_the_key() {
+    let dir = scratch("bad");
+    let path = files(&dir, 6);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let bad = |from: &str, to: &str| {
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+        AutoencoderConfig::load(&path).err().unwrap().to_string()
+    };
+    assert!(bad("valid_fraction = 0.2", "valid_fraction = 0.7").contains("data.valid_fraction"));
+    assert!(bad("latent = 2", "latent = 0").contains("network"));
+    assert!(bad("batch = 4", "batch = 4\nmomentum = 0.9").contains("momentum"));
+    assert!(bad("\"exp.toml\"", "\"missing.toml\"").contains("data.experiment"));
+    // A Lorenz experiment has no sphere to encode.
+    std::fs::write(
+        dir.join("l96.toml"),
+        "name = \"l\"\nseeds = [1]\n[model]\nkind = \"lorenz96\"\n[chronology]\ndt = 0.05\ndko = 1\nko = 10\nburn_in = 0\n\
+         [x0]\nmean = \"zero\"\nvar = 1.0\n[observations]\nindices = \"all\"\nsigma = 1.0\n[[methods]]\nmethod = \"Climatology\"\n",
+    )
+    .unwrap();
+    assert!(bad("\"exp.toml\"", "\"l96.toml\"").contains("shallow-water"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
