@@ -52,6 +52,21 @@ pub struct VaeData {
     /// The last fraction of each seed's sample (in time) is held out for validation.
     #[serde(default = "tenth")]
     pub valid_fraction: f64,
+    /// `"anomaly"` (default): each point's time mean removed, each variable divided by its
+    /// climatological sd; `"pooled"`: one mean and sd per variable over grid and samples.
+    #[serde(default)]
+    pub normalise: Normalise,
+}
+
+/// How fields are normalised before the autoencoder sees them.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalise {
+    /// Anomalies from each point's climatological mean, over the climatological sd.
+    #[default]
+    Anomaly,
+    /// One mean and standard deviation per variable.
+    Pooled,
 }
 
 /// `[network]`.
@@ -235,8 +250,10 @@ pub struct VaeOutcome {
 struct Data {
     train: Vec<Vec<f32>>,
     valid: Vec<Vec<f32>>,
-    /// Per variable: mean and standard deviation (pooled over grid and samples).
-    norm: Vec<(f64, f64)>,
+    /// Per state number: the value subtracted (a per-variable or a per-point mean).
+    offset: Vec<f64>,
+    /// Per variable: the divisor.
+    scale: Vec<f64>,
     /// Per variable: the climatological standard deviation (area-weighted mean of each
     /// point's variance in time), the unit the OSSE's scores use.
     clim_sd: Vec<f64>,
@@ -262,7 +279,7 @@ fn data(
     }
     let transform = transform.expect("at least one seed");
     let g = transform.grid().len();
-    let norm: Vec<(f64, f64)> = (0..3)
+    let pooled: Vec<(f64, f64)> = (0..3)
         .map(|v| {
             let vals = train.iter().flat_map(|s| s[v * g..(v + 1) * g].iter());
             let n = (train.len() * g) as f64;
@@ -271,6 +288,8 @@ fn data(
             (m, sd)
         })
         .collect();
+    let point_mean: Vec<f64> =
+        (0..3 * g).map(|i| train.iter().map(|s| s[i]).sum::<f64>() / train.len() as f64).collect();
     let grid = transform.grid();
     let clim_sd: Vec<f64> = (0..3)
         .map(|v| {
@@ -286,13 +305,20 @@ fn data(
                 .sqrt()
         })
         .collect();
+    let (offset, scale): (Vec<f64>, Vec<f64>) = match cfg.data.normalise {
+        Normalise::Anomaly => (point_mean, clim_sd.iter().map(|s| s.max(1e-12)).collect()),
+        Normalise::Pooled => {
+            ((0..3 * g).map(|i| pooled[i / g].0).collect(), pooled.iter().map(|p| p.1).collect())
+        }
+    };
     let to32 = |s: &Vec<f64>| -> Vec<f32> {
-        s.iter().enumerate().map(|(i, x)| ((x - norm[i / g].0) / norm[i / g].1) as f32).collect()
+        s.iter().enumerate().map(|(i, x)| ((x - offset[i]) / scale[i / g]) as f32).collect()
     };
     Ok(Data {
         train: train.iter().map(to32).collect(),
         valid: valid.iter().map(to32).collect(),
-        norm,
+        offset,
+        scale,
         clim_sd,
         transform,
     })
@@ -453,7 +479,7 @@ fn floor(
         .iter()
         .enumerate()
         .map(|(v, var)| {
-            let sd = d.norm[v].1;
+            let sd = d.scale[v];
             let mut se = 0.0;
             let mut spec = vec![0.0; tr.t() + 1];
             for (r, x) in rec.iter().zip(&d.valid) {
@@ -498,7 +524,8 @@ fn save(
                 "truncation": d.transform.truncation().t(),
                 "grid": shape,
                 "variables": Variable::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
-                "normalisation": d.norm,
+                "normalise": cfg.data.normalise,
+                "scale": d.scale,
             },
             "training": {
                 "config": cfg,
@@ -513,6 +540,7 @@ fn save(
             ("params".into(), s.params.clone()),
             ("adam_m".into(), s.adam.m.clone()),
             ("adam_v".into(), s.adam.v.clone()),
+            ("norm_offset".into(), d.offset.iter().map(|&x| x as f32).collect()),
         ],
     };
     ckpt.save(out)?;
