@@ -59,6 +59,25 @@ pub fn ema_update(ema: &mut [f32], params: &[f32], decay: f64, k: usize) {
     }
 }
 
+/// The checks every training file's `[optim]` shares: counts ≥ 1, a positive learning rate
+/// and clip. `err(key, message)` makes the error.
+pub fn check_optim(
+    counts: [usize; 4],
+    lr: f64,
+    clip: f64,
+    err: impl Fn(&str, String) -> assim_core::AssimError,
+) -> Result<(), assim_core::AssimError> {
+    if counts.contains(&0) {
+        return Err(err("optim", "steps, batch, valid_every and checkpoint_every must be ≥ 1".into()));
+    }
+    for (k, v) in [("optim.lr", lr), ("optim.clip", clip)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(err(k, format!("must be positive (got {v})")));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,14 +151,12 @@ impl TrainConfig {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
         }
         let o = &self.optim;
-        if o.steps == 0 || o.batch == 0 || o.valid_every == 0 || o.checkpoint_every == 0 {
-            return err("optim", "steps, batch, valid_every and checkpoint_every must be ≥ 1".into());
-        }
-        for (k, v) in [("optim.lr", o.lr), ("optim.clip", o.clip)] {
-            if !(v.is_finite() && v > 0.0) {
-                return err(k, format!("must be positive (got {v})"));
-            }
-        }
+        crate::optim::check_optim(
+            [o.steps, o.batch, o.valid_every, o.checkpoint_every],
+            o.lr,
+            o.clip,
+            |k, m| AssimError::config(file, k, m),
+        )?;
         if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
             return err("optim.weight_decay", "must be ≥ 0".into());
         }
