@@ -301,3 +301,17 @@ fn forecast_stirring_modes_differ_as_documented() {
     assert!(e_none > 0.3 && e_random > 0.3, "none {e_none}, random {e_random}");
     assert!(e_decay < e_none && e_decay > 0.0, "decaying {e_decay} vs none {e_none}");
 }
+
+/// The shipped OSSE files load and validate as they are (their climate files included).
+#[test]
+fn shipped_sphere_experiments_validate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for f in [
+        "experiments/swe_t21_stations.toml",
+        "experiments/swe_t42_stations.toml",
+        "benches/swe_t42_speed.toml",
+    ] {
+        let exp = Experiment::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(exp.is_sphere() && exp.chronology().n_obs_times() >= 24, "{f}");
+    }
+}

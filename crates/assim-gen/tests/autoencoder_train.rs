@@ -122,3 +122,10 @@ fn bad_training_files_are_refused_with_the_key() {
     assert!(bad("\"exp.toml\"", "\"l96.toml\"").contains("shallow-water"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_shipped_training_file_validates() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/swe_t21_autoencoder.toml");
+    let (cfg, exp) = AutoencoderConfig::load(&f).unwrap();
+    assert!(exp.is_sphere() && cfg.optim.steps >= 1000);
+}
