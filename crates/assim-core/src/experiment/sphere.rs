@@ -368,7 +368,7 @@ pub fn estimate_mean(est: &Estimate<'_>) -> Vec<f64> {
     }
 }
 
-/// Kinetic-energy spectrum (per total wavenumber, J kg⁻¹ per unit… m² s⁻²) of a grid state.
+/// Kinetic-energy spectrum of a grid state: per total wavenumber, m² s⁻² (the winds only).
 pub fn ke_spectrum(model: &ShallowWater, x: &[f64]) -> Vec<f64> {
     let g = model.grid().len();
     let (vor, div) = model.transform().vor_div_from_uv(&x[g..2 * g], &x[2 * g..]);
