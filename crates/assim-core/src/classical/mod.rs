@@ -135,6 +135,21 @@ pub enum Estimate<'a> {
     },
 }
 
+impl Estimate<'_> {
+    /// The estimate's mean state (the ensemble mean, unweighted; or the state).
+    pub fn mean(&self) -> Vec<f64> {
+        match *self {
+            Estimate::State { mean, .. } => mean.to_vec(),
+            Estimate::Ensemble { members, .. } => {
+                let n = members.ncols() as f64;
+                (0..members.nrows())
+                    .map(|i| (0..members.ncols()).map(|j| members[(i, j)]).sum::<f64>() / n)
+                    .collect()
+            }
+        }
+    }
+}
+
 /// One data assimilation method: cycled by [`crate::experiment::cycle`], which knows nothing
 /// else about it.
 pub trait Assimilator: Send {

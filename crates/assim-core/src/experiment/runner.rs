@@ -305,11 +305,12 @@ pub(super) fn summarise_seed(seed: u64, run: SeedRun, averaged: &[usize]) -> See
             };
             let fc: Vec<f64> = run.variables_f.iter().map(|s| s[v].rmse).collect();
             let (rm, sp) = (pick(&a(&|s| s.rmse)), pick(&a(&|s| s.spread)));
-            let var = crate::obs::Variable::ALL[v.min(2)];
+            let (name, units) =
+                crate::obs::Variable::ALL.get(v).map_or(("?", "?"), |x| (x.name(), x.units()));
             let r = series_mean(&rm);
             VariableSummary {
-                variable: var.name().into(),
-                units: var.units().into(),
+                variable: name.into(),
+                units: units.into(),
                 rmse_a: nan_if(r.mean),
                 rmse_a_ci: nan_if(r.ci95),
                 bias_a: nan_if(mean(&a(&|s| s.bias))),

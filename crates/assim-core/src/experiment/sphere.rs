@@ -355,19 +355,6 @@ impl Scenario for FreeRunView<'_> {
     }
 }
 
-/// The mean of an estimate.
-pub fn estimate_mean(est: &Estimate<'_>) -> Vec<f64> {
-    match *est {
-        Estimate::State { mean, .. } => mean.to_vec(),
-        Estimate::Ensemble { members, .. } => {
-            let n = members.ncols() as f64;
-            (0..members.nrows())
-                .map(|i| (0..members.ncols()).map(|j| members[(i, j)]).sum::<f64>() / n)
-                .collect()
-        }
-    }
-}
-
 /// Kinetic-energy spectrum of a grid state: per total wavenumber, m² s⁻² (the winds only).
 pub fn ke_spectrum(model: &ShallowWater, x: &[f64]) -> Vec<f64> {
     let g = model.grid().len();

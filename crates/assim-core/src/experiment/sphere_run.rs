@@ -10,7 +10,7 @@ use super::runner::{
     summarise_seed,
 };
 use super::sphere::{
-    FreeRunView, SphereTwin, StageProgress, estimate_mean, forecast_skill, geostrophic_imbalance, ke_spectrum,
+    FreeRunView, SphereTwin, StageProgress, forecast_skill, geostrophic_imbalance, ke_spectrum,
 };
 use super::{Experiment, cycle};
 use crate::AssimError;
@@ -119,7 +119,7 @@ pub(super) fn run(
             let (mut ke_a, mut ke_t) = (vec![0.0; t + 1], vec![0.0; t + 1]);
             let (mut imb_a, mut imb_t, mut n_phys) = (0.0, 0.0, 0usize);
             let mut hook = |ko: usize, est: &crate::classical::Estimate<'_>| {
-                let mean = estimate_mean(est);
+                let mean = est.mean();
                 if let Some(w) = zarr.as_mut()
                     && io_error.is_none()
                     && let Err(e) = write_state(w, ko, hours(ko), &mean)
