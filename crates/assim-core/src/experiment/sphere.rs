@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::{Chronology, Experiment, ModelConfig, Scenario, Simulation};
 use crate::AssimError;
 use crate::classical::{Estimate, Setup, StateDistribution};
-use crate::dynamics::shallow_water::{ForecastStirring, ShallowWater, SwGridModel};
+use crate::dynamics::shallow_water::{ForecastStirring, ShallowWater, SwGridModel, grid_state};
 use crate::metrics::{GridScorer, Scores, VariableScores};
 use crate::obs::network::Network;
 use crate::obs::records::{self, Observation, Variable};
@@ -106,15 +106,6 @@ pub struct ClimateRun {
     pub integration: crate::dynamics::shallow_water::SwIntegration,
     /// The climate states, oldest first.
     pub samples: Vec<Vec<f64>>,
-}
-
-/// The grid state `(geopotential, u, v)` of a spectral state.
-pub fn grid_state(model: &ShallowWater, s: &crate::dynamics::shallow_water::SwState) -> Vec<f64> {
-    let f = model.grid_fields(s);
-    let mut x = f.geopotential;
-    x.extend_from_slice(&f.u);
-    x.extend_from_slice(&f.v);
-    x
 }
 
 /// Spins up the model of a shallow-water experiment and samples its climate, for `seed`.

@@ -125,39 +125,36 @@ impl SwGridModel {
     /// `steps_per_lead` steps (`leads` of them): what the forcing is known to be at `k0` is
     /// all the forecast knows (no NaN check: a blown-up forecast returns non-finite states).
     pub fn forecast_leads(&self, x: &[f64], k0: u64, steps_per_lead: u64, leads: usize) -> Vec<Vec<f64>> {
-        let g = self.model.grid().len();
-        let stirring = self.stirring_for(k0, x, false);
-        let depth: Vec<f64> = x[..g].iter().zip(&self.surface).map(|(p, s)| p - s).collect();
-        let integ = self
-            .model
-            .state_from_grid(&x[g..2 * g], &x[2 * g..], &depth)
-            .and_then(|s| self.forecaster.restart(s, stirring));
-        let Ok(mut integ) = integ else {
+        let Ok(mut integ) = self.start(x, self.stirring_for(k0, x, false), &self.forecaster) else {
             return vec![vec![f64::NAN; x.len()]; leads];
         };
         (0..leads)
             .map(|_| {
                 self.forecaster.run(&mut integ, steps_per_lead);
-                let f = self.model.grid_fields(integ.state());
-                let mut out = f.geopotential;
-                out.extend_from_slice(&f.u);
-                out.extend_from_slice(&f.v);
-                out
+                grid_state(&self.model, integ.state())
             })
             .collect()
+    }
+
+    /// An integration of `runner` from the grid state `x` with `stirring`.
+    fn start(
+        &self,
+        x: &[f64],
+        stirring: Option<StirringState>,
+        runner: &ShallowWater,
+    ) -> Result<super::SwIntegration, crate::AssimError> {
+        let g = self.model.grid().len();
+        let depth: Vec<f64> = x[..g].iter().zip(&self.surface).map(|(p, s)| p - s).collect();
+        self.model
+            .state_from_grid(&x[g..2 * g], &x[2 * g..], &depth)
+            .and_then(|s| runner.restart(s, stirring))
     }
 
     /// One forecast; a `member` of an ensemble draws its own stirring kicks (see
     /// [`ForecastStirring::Decaying`]) and runs the full stochastic model.
     fn run_forecast(&self, x: &mut [f64], k0: u64, steps: u64, member: bool) -> bool {
-        let g = self.model.grid().len();
-        let stirring = self.stirring_for(k0, x, member);
         let runner = if member { &self.model } else { &self.forecaster };
-        let (phi, rest) = x.split_at(g);
-        let (u, v) = rest.split_at(g);
-        let depth: Vec<f64> = phi.iter().zip(&self.surface).map(|(p, s)| p - s).collect();
-        let integ = self.model.state_from_grid(u, v, &depth).and_then(|s| runner.restart(s, stirring));
-        let Ok(mut integ) = integ else {
+        let Ok(mut integ) = self.start(x, self.stirring_for(k0, x, member), runner) else {
             x.fill(f64::NAN);
             return false;
         };
@@ -166,12 +163,18 @@ impl SwGridModel {
             x.fill(f64::NAN);
             return false;
         }
-        let f = self.model.grid_fields(integ.state());
-        x[..g].copy_from_slice(&f.geopotential);
-        x[g..2 * g].copy_from_slice(&f.u);
-        x[2 * g..].copy_from_slice(&f.v);
+        x.copy_from_slice(&grid_state(&self.model, integ.state()));
         true
     }
+}
+
+/// The grid state `(geopotential, u, v)` of a spectral state.
+pub fn grid_state(model: &ShallowWater, s: &super::SwState) -> Vec<f64> {
+    let f = model.grid_fields(s);
+    let mut x = f.geopotential;
+    x.extend_from_slice(&f.u);
+    x.extend_from_slice(&f.v);
+    x
 }
 
 impl Model for SwGridModel {

@@ -25,7 +25,7 @@ mod grid_model;
 mod initial;
 
 pub use forcing::{Forcing, JetDrag, Stirring, StirringState};
-pub use grid_model::{ForecastStirring, SwGridModel};
+pub use grid_model::{ForecastStirring, SwGridModel, grid_state};
 pub use initial::{InitialCondition, Orography};
 
 use crate::AssimError;
