@@ -67,18 +67,17 @@ pub fn denoiser(config: &Path, resume: bool, force: bool, quiet: bool) -> Result
     check_out(out, resume, force)?;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.optim.steps as u64) };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} steps · loss {msg} · ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{elapsed_precise} {msg} [{bar:30}] {pos}/{len} · ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     if !quiet {
         eprintln!("generating training pairs ({} filters)…", cfg.data.methods.len());
     }
     let outcome = train(&cfg, &exp, resume, None, &mut |p| {
+        bar.set_length(p.steps as u64);
         bar.set_position(p.step as u64);
-        bar.set_message(format!("{:.4}", p.loss));
+        bar.set_message(if p.stage == "train" { format!("loss {:.4}", p.loss) } else { p.stage.clone() });
     })?;
     bar.finish_and_clear();
     println!(

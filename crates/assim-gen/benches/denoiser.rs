@@ -27,7 +27,7 @@ fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 }
 
 fn main() {
-    let size = NetworkSize { width: 32, blocks: 4, kernel: 5, embedding: 16 };
+    let size = NetworkSize { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None };
     let edm = Edm::default();
     let cpu = Device::flex();
     let net = EdmNetwork::new(size, true, &edm, &cpu);

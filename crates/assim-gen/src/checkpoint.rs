@@ -38,6 +38,14 @@ impl Checkpoint {
         self.arrays.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 
+    /// A hash of the array called `name` (hex FNV-1a of its bytes): what a model trained on
+    /// another model's output records, to refuse a different one later.
+    pub fn fingerprint(&self, name: &str) -> Option<String> {
+        let a = self.array(name)?;
+        let bytes: Vec<u8> = a.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Some(format!("{:016x}", fnv1a(&bytes)))
+    }
+
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let meta = serde_json::to_vec(&self.meta).expect("JSON metadata serialises");

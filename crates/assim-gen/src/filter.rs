@@ -1,6 +1,8 @@
 //! Generative analyses in the cycling harness: an ensemble forecast by the model, then at each
 //! analysis time `N` members sampled as one batch from the (guided) diffusion prior, so that
-//! spread and CRPS are scored exactly as the EnKF's.
+//! spread and CRPS are scored exactly as the EnKF's. The prior lives in the state (Lorenz-96)
+//! or in an autoencoder's latent (the sphere: LO-SDA, Align-DA), where the guidance sees
+//! `H(D(z))` and the analysis members are `D(z)`.
 
 use std::path::Path;
 
@@ -9,16 +11,26 @@ use faer::Mat;
 
 use assim_core::AssimError;
 use assim_core::classical::{Assimilator, EnsembleFilter, Setup, post_process};
-use assim_core::experiment::{Experiment, GenerativeConfig, MethodConfig, build_classical};
+use assim_core::experiment::{Experiment, GenerativeConfig, GuidanceConfig, MethodConfig, build_classical};
 use assim_core::linalg::row_mean;
 use assim_core::rng::AssimRng;
 
 use crate::guidance::Guided;
-use crate::obs::TensorObs;
+use crate::latent::{DecodedObs, TrainedAutoencoder};
+use crate::obs::{Observe, TensorObs};
 use crate::sampler::Sampler;
 use crate::schedule::Edm;
-use crate::tensor::normal;
+use crate::tensor::{from_rows, normal, to_rows};
 use crate::trained::{BackgroundMode, TrainedDenoiser};
+
+/// Where the prior's states live.
+enum Space {
+    /// The model state, observed by the experiment's fixed operator (Lorenz-96).
+    State(TensorObs),
+    /// The latent of a sphere autoencoder: each window's operator is applied to the decoded
+    /// fields, and the analysis members are `D(z)`.
+    Latent(TrainedAutoencoder),
+}
 
 /// A generative filter: the trained prior, the guidance, the sampler and the ensemble.
 pub struct GenerativeFilter {
@@ -26,13 +38,14 @@ pub struct GenerativeFilter {
     cfg: GenerativeConfig,
     sampler: Sampler,
     edm: Edm,
-    obs: TensorObs,
+    space: Space,
     members: Mat<f64>,
     device: Device,
 }
 
 impl GenerativeFilter {
-    /// Loads the checkpoint of `cfg` and checks it against the experiment.
+    /// Loads the checkpoint of `cfg` (and, for a latent prior, its autoencoder) and checks
+    /// them against the experiment.
     pub fn new(cfg: &GenerativeConfig, exp: &Experiment) -> Result<Self, AssimError> {
         let device = crate::tensor::compute_device()?;
         let path = Path::new(&cfg.checkpoint);
@@ -53,29 +66,104 @@ impl GenerativeFilter {
             }
             edm.sigma_max = s;
         }
-        let indices = exp.obs_indices().map_err(AssimError::Input)?;
-        let var = vec![exp.obs().sigma.powi(2); indices.len()];
-        let obs =
-            TensorObs::new(exp.nx(), &indices, exp.obs().operator, &var, prior.meta.normalisation, &device);
-        Ok(GenerativeFilter { prior, cfg: cfg.clone(), sampler, edm, obs, members: Mat::zeros(0, 0), device })
+        let space = match &prior.meta.latent {
+            Some(l) => {
+                let ae = TrainedAutoencoder::load(Path::new(&l.autoencoder), &device)?;
+                if ae.fingerprint != l.fingerprint {
+                    return Err(AssimError::Format {
+                        path: path.to_path_buf(),
+                        msg: format!(
+                            "was trained in the latent of another autoencoder than the one now at {} \
+                             (fingerprint {} ≠ {}): retrain the denoiser",
+                            l.autoencoder, l.fingerprint, ae.fingerprint
+                        ),
+                    });
+                }
+                ae.check_experiment(exp)?;
+                if ae.latent_dim() != prior.meta.nx {
+                    return Err(AssimError::Format {
+                        path: path.to_path_buf(),
+                        msg: format!(
+                            "has {} latent numbers, the autoencoder {}",
+                            prior.meta.nx,
+                            ae.latent_dim()
+                        ),
+                    });
+                }
+                if matches!(cfg.guidance, GuidanceConfig::RePaint) {
+                    return Err(AssimError::Input(
+                        "RePaint replaces observed state components; a latent prior has none (use dps, sda_gamma, mmps or latent_optimization)".into(),
+                    ));
+                }
+                Space::Latent(ae)
+            }
+            None => {
+                let indices = exp.obs_indices().map_err(AssimError::Input)?;
+                let var = vec![exp.obs().sigma.powi(2); indices.len()];
+                let norm = prior.meta.normalisation;
+                Space::State(TensorObs::new(exp.nx(), &indices, exp.obs().operator, &var, norm, &device))
+            }
+        };
+        Ok(GenerativeFilter {
+            prior,
+            cfg: cfg.clone(),
+            sampler,
+            edm,
+            space,
+            members: Mat::zeros(0, 0),
+            device,
+        })
     }
 
-    /// The normalised backgrounds `[N, nx]` the prior is conditioned on.
+    /// The backgrounds `[N, nx_prior]` the prior is conditioned on, in its normalised variable:
+    /// each member's forecast or the ensemble mean (the latter encoded once).
     fn condition(&self) -> Tensor<2> {
         let (nx, n) = (self.members.nrows(), self.members.ncols());
         let norm = self.prior.meta.normalisation;
-        let mean = match self.prior.meta.background {
-            BackgroundMode::Member => None,
-            BackgroundMode::Mean => Some(row_mean(self.members.as_ref())),
+        let columns: Vec<Vec<f64>> = match self.prior.meta.background {
+            BackgroundMode::Member => {
+                (0..n).map(|j| (0..nx).map(|i| self.members[(i, j)]).collect()).collect()
+            }
+            BackgroundMode::Mean => vec![row_mean(self.members.as_ref())],
         };
-        let mut v = vec![0f32; n * nx];
-        for j in 0..n {
-            for i in 0..nx {
-                let b = mean.as_ref().map_or(self.members[(i, j)], |m| m[i]);
-                v[j * nx + i] = norm.forward(b) as f32;
+        let states = match &self.space {
+            Space::State(_) => {
+                let v: Vec<f64> = columns.iter().flatten().map(|&b| norm.forward(b)).collect();
+                from_rows(&v, columns.len(), nx, &self.device)
+            }
+            Space::Latent(ae) => {
+                let refs: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+                (ae.encode(&refs) - norm.mean) / norm.std
+            }
+        };
+        if columns.len() == n { states } else { states.repeat_dim(0, n) }
+    }
+
+    /// The observation operator seen from the prior's variable `x`, whose normalised state is
+    /// `base + rho·x` (an increment prior) or `x` itself (`base = None`).
+    fn observe<'a>(
+        &'a self,
+        setup: &Setup<'_>,
+        base: Option<(&Tensor<2>, f64)>,
+    ) -> Result<Box<dyn Observe + 'a>, AssimError> {
+        match &self.space {
+            Space::State(obs) => Ok(match base {
+                Some((b, rho)) => Box::new(obs.about(b.clone(), rho)),
+                None => Box::new(obs.clone()),
+            }),
+            Space::Latent(ae) => {
+                let op = setup.obs.as_sparse().ok_or_else(|| {
+                    AssimError::Input("a latent prior needs the sphere's sparse observation operator".into())
+                })?;
+                // The latent is mean + std·(base + rho·x).
+                let norm = self.prior.meta.normalisation;
+                let (b, a) = match base {
+                    Some((b, rho)) => (b.clone() * norm.std + norm.mean, norm.std * rho),
+                    None => (Tensor::<2>::full([1, ae.latent_dim()], norm.mean, &self.device), norm.std),
+                };
+                Ok(Box::new(DecodedObs::new(ae, op, setup.obs_var, b, a)?))
             }
         }
-        Tensor::from_data(TensorData::new(v, [n, nx]), &self.device)
     }
 }
 
@@ -92,36 +180,42 @@ impl EnsembleFilter for GenerativeFilter {
         &mut self.members
     }
 
-    fn update(&mut self, _setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
+    fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let (nx, n) = (self.members.nrows(), self.members.ncols());
         let cond = self.prior.meta.conditional.then(|| self.condition());
         let yt = Tensor::<2>::from_data(
             TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
             &self.device,
         );
-        let noise = normal(rng, n, nx, &self.device);
+        let noise = normal(rng, n, self.prior.meta.nx, &self.device);
         let x = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let obs = self.obs.about(base.clone(), rho);
-                let guided = Guided::new(&self.prior.network, &obs, yt, self.cfg.guidance.clone());
+                let obs = self.observe(setup, Some((&base, rho)))?;
+                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone());
                 let z = self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, Some(&base), rng)?;
                 base + z * rho
             }
             (_, cond) => {
-                let guided = Guided::new(&self.prior.network, &self.obs, yt, self.cfg.guidance.clone());
+                let obs = self.observe(setup, None)?;
+                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone());
                 self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), rng)?
             }
         };
-        let values = x.to_data().iter::<f32>().collect::<Vec<f32>>();
-        if values.iter().any(|v| !v.is_finite()) {
+        let norm = self.prior.meta.normalisation;
+        let states: Vec<Vec<f64>> = match &self.space {
+            Space::State(_) => {
+                to_rows(&x).chunks(nx).map(|c| c.iter().map(|&v| norm.inverse(v)).collect()).collect()
+            }
+            Space::Latent(ae) => ae.decode_states(x * norm.std + norm.mean),
+        };
+        if states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));
         }
-        let norm = self.prior.meta.normalisation;
-        for j in 0..n {
-            for i in 0..nx {
-                self.members[(i, j)] = norm.inverse(f64::from(values[j * nx + i]));
+        for (j, s) in states.iter().enumerate() {
+            for (i, &v) in s.iter().enumerate() {
+                self.members[(i, j)] = v;
             }
         }
         post_process(&mut self.members, self.cfg.infl, false, rng);

@@ -12,25 +12,30 @@ use burn::tensor::Tensor;
 use assim_core::experiment::GuidanceConfig;
 
 use crate::denoiser::Denoiser;
-use crate::obs::TensorObs;
+use crate::obs::Observe;
 
 /// The prior denoiser guided towards observations `y` by one strategy.
 pub struct Guided<'a> {
     prior: &'a dyn Denoiser,
-    obs: &'a TensorObs,
+    obs: &'a dyn Observe,
     y: Tensor<2>,
     guidance: GuidanceConfig,
 }
 
 impl<'a> Guided<'a> {
     /// Guides `prior` towards `y` (physical units, `[1, P]` or `[n, P]`) observed by `obs`.
-    pub fn new(prior: &'a dyn Denoiser, obs: &'a TensorObs, y: Tensor<2>, guidance: GuidanceConfig) -> Self {
+    pub fn new(
+        prior: &'a dyn Denoiser,
+        obs: &'a dyn Observe,
+        y: Tensor<2>,
+        guidance: GuidanceConfig,
+    ) -> Self {
         Guided { prior, obs, y, guidance }
     }
 
     /// Innovations `y − H(x̂)` in units of the observation-error std.
     fn standardised_innovation(&self, d: Tensor<2>) -> Tensor<2> {
-        (self.y.clone() - self.obs.apply(d)) / self.obs.var.clone().sqrt()
+        (self.y.clone() - self.obs.apply(d)) / self.obs.var().sqrt()
     }
 
     /// `x̂ = d(x)` and `∇_x f(d(x))`: one forward and one backward pass of the prior.
@@ -58,14 +63,12 @@ impl<'a> Guided<'a> {
     /// H' the Jacobian of H at x̂).
     fn mmps(&self, x: Tensor<2>, sigma: f64, cond: Option<&Tensor<2>>, iters: usize) -> Tensor<2> {
         let d = self.prior.denoise(x.clone(), sigma, cond).without_autodiff();
-        let slope = self.obs.slope(d.clone());
         let r = self.y.clone() - self.obs.apply(d.clone());
         let s2 = sigma * sigma;
-        let var = self.obs.var.clone();
+        let var = self.obs.var();
         let apply_a = |v: Tensor<2>| -> Tensor<2> {
-            let u = self.obs.scatter(slope.clone() * v.clone());
-            let ju = self.obs.gather(self.vjp(&x, sigma, cond, u));
-            v * var.clone() + slope.clone() * ju * s2
+            let ju = self.vjp(&x, sigma, cond, self.obs.vjp(&d, v.clone()));
+            v * var.clone() + self.obs.jvp(&d, ju) * s2
         };
         let dot = |a: &Tensor<2>, b: &Tensor<2>| (a.clone() * b.clone()).sum_dim(1);
         let mut v = r.zeros_like();
@@ -88,7 +91,7 @@ impl<'a> Guided<'a> {
             p = res.clone() + p * beta;
             rr = rr_new;
         }
-        let u = self.obs.scatter(slope * v);
+        let u = self.obs.vjp(&d, v);
         d + self.vjp(&x, sigma, cond, u) * s2
     }
 
@@ -133,8 +136,7 @@ impl Denoiser for Guided<'_> {
                 // unit-variance data, inflated by Γ, carried to observation space.
                 let tweedie = s2 / (1.0 + s2);
                 let (d, g) = self.value_and_grad(&x, sigma, cond, |d| {
-                    let slope = self.obs.slope(d.clone().detach());
-                    let var = self.obs.var.clone() + slope.powf_scalar(2.0) * (gamma * tweedie);
+                    let var = self.obs.var() + self.obs.gain2(&d.clone().detach()) * (gamma * tweedie);
                     let r = self.y.clone() - self.obs.apply(d);
                     (r.powf_scalar(2.0) / var).sum() * -0.5
                 });
@@ -147,10 +149,9 @@ impl Denoiser for Guided<'_> {
             }
             GuidanceConfig::RePaint => {
                 let d = self.prior.denoise(x, sigma, cond).without_autodiff();
-                let [n, _] = d.dims();
-                let mask = self.obs.mask(n, &d.device());
-                let y = self.obs.scatter(self.obs.y_normalised(self.y.clone()));
-                d * (mask.neg() + 1.0) + y
+                self.obs
+                    .paint(d, self.y.clone())
+                    .expect("RePaint is refused at load for operators that do not select")
             }
         }
     }

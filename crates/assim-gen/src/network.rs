@@ -1,7 +1,8 @@
-//! The denoising network for 1-D periodic states (Lorenz-96): a residual convolutional network
-//! with circular padding and a noise-level embedding, preconditioned as in EDM.
+//! The denoising network, preconditioned as in EDM, with one of two backbones: a residual
+//! convolutional network with circular padding for 1-D periodic states (Lorenz-96), or its
+//! 2-D counterpart on a latent grid of the sphere ([`crate::sphere_network`]).
 //!
-//! Shapes: states `[n, nx]`; the network sees channels `[n, c_in, nx]` (c_in = 1 for an
+//! Shapes: states `[n, nx]`; the backbone sees channels `[n, c_in, nx]` (c_in = 1 for an
 //! unconditional prior p(x), 2 when the background is concatenated as a second channel for
 //! the background-conditioned prior p(x | x_b) of LO-SDA and Align-DA).
 
@@ -12,6 +13,7 @@ use burn::tensor::activation::silu;
 
 use crate::denoiser::Denoiser;
 use crate::schedule::Edm;
+use crate::sphere_network::SphereResNet;
 
 /// Size of the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -24,11 +26,64 @@ pub struct NetworkSize {
     pub kernel: usize,
     /// Fourier features of the noise level.
     pub embedding: usize,
+    /// The latent grid `[channels, nlat, nlon]` of a sphere prior (the 2-D backbone, states
+    /// of `channels·nlat·nlon` numbers); `None`: the 1-D ring backbone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<[usize; 3]>,
 }
 
 impl Default for NetworkSize {
     fn default() -> Self {
-        Self { width: 32, blocks: 4, kernel: 5, embedding: 16 }
+        Self { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None }
+    }
+}
+
+/// The noise-level embedding shared by both backbones: Fourier features
+/// `sin/cos(2π f_k c_noise)`, `f_k = 2^(k/2)/4`, through two linear layers.
+#[derive(Module, Debug)]
+pub struct NoiseEmbedding {
+    first: Linear,
+    second: Linear,
+    n_freq: usize,
+}
+
+impl NoiseEmbedding {
+    /// `embedding` frequencies mapped to `width` features.
+    pub fn new(embedding: usize, width: usize, device: &Device) -> Self {
+        Self {
+            first: LinearConfig::new(2 * embedding, width).init(device),
+            second: LinearConfig::new(width, width).init(device),
+            n_freq: embedding,
+        }
+    }
+
+    /// `[n, 1]` noise levels (EDM's `c_noise`) → `[n, width]` features.
+    pub fn forward(&self, c_noise: Tensor<2>) -> Tensor<2> {
+        let freqs: Vec<f32> =
+            (0..self.n_freq).map(|k| 2f32.powf(k as f32 / 2.0) / 4.0 * std::f32::consts::TAU).collect();
+        let f = Tensor::<2>::from_data(TensorData::new(freqs, [1, self.n_freq]), &c_noise.device());
+        let arg = c_noise.matmul(f);
+        let feats = Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1);
+        self.second.forward(silu(self.first.forward(feats)))
+    }
+}
+
+/// The network under the preconditioning: a ring or a sphere backbone.
+#[derive(Module, Debug)]
+pub enum Backbone {
+    /// 1-D periodic states.
+    Ring(ResConvNet),
+    /// Latent grids on the sphere.
+    Sphere(SphereResNet),
+}
+
+impl Backbone {
+    /// `x`: `[n, c_in, nx]` (already scaled by c_in); `c_noise`: `[n, 1]`. Returns `[n, nx]`.
+    pub fn forward(&self, x: Tensor<3>, c_noise: Tensor<2>) -> Tensor<2> {
+        match self {
+            Backbone::Ring(net) => net.forward(x, c_noise),
+            Backbone::Sphere(net) => net.forward(x, c_noise),
+        }
     }
 }
 
@@ -46,12 +101,9 @@ pub struct ResConvNet {
     input: Conv1d,
     blocks: Vec<ResBlock>,
     output: Conv1d,
-    embed1: Linear,
-    embed2: Linear,
+    embed: NoiseEmbedding,
     /// Circular padding on each side (kernel / 2).
     pad: usize,
-    /// Fourier features of c_noise.
-    n_freq: usize,
 }
 
 fn conv(c_in: usize, c_out: usize, kernel: usize, device: &Device) -> Conv1d {
@@ -84,24 +136,15 @@ impl ResConvNet {
                 })
                 .collect(),
             output: conv(w, 1, size.kernel, device),
-            embed1: LinearConfig::new(2 * size.embedding, w).init(device),
-            embed2: LinearConfig::new(w, w).init(device),
+            embed: NoiseEmbedding::new(size.embedding, w, device),
             pad: size.kernel / 2,
-            n_freq: size.embedding,
         }
     }
 
     /// `x`: `[n, c_in, nx]` (already scaled by c_in); `c_noise`: `[n, 1]`. Returns `[n, nx]`.
     pub fn forward(&self, x: Tensor<3>, c_noise: Tensor<2>) -> Tensor<2> {
-        let device = x.device();
         let [n, _, nx] = x.dims();
-        // Fourier features of the noise level: sin/cos(2π f_k c_noise), f_k = 2^(k/2) / 4.
-        let freqs: Vec<f32> =
-            (0..self.n_freq).map(|k| 2f32.powf(k as f32 / 2.0) / 4.0 * std::f32::consts::TAU).collect();
-        let f = Tensor::<2>::from_data(TensorData::new(freqs, [1, self.n_freq]), &device);
-        let arg = c_noise.matmul(f);
-        let feats = Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1);
-        let e = self.embed2.forward(silu(self.embed1.forward(feats)));
+        let e = self.embed.forward(c_noise);
         let mut h = self.input.forward(circular_pad(x, self.pad));
         for b in &self.blocks {
             let bias: Tensor<3> = b.emb.forward(e.clone()).unsqueeze_dim(2);
@@ -117,19 +160,21 @@ impl ResConvNet {
 /// background (channel concatenation).
 #[derive(Module, Debug)]
 pub struct EdmNetwork {
-    net: ResConvNet,
+    net: Backbone,
     sigma_data: f64,
     conditional: bool,
 }
 
 impl EdmNetwork {
-    /// A new network; `conditional` adds the background as a second input channel.
+    /// A new network; `conditional` adds the background as a second input channel; the
+    /// backbone is the sphere's when `size.grid` is set.
     pub fn new(size: NetworkSize, conditional: bool, edm: &Edm, device: &Device) -> Self {
-        Self {
-            net: ResConvNet::new(size, 1 + usize::from(conditional), device),
-            sigma_data: edm.sigma_data,
-            conditional,
-        }
+        let c_in = 1 + usize::from(conditional);
+        let net = match size.grid {
+            Some(grid) => Backbone::Sphere(SphereResNet::new(size, grid, c_in, device)),
+            None => Backbone::Ring(ResConvNet::new(size, c_in, device)),
+        };
+        Self { net, sigma_data: edm.sigma_data, conditional }
     }
 
     /// Whether the network expects a background.

@@ -1,11 +1,34 @@
-//! The observation operator on normalised network states, differentiable through burn's
-//! autodiff: `H(x) = h(s x̃_i + μ)` at the observed indices, with `h` the identity or arctan.
+//! Observation operators on batches of network states, as guidance needs them ([`Observe`]),
+//! and the one that observes the state itself ([`TensorObs`]): `H(x) = h(s x̃_i + μ)` at the
+//! observed indices, with `h` the identity or arctan. The operator through a latent decoder
+//! is [`crate::latent::DecodedObs`].
 
 use burn::tensor::{Device, Tensor, TensorData};
 
 use assim_core::experiment::ObsKind;
 
 use crate::normalise::Normalisation;
+
+/// What a guidance strategy needs of `H` on network states `x` (`[n, nx]`) giving physical
+/// observations `[n, P]`: the map (differentiable by autodiff), `R`, and its linearisation.
+pub trait Observe {
+    /// `H(x)`.
+    fn apply(&self, x: Tensor<2>) -> Tensor<2>;
+    /// Observation-error variances `[1, P]`.
+    fn var(&self) -> Tensor<2>;
+    /// `H'(x)ᵀ v` for `v` `[n, P]`.
+    fn vjp(&self, x: &Tensor<2>, v: Tensor<2>) -> Tensor<2>;
+    /// `H'(x) w` for `w` `[n, nx]`.
+    fn jvp(&self, x: &Tensor<2>, w: Tensor<2>) -> Tensor<2>;
+    /// `diag(H'(x) H'(x)ᵀ)` `[n, P]`: how a unit variance in `x` shows in each observation.
+    fn gain2(&self, x: &Tensor<2>) -> Tensor<2>;
+    /// RePaint's estimate: `d` with its observed components replaced by `y` (`[1, P]` or
+    /// `[n, P]`, physical); `None` when `H` does not observe components of `x`.
+    fn paint(&self, d: Tensor<2>, y: Tensor<2>) -> Option<Tensor<2>> {
+        let _ = (d, y);
+        None
+    }
+}
 
 /// `H` for batches `[n, nx]` of normalised states, giving `[n, P]` observations in physical
 /// units; the selection is a one-hot matrix `S` (`[nx, P]`), so `H` and its adjoint are
@@ -120,6 +143,30 @@ impl TensorObs {
     /// A `[n, nx]` mask: 1 at the observed indices.
     pub fn mask(&self, n: usize, device: &Device) -> Tensor<2> {
         self.scatter(Tensor::ones([n, self.n_obs()], device))
+    }
+}
+
+impl Observe for TensorObs {
+    fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        TensorObs::apply(self, x)
+    }
+    fn var(&self) -> Tensor<2> {
+        self.var.clone()
+    }
+    fn vjp(&self, x: &Tensor<2>, v: Tensor<2>) -> Tensor<2> {
+        self.scatter(self.slope(x.clone()) * v)
+    }
+    fn jvp(&self, x: &Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+        self.slope(x.clone()) * self.gather(w)
+    }
+    fn gain2(&self, x: &Tensor<2>) -> Tensor<2> {
+        self.slope(x.clone()).powf_scalar(2.0)
+    }
+    fn paint(&self, d: Tensor<2>, y: Tensor<2>) -> Option<Tensor<2>> {
+        let [n, _] = d.dims();
+        let mask = self.mask(n, &d.device());
+        let y = self.scatter(self.y_normalised(y));
+        Some(d * (mask.neg() + 1.0) + y)
     }
 }
 

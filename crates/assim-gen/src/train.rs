@@ -22,12 +22,13 @@ use assim_core::linalg::row_mean;
 use assim_core::rng::{fill_normal, stream, uniform};
 
 use crate::checkpoint::Checkpoint;
+use crate::latent::TrainedAutoencoder;
 use crate::network::{EdmNetwork, NetworkSize};
 use crate::normalise::Normalisation;
 use crate::optim::{AdamW, clip_global_norm, ema_update};
 use crate::params::{count, flatten_grads, init_values, load_flat};
 use crate::schedule::Edm;
-use crate::trained::{BackgroundMode, DenoiserMeta};
+use crate::trained::{BackgroundMode, DenoiserMeta, LatentMeta};
 
 /// A training file (TOML, documented in `docs/training.md`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -40,6 +41,10 @@ pub struct TrainConfig {
     pub experiment: String,
     /// The checkpoint to write (relative to the working directory).
     pub out: String,
+    /// On the sphere: the trained autoencoder (relative to the working directory) whose latent
+    /// the prior lives in. Required for a shallow-water experiment, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoencoder: Option<String>,
     /// Seed of the truth, the filters, the initial weights and every batch.
     pub seed: u64,
     /// Training data.
@@ -64,6 +69,10 @@ pub struct DataConfig {
     pub background: BackgroundMode,
     /// Classical filters whose forecasts are the backgrounds (pairs from all are pooled).
     pub methods: Vec<MethodConfig>,
+    /// On the sphere: the seeds of the training truths (default `[seed]`); pick seeds the
+    /// experiments do not test on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
 }
 
 /// The denoiser network.
@@ -125,8 +134,31 @@ impl TrainConfig {
     /// Checks every value the types do not.
     pub fn validate(&self, file: &str, exp: &Experiment) -> Result<(), AssimError> {
         let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
-        if !matches!(exp.model, ModelConfig::Lorenz96 { .. }) {
-            return err("experiment", "the 1-D denoiser needs a periodic model (lorenz96)".into());
+        if exp.is_sphere() {
+            if self.autoencoder.is_none() {
+                return err(
+                    "autoencoder",
+                    "a shallow-water prior lives in a latent: give the autoencoder checkpoint".into(),
+                );
+            }
+            for (i, m) in self.data.methods.iter().enumerate() {
+                if !matches!(m, MethodConfig::Var3D { .. } | MethodConfig::LETKF { .. }) {
+                    return err(&format!("data.methods[{i}]"), "on the sphere use Var3D or LETKF".into());
+                }
+            }
+        } else {
+            if !matches!(exp.model, ModelConfig::Lorenz96 { .. }) {
+                return err(
+                    "experiment",
+                    "the denoiser needs a periodic model (lorenz96) or the sphere (shallow_water)".into(),
+                );
+            }
+            if self.autoencoder.is_some() || !self.data.seeds.is_empty() {
+                return err(
+                    "autoencoder",
+                    "autoencoder and data.seeds are for shallow-water experiments".into(),
+                );
+            }
         }
         if self.out.trim().is_empty() {
             return err("out", "give the checkpoint path".into());
@@ -169,7 +201,7 @@ impl TrainConfig {
     /// The network size.
     pub fn size(&self) -> NetworkSize {
         let n = &self.network;
-        NetworkSize { width: n.width, blocks: n.blocks, kernel: n.kernel, embedding: n.embedding }
+        NetworkSize { width: n.width, blocks: n.blocks, kernel: n.kernel, embedding: n.embedding, grid: None }
     }
 
     /// The learning rate at step `k` (0-based).
@@ -221,7 +253,7 @@ impl Pairs {
         rho
     }
 
-    fn push(&mut self, norm: &Normalisation, truth: &[f64], bg: &[f64]) {
+    pub(crate) fn push(&mut self, norm: &Normalisation, truth: &[f64], bg: &[f64]) {
         self.target.extend(truth.iter().map(|&v| norm.forward(v) as f32));
         self.cond.extend(bg.iter().map(|&v| norm.forward(v) as f32));
     }
@@ -349,6 +381,8 @@ pub struct LogRow {
 
 /// Progress of a training run, for a progress bar.
 pub struct Progress {
+    /// What is under way: `"train"` for the optimiser steps, else the data generation.
+    pub stage: String,
     /// Steps done.
     pub step: usize,
     /// Steps in all.
@@ -397,7 +431,16 @@ pub fn train(
     let edm = Edm::default();
     let device = crate::tensor::compute_device()?;
     let ad = device.clone().autodiff();
-    let size = cfg.size();
+    let ae = match &cfg.autoencoder {
+        Some(p) => {
+            let ae = TrainedAutoencoder::load(Path::new(p), &device)?;
+            ae.check_experiment(exp)?;
+            Some(ae)
+        }
+        None => None,
+    };
+    let size = NetworkSize { grid: ae.as_ref().map(TrainedAutoencoder::latent_grid), ..cfg.size() };
+    let nx = ae.as_ref().map_or(exp.nx(), TrainedAutoencoder::latent_dim);
     let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &device);
     let n_params = count(&template);
     let mut state = if resume {
@@ -412,7 +455,12 @@ pub fn train(
             log: Vec::new(),
         }
     };
-    let mut data = generate_data(cfg, exp)?;
+    let mut data = match &ae {
+        Some(ae) => crate::latent_pairs::sphere_pairs(cfg, exp, ae, &mut |stage, done, total| {
+            progress(&Progress { stage: stage.to_string(), step: done, steps: total, loss: f64::NAN })
+        })?,
+        None => generate_data(cfg, exp)?,
+    };
     let increment_scale = cfg.network.increment.then(|| data.train.to_increments(None));
     if let Some(rho) = increment_scale {
         data.valid.to_increments(Some(rho));
@@ -420,18 +468,23 @@ pub fn train(
     let start_step = state.step;
     let meta = DenoiserMeta {
         model: exp.model.clone(),
-        nx: exp.nx(),
+        nx,
         conditional: cfg.network.conditional,
         background: cfg.data.background,
         network: size,
         edm,
         normalisation: data.normalisation,
         increment_scale,
+        latent: ae.as_ref().map(|ae| LatentMeta {
+            autoencoder: ae.path.display().to_string(),
+            fingerprint: ae.fingerprint.clone(),
+            truncation: ae.truncation,
+        }),
     };
     let n_valid = data.valid.len().min(MAX_VALID);
     let valid_rows: Vec<usize> = (0..n_valid).map(|i| i * data.valid.len() / n_valid).collect();
     let (valid_x, valid_c) = data.valid.batch(&valid_rows, &device);
-    let (valid_eps, valid_sigma) = noise(&edm, cfg.seed, "validation", n_valid, exp.nx(), &device);
+    let (valid_eps, valid_sigma) = noise(&edm, cfg.seed, "validation", n_valid, nx, &device);
     let valid_loss = |weights: &[f32]| -> f64 {
         let net = load_flat(template.clone(), weights, &device, false);
         let cond = cfg.network.conditional.then_some(&valid_c);
@@ -451,7 +504,7 @@ pub fn train(
             .map(|_| ((uniform(&mut rng) * data.train.len() as f64) as usize).min(data.train.len() - 1))
             .collect();
         let (x, c) = data.train.batch(&rows, &ad);
-        let (e, s) = noise(&edm, cfg.seed, &format!("noise {k}"), o.batch, exp.nx(), &ad);
+        let (e, s) = noise(&edm, cfg.seed, &format!("noise {k}"), o.batch, nx, &ad);
         let net = load_flat(template.clone(), &state.params, &ad, true);
         let cond = cfg.network.conditional.then_some(&c);
         let loss = net.loss(x, e, s, cond);
@@ -468,7 +521,7 @@ pub fn train(
         done_here += 1;
         loss_sum += loss_v;
         loss_n += 1;
-        progress(&Progress { step: state.step, steps: o.steps, loss: loss_v });
+        progress(&Progress { stage: "train".into(), step: state.step, steps: o.steps, loss: loss_v });
         let last = state.step == o.steps;
         let interrupted = stop_after.is_some_and(|s| done_here >= s);
         if state.step.is_multiple_of(o.valid_every) || last {

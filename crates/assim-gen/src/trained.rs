@@ -47,6 +47,20 @@ pub struct DenoiserMeta {
     /// units); the network's variable is `z = (x̃ − x̃_b)/ρ`. `None`: the prior models x̃.
     #[serde(default)]
     pub increment_scale: Option<f64>,
+    /// For a latent prior on the sphere: the autoencoder whose latent the states are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent: Option<LatentMeta>,
+}
+
+/// The autoencoder a latent prior was trained in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatentMeta {
+    /// Its checkpoint, as the training file gave it (relative to the working directory).
+    pub autoencoder: String,
+    /// The fingerprint of its weights: any other autoencoder is refused.
+    pub fingerprint: String,
+    /// The spectral truncation of its grid.
+    pub truncation: usize,
 }
 
 impl DenoiserMeta {
@@ -54,17 +68,24 @@ impl DenoiserMeta {
     pub fn check_compatible(&self, exp: &Experiment, path: &Path) -> Result<(), AssimError> {
         let same = match (&self.model, &exp.model) {
             (ModelConfig::Lorenz96 { nx: a, forcing: f }, ModelConfig::Lorenz96 { nx: b, forcing: g }) => {
-                a == b && f == g
+                a == b && f == g && self.nx == exp.nx()
+            }
+            (ModelConfig::ShallowWater { .. }, ModelConfig::ShallowWater { .. }) => {
+                let t = exp.climate.as_ref().map(|c| c.model.truncation);
+                self.latent.as_ref().is_some_and(|l| Some(l.truncation) == t)
             }
             _ => false,
         };
-        if !same || self.nx != exp.nx() {
+        if !same {
             return Err(AssimError::Format {
                 path: path.to_path_buf(),
                 msg: format!(
-                    "this denoiser was trained for {:?} (nx = {}); the experiment runs {:?} (nx = {})",
+                    "this denoiser was trained for {:?} (nx = {}{}); the experiment runs {:?} (nx = {})",
                     self.model,
                     self.nx,
+                    self.latent
+                        .as_ref()
+                        .map_or(String::new(), |l| format!(", latent of a T{} autoencoder", l.truncation)),
                     exp.model,
                     exp.nx()
                 ),

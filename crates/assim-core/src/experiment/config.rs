@@ -699,13 +699,12 @@ impl Experiment {
                 | MethodConfig::ExtKF { .. }
                 | MethodConfig::EnKF { .. }
                 | MethodConfig::PartFilt { .. }
-                | MethodConfig::Generative(_)
                     if sphere =>
                 {
                     return err(
                         &key("method"),
                         format!(
-                            "{} is not available on the sphere (use Climatology, FreeRun, Var3D or LETKF)",
+                            "{} is not available on the sphere (use Climatology, FreeRun, Var3D, LETKF or a latent generative method)",
                             m.label()
                         ),
                     );
@@ -726,10 +725,18 @@ impl Experiment {
                     check_n(g.n)?;
                     check_infl(g.infl)?;
                     g.validate(file, &|k| key(k), linear)?;
-                    if !matches!(self.model, ModelConfig::Lorenz96 { .. }) {
+                    if !matches!(self.model, ModelConfig::Lorenz96 { .. }) && !sphere {
                         return err(
                             &key("method"),
-                            "generative methods need a spatial model (lorenz96)".into(),
+                            "generative methods need a spatial model (lorenz96 or shallow_water)".into(),
+                        );
+                    }
+                    if sphere && matches!(g.guidance, super::GuidanceConfig::RePaint) {
+                        return err(
+                            &key("guidance"),
+                            "RePaint needs observations of state components; the sphere's are interpolated \
+                             (use dps, sda_gamma, mmps or latent_optimization)"
+                                .into(),
                         );
                     }
                 }

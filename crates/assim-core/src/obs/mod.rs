@@ -49,4 +49,10 @@ pub trait ObsOperator: Send + Sync {
         let _ = (y, out);
         false
     }
+
+    /// The rows of a sparse linear operator (the sphere's networks), for engines that apply
+    /// `H` themselves (the latent methods, on tensors); `None` otherwise.
+    fn as_sparse(&self) -> Option<&SparseLinear> {
+        None
+    }
 }

@@ -102,4 +102,8 @@ impl ObsOperator for SparseLinear {
             h
         })
     }
+
+    fn as_sparse(&self) -> Option<&SparseLinear> {
+        Some(self)
+    }
 }

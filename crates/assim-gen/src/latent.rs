@@ -1,0 +1,291 @@
+//! The latent space of a trained sphere autoencoder, as the latent methods use it: physical
+//! grid states ⇄ normalised fields ⇄ latent grids, and the observation operator seen from the
+//! latent, `H(D(z))` (LO-SDA's and SLAMS's composition of the decoder with the station and
+//! satellite operators).
+//!
+//! Shapes: physical states are assim's grid states (`3·nlat·nlon`: geopotential, u, v);
+//! latents are flat `[n, nz]` with `nz = latent·nlat/4·nlon/4` (row-major `[c, h, w]`).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use assim_core::AssimError;
+use assim_core::experiment::Experiment;
+use assim_core::obs::{ObsOperator, SparseLinear};
+use assim_core::rng::stream;
+
+use crate::autoencoder::{SphereVae, VaeSize};
+use crate::checkpoint::Checkpoint;
+use crate::obs::Observe;
+use crate::params::{count, load_flat};
+use crate::tensor::normal;
+
+/// A trained autoencoder with its normalisation, on a plain (inference) device.
+pub struct TrainedAutoencoder {
+    vae: SphereVae,
+    /// The network's size.
+    pub size: VaeSize,
+    /// Spectral truncation of the grid it was trained on.
+    pub truncation: usize,
+    /// `[nlat, nlon]`.
+    pub shape: [usize; 2],
+    /// Per state number: the value subtracted before scaling.
+    offset: Vec<f64>,
+    /// Per variable: the divisor.
+    scale: Vec<f64>,
+    /// Fingerprint of the weights: a denoiser trained on this latent records it.
+    pub fingerprint: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    device: Device,
+}
+
+impl TrainedAutoencoder {
+    /// Loads a checkpoint written by `assim train autoencoder`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, AssimError> {
+        let ckpt = Checkpoint::load(path)?;
+        let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
+        if ckpt.meta["kind"] != "autoencoder" {
+            return Err(bad(format!("is not an autoencoder checkpoint (kind {})", ckpt.meta["kind"])));
+        }
+        let m = &ckpt.meta["autoencoder"];
+        let size: VaeSize =
+            serde_json::from_value(m["size"].clone()).map_err(|e| bad(format!("size unreadable: {e}")))?;
+        let shape: [usize; 2] =
+            serde_json::from_value(m["grid"].clone()).map_err(|e| bad(format!("grid unreadable: {e}")))?;
+        let truncation = m["truncation"].as_u64().ok_or_else(|| bad("no truncation".into()))? as usize;
+        let scale: Vec<f64> =
+            serde_json::from_value(m["scale"].clone()).map_err(|e| bad(format!("scale unreadable: {e}")))?;
+        let params = ckpt.array("params").ok_or_else(|| bad("no weights".into()))?;
+        let offset = ckpt.array("norm_offset").ok_or_else(|| bad("no normalisation offset".into()))?;
+        let template = SphereVae::new(size, device);
+        let g = shape[0] * shape[1];
+        if params.len() != count(&template)
+            || offset.len() != size.channels * g
+            || scale.len() != size.channels
+            || shape[0] % 4 != 0
+            || shape[1] % 4 != 0
+        {
+            return Err(bad("weights or normalisation do not match the stored size and grid".into()));
+        }
+        if params.iter().chain(offset).any(|v| !v.is_finite()) || scale.iter().any(|s| !(*s > 0.0)) {
+            return Err(bad("non-finite weights or normalisation".into()));
+        }
+        Ok(TrainedAutoencoder {
+            vae: load_flat(template, params, device, false),
+            size,
+            truncation,
+            shape,
+            offset: offset.iter().map(|&v| f64::from(v)).collect(),
+            scale,
+            fingerprint: ckpt.fingerprint("params").expect("read above"),
+            path: path.to_path_buf(),
+            device: device.clone(),
+        })
+    }
+
+    /// The latent grid `[latent, nlat/4, nlon/4]`.
+    pub fn latent_grid(&self) -> [usize; 3] {
+        [self.size.latent, self.shape[0] / 4, self.shape[1] / 4]
+    }
+
+    /// Latent numbers per state.
+    pub fn latent_dim(&self) -> usize {
+        self.latent_grid().iter().product()
+    }
+
+    /// Physical numbers per state.
+    pub fn state_dim(&self) -> usize {
+        self.size.channels * self.shape[0] * self.shape[1]
+    }
+
+    /// Refuses an experiment on another grid (a latent checkpoint for another resolution).
+    pub fn check_experiment(&self, exp: &Experiment) -> Result<(), AssimError> {
+        let t = exp.climate.as_ref().map(|c| c.model.truncation);
+        if !exp.is_sphere() || t != Some(self.truncation) || exp.nx() != self.state_dim() {
+            return Err(AssimError::Format {
+                path: self.path.clone(),
+                msg: format!(
+                    "this autoencoder was trained at T{} ({}×{} grid); the experiment runs {}",
+                    self.truncation,
+                    self.shape[0],
+                    self.shape[1],
+                    t.map_or("a model that is not on the sphere".into(), |t| format!(
+                        "T{t} ({} numbers)",
+                        exp.nx()
+                    ))
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The normalised fields `[n, 3·nlat·nlon]` of physical states.
+    fn normalise(&self, states: &[&[f64]]) -> Tensor<2> {
+        let nx = self.state_dim();
+        let g = self.shape[0] * self.shape[1];
+        let mut v = Vec::with_capacity(states.len() * nx);
+        for s in states {
+            assert_eq!(s.len(), nx, "a state of {} numbers on a grid of {nx}", s.len());
+            v.extend(s.iter().enumerate().map(|(i, x)| ((x - self.offset[i]) / self.scale[i / g]) as f32));
+        }
+        Tensor::from_data(TensorData::new(v, [states.len(), nx]), &self.device)
+    }
+
+    /// The latent means `μ(E(x))` of physical states: `[n, nz]`.
+    pub fn encode(&self, states: &[&[f64]]) -> Tensor<2> {
+        let [h, w] = self.shape;
+        let c = self.size.channels;
+        let parts: Vec<Tensor<2>> = states
+            .chunks(32)
+            .map(|chunk| {
+                let x = self.normalise(chunk).reshape([chunk.len(), c, h, w]);
+                let mu = self.vae.encode(x).0;
+                mu.reshape([chunk.len(), self.latent_dim()])
+            })
+            .collect();
+        Tensor::cat(parts, 0)
+    }
+
+    /// The normalised fields `[n, 3·nlat·nlon]` decoded from latents `[n, nz]`
+    /// (differentiable: autodiff follows `z` through the decoder).
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        let n = z.dims()[0];
+        let [c, h, w] = self.latent_grid();
+        self.vae.decode(z.reshape([n, c, h, w])).reshape([n, self.state_dim()])
+    }
+
+    /// Physical states (row-major, `n × 3·nlat·nlon`) of latents `[n, nz]`.
+    pub fn decode_states(&self, z: Tensor<2>) -> Vec<Vec<f64>> {
+        let nx = self.state_dim();
+        let g = self.shape[0] * self.shape[1];
+        let v = self.decode(z).to_data().iter::<f32>().collect::<Vec<f32>>();
+        v.chunks(nx)
+            .map(|f| {
+                f.iter()
+                    .enumerate()
+                    .map(|(i, &x)| self.offset[i] + self.scale[i / g] * f64::from(x))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// `H(D(z))` seen from a network's variable `x`: the latent is `z = base + a·x` (`base`
+/// `[1, nz]` or `[n, nz]`), the decoder gives normalised fields, and the sparse rows of the
+/// window's operator (interpolation, footprints) are applied to the physical fields. Every
+/// row is padded to the longest with zero weights, so `H` is a gather, a product and a sum
+/// that autodiff differentiates.
+pub struct DecodedObs<'a> {
+    ae: &'a TrainedAutoencoder,
+    base: Tensor<2>,
+    a: f64,
+    /// Flat field indices `[P·K]`.
+    index: Tensor<1, Int>,
+    /// Weights times the variable's scale `[1, P·K]`.
+    weight: Tensor<2>,
+    /// `Σ_k w_k · offset_k` `[1, P]`.
+    constant: Tensor<2>,
+    k: usize,
+    var: Tensor<2>,
+}
+
+/// Random probes of the Hutchinson estimate of `diag(H' H'ᵀ)` (SDA's Γ term).
+const PROBES: usize = 4;
+
+impl<'a> DecodedObs<'a> {
+    /// The operator `op` (on physical grid states) with error variances `obs_var`, seen
+    /// through `ae`'s decoder from `x`, where the latent is `base + a·x`.
+    pub fn new(
+        ae: &'a TrainedAutoencoder,
+        op: &SparseLinear,
+        obs_var: &[f64],
+        base: Tensor<2>,
+        a: f64,
+    ) -> Result<Self, AssimError> {
+        if op.nx() != ae.state_dim() {
+            return Err(AssimError::Input(format!(
+                "the observation operator acts on {} numbers, the autoencoder's grid has {}",
+                op.nx(),
+                ae.state_dim()
+            )));
+        }
+        let p = op.n_obs();
+        let g = ae.shape[0] * ae.shape[1];
+        let k = (0..p).map(|r| op.row(r).0.len()).max().unwrap_or(0).max(1);
+        let mut index = vec![0i64; p * k];
+        let mut weight = vec![0f32; p * k];
+        let mut constant = vec![0f32; p];
+        for r in 0..p {
+            let (idx, w) = op.row(r);
+            let mut c = 0.0;
+            for (j, (&i, &wi)) in idx.iter().zip(w).enumerate() {
+                index[r * k + j] = i as i64;
+                weight[r * k + j] = (wi * ae.scale[i / g]) as f32;
+                c += wi * ae.offset[i];
+            }
+            constant[r] = c as f32;
+        }
+        let dev = &ae.device;
+        let var: Vec<f32> = obs_var.iter().map(|&v| v as f32).collect();
+        Ok(DecodedObs {
+            ae,
+            base,
+            a,
+            index: Tensor::from_data(TensorData::new(index, [p * k]), dev),
+            weight: Tensor::from_data(TensorData::new(weight, [1, p * k]), dev),
+            constant: Tensor::from_data(TensorData::new(constant, [1, p]), dev),
+            k,
+            var: Tensor::from_data(TensorData::new(var, [1, p]), dev),
+        })
+    }
+
+    /// The latent `base + a·x`.
+    pub fn latent(&self, x: Tensor<2>) -> Tensor<2> {
+        self.base.clone() + x * self.a
+    }
+}
+
+impl Observe for DecodedObs<'_> {
+    fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        let n = x.dims()[0];
+        let p = self.constant.dims()[1];
+        let fields = self.ae.decode(self.latent(x));
+        let picked = fields.select(1, self.index.clone()) * self.weight.clone();
+        picked.reshape([n, p, self.k]).sum_dim(2).reshape([n, p]) + self.constant.clone()
+    }
+
+    fn var(&self) -> Tensor<2> {
+        self.var.clone()
+    }
+
+    fn vjp(&self, x: &Tensor<2>, v: Tensor<2>) -> Tensor<2> {
+        let xg = x.clone().without_autodiff().autodiff().require_grad();
+        let grads = (self.apply(xg.clone()) * v).sum().backward();
+        xg.grad(&grads).expect("the decoder's input has a gradient")
+    }
+
+    /// Central differences along `w`, with a step of 1 % of `w`'s RMS per member: burn has no
+    /// forward-mode autodiff, and the decoder is smooth (SiLU), so the error is O(step²).
+    fn jvp(&self, x: &Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+        let x = x.clone().without_autodiff();
+        let rms = (w.clone().powf_scalar(2.0).mean_dim(1) + 1e-30).sqrt();
+        let h = rms.recip() * 1e-2;
+        let step = w * h.clone();
+        (self.apply(x.clone() + step.clone()) - self.apply(x - step)) / (h * 2.0)
+    }
+
+    /// Hutchinson's estimate `mean_k (H' ε_k)²` over [`PROBES`] fixed Gaussian probes.
+    fn gain2(&self, x: &Tensor<2>) -> Tensor<2> {
+        let [n, nx] = x.dims();
+        let mut rng = stream(0, "decoded-obs probes");
+        let mut acc: Option<Tensor<2>> = None;
+        for _ in 0..PROBES {
+            let e = normal(&mut rng, n, nx, &x.device());
+            let j = self.jvp(x, e).powf_scalar(2.0);
+            acc = Some(acc.map_or(j.clone(), |a| a + j));
+        }
+        acc.expect("at least one probe") / PROBES as f64
+    }
+}

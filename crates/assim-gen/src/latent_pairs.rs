@@ -1,0 +1,133 @@
+//! Training pairs of the latent prior on the sphere: (truth, background) from cycling the
+//! classical methods of the global OSSE on truths of their own (the training file's seeds,
+//! never the experiment's test seeds), both encoded by the trained autoencoder.
+//!
+//! Per seed: a burn-in, a training period and a validation period after it; the pairs of the
+//! last two are pooled over seeds and methods.
+
+use assim_core::AssimError;
+use assim_core::classical::Estimate;
+use assim_core::experiment::sphere::SphereTwin;
+use assim_core::experiment::{Experiment, Scenario, build_classical};
+use assim_core::linalg::row_mean;
+use assim_core::rng::stream;
+
+use crate::latent::TrainedAutoencoder;
+use crate::normalise::Normalisation;
+use crate::train::{Pairs, TrainConfig, TrainingData};
+use crate::trained::BackgroundMode;
+
+/// The states of one period: each truth once, each background with the index of its truth.
+#[derive(Default)]
+struct Period {
+    truth: Vec<Vec<f64>>,
+    background: Vec<(usize, Vec<f64>)>,
+}
+
+/// Cycles `cfg.data.methods` on each training seed's truth and encodes the pairs;
+/// `progress(stage, done, total)` reports the simulation and the cycling.
+pub fn sphere_pairs(
+    cfg: &TrainConfig,
+    exp: &Experiment,
+    ae: &TrainedAutoencoder,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<TrainingData, AssimError> {
+    assim_core::linalg::init();
+    let d = &cfg.data;
+    let cycles = d.burn_in_cycles + d.train_cycles + d.valid_cycles;
+    let train_end = d.burn_in_cycles + d.train_cycles;
+    let mut exp = exp.clone();
+    exp.chronology.ko = Some(cycles - 1);
+    exp.chronology.t = None;
+    exp.chronology.burn_in = 0.0;
+    let chrono = exp.chronology();
+    let seeds = if d.seeds.is_empty() { vec![cfg.seed] } else { d.seeds.clone() };
+    let (mut train, mut valid) = (Period::default(), Period::default());
+    let mut background_rmse = Vec::new();
+    for &seed in &seeds {
+        let twin = SphereTwin::new(&exp, seed, 0, &mut |s, a, b| progress(s, a, b))?;
+        let first = (train.truth.len(), valid.truth.len());
+        for ko in d.burn_in_cycles..cycles {
+            let p = if ko < train_end { &mut train } else { &mut valid };
+            p.truth.push(twin.truth(ko).to_vec());
+        }
+        for m in &d.methods {
+            let mut method = build_classical(m, &exp)?;
+            let mut rng = stream(seed, &format!("training-backgrounds:{}", m.label()));
+            method.initialise(&twin.setup(0), &mut rng)?;
+            let (mut se, mut count) = (0.0, 0usize);
+            for ko in 0..cycles {
+                let setup = twin.setup(ko);
+                let k = chrono.obs_step(ko);
+                method.forecast(&setup, (k - chrono.dko) as f64 * chrono.dt, chrono.dko)?;
+                if ko >= d.burn_in_cycles {
+                    let est = method.estimate();
+                    let (p, i) = if ko < train_end {
+                        (&mut train, first.0 + ko - d.burn_in_cycles)
+                    } else {
+                        (&mut valid, first.1 + ko - train_end)
+                    };
+                    match (&est, d.background) {
+                        (Estimate::Ensemble { members, .. }, BackgroundMode::Member) => {
+                            for j in 0..members.ncols() {
+                                p.background
+                                    .push((i, (0..members.nrows()).map(|r| members[(r, j)]).collect()));
+                            }
+                        }
+                        (Estimate::Ensemble { members, .. }, BackgroundMode::Mean) => {
+                            p.background.push((i, row_mean(*members)));
+                        }
+                        (Estimate::State { mean, .. }, _) => p.background.push((i, mean.to_vec())),
+                    }
+                    if ko < train_end {
+                        se += twin.score(&est, ko, false).0.rmse.powi(2);
+                        count += 1;
+                    }
+                }
+                method.analyse(&setup, twin.observations(ko), k as f64 * chrono.dt, &mut rng)?;
+                progress(&format!("cycle {} seed {seed}", m.label()), ko + 1, cycles);
+            }
+            let rmse = (se / count.max(1) as f64).sqrt();
+            if !(rmse <= exp.divergence.factor) {
+                return Err(AssimError::Numerical(format!(
+                    "the training filter {} diverged on seed {seed}: background RMSE {rmse:.3} of the \
+                     climatological sd over the training period (bar {})",
+                    m.label(),
+                    exp.divergence.factor
+                )));
+            }
+            background_rmse.push((format!("{} seed {seed}", m.label()), rmse));
+        }
+    }
+    let encode = |states: Vec<&[f64]>| -> Vec<Vec<f64>> {
+        let z = ae.encode(&states);
+        let nz = ae.latent_dim();
+        let v: Vec<f32> = z.to_data().iter::<f32>().collect();
+        v.chunks(nz).map(|c| c.iter().map(|&x| f64::from(x)).collect()).collect()
+    };
+    progress("encode", 0, 1);
+    let latent = |p: &Period| {
+        let truth = encode(p.truth.iter().map(Vec::as_slice).collect());
+        let bg = encode(p.background.iter().map(|(_, b)| b.as_slice()).collect());
+        (truth, bg)
+    };
+    let (train_truth, train_bg) = latent(&train);
+    let (valid_truth, valid_bg) = latent(&valid);
+    progress("encode", 1, 1);
+    let pooled: Vec<f64> = train_truth.iter().flatten().copied().collect();
+    let norm = Normalisation::of(&pooled);
+    let nx = ae.latent_dim();
+    let pairs = |p: &Period, truth: &[Vec<f64>], bg: &[Vec<f64>]| {
+        let mut out = Pairs { nx, ..Default::default() };
+        for ((i, _), b) in p.background.iter().zip(bg) {
+            out.push(&norm, &truth[*i], b);
+        }
+        out
+    };
+    Ok(TrainingData {
+        train: pairs(&train, &train_truth, &train_bg),
+        valid: pairs(&valid, &valid_truth, &valid_bg),
+        normalisation: norm,
+        background_rmse,
+    })
+}
