@@ -26,10 +26,10 @@ use crate::trained::{BackgroundMode, TrainedDenoiser};
 /// Where the prior's states live.
 enum Space {
     /// The model state, observed by the experiment's fixed operator (Lorenz-96).
-    State(TensorObs),
+    State(Box<TensorObs>),
     /// The latent of a sphere autoencoder: each window's operator is applied to the decoded
     /// fields, and the analysis members are `D(z)`.
-    Latent(TrainedAutoencoder),
+    Latent(Box<TrainedAutoencoder>),
 }
 
 /// A generative filter: the trained prior, the guidance, the sampler and the ensemble.
@@ -95,13 +95,20 @@ impl GenerativeFilter {
                         "RePaint replaces observed state components; a latent prior has none (use dps, sda_gamma, mmps or latent_optimization)".into(),
                     ));
                 }
-                Space::Latent(ae)
+                Space::Latent(Box::new(ae))
             }
             None => {
                 let indices = exp.obs_indices().map_err(AssimError::Input)?;
                 let var = vec![exp.obs().sigma.powi(2); indices.len()];
                 let norm = prior.meta.normalisation;
-                Space::State(TensorObs::new(exp.nx(), &indices, exp.obs().operator, &var, norm, &device))
+                Space::State(Box::new(TensorObs::new(
+                    exp.nx(),
+                    &indices,
+                    exp.obs().operator,
+                    &var,
+                    norm,
+                    &device,
+                )))
             }
         };
         Ok(GenerativeFilter {
@@ -149,7 +156,7 @@ impl GenerativeFilter {
         match &self.space {
             Space::State(obs) => Ok(match base {
                 Some((b, rho)) => Box::new(obs.about(b.clone(), rho)),
-                None => Box::new(obs.clone()),
+                None => Box::new(obs.as_ref().clone()),
             }),
             Space::Latent(ae) => {
                 let op = setup.obs.as_sparse().ok_or_else(|| {

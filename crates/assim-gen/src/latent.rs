@@ -64,12 +64,14 @@ impl TrainedAutoencoder {
         if params.len() != count(&template)
             || offset.len() != size.channels * g
             || scale.len() != size.channels
-            || shape[0] % 4 != 0
-            || shape[1] % 4 != 0
+            || !shape[0].is_multiple_of(4)
+            || !shape[1].is_multiple_of(4)
         {
             return Err(bad("weights or normalisation do not match the stored size and grid".into()));
         }
-        if params.iter().chain(offset).any(|v| !v.is_finite()) || scale.iter().any(|s| !(*s > 0.0)) {
+        if params.iter().chain(offset).any(|v| !v.is_finite())
+            || scale.iter().any(|s| !s.is_finite() || *s <= 0.0)
+        {
             return Err(bad("non-finite weights or normalisation".into()));
         }
         Ok(TrainedAutoencoder {
@@ -83,6 +85,22 @@ impl TrainedAutoencoder {
             path: path.to_path_buf(),
             device: device.clone(),
         })
+    }
+
+    /// An autoencoder from weights in memory, with the identity normalisation (benchmarks,
+    /// tests): no checkpoint, so no truncation (0) and the fingerprint `"in-memory"`.
+    pub fn from_parts(vae: SphereVae, size: VaeSize, shape: [usize; 2], device: &Device) -> Self {
+        TrainedAutoencoder {
+            vae,
+            size,
+            truncation: 0,
+            shape,
+            offset: vec![0.0; size.channels * shape[0] * shape[1]],
+            scale: vec![1.0; size.channels],
+            fingerprint: "in-memory".into(),
+            path: PathBuf::new(),
+            device: device.clone(),
+        }
     }
 
     /// The latent grid `[latent, nlat/4, nlon/4]`.

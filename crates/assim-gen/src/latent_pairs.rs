@@ -88,7 +88,7 @@ pub fn sphere_pairs(
                 progress(&format!("cycle {} seed {seed}", m.label()), ko + 1, cycles);
             }
             let rmse = (se / count.max(1) as f64).sqrt();
-            if !(rmse <= exp.divergence.factor) {
+            if rmse.is_nan() || rmse > exp.divergence.factor {
                 return Err(AssimError::Numerical(format!(
                     "the training filter {} diverged on seed {seed}: background RMSE {rmse:.3} of the \
                      climatological sd over the training period (bar {})",

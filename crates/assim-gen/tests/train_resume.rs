@@ -41,6 +41,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
         name: "tiny".into(),
         experiment: "tiny.toml".into(),
         out: out.display().to_string(),
+        autoencoder: None,
         seed: 5,
         data: DataConfig {
             burn_in_cycles: 20,
@@ -54,6 +55,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
                 rot: false,
                 label: None,
             }],
+            seeds: Vec::new(),
         },
         network: NetworkConfig {
             conditional: true,

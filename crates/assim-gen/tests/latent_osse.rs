@@ -1,0 +1,263 @@
+//! Latent generative DA on the sphere, end to end on a short T21 climate with tiny networks:
+//! the autoencoder, the latent prior trained on cycled 3D-Var backgrounds, `H(D(z))` checked
+//! against the core operator, every guidance cycled in the OSSE, and the refusals (another
+//! resolution, another autoencoder, RePaint, a latent prior in a Lorenz experiment).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use assim_core::experiment::{Experiment, run_experiment_with};
+use assim_core::obs::ObsOperator;
+use assim_core::obs::records::{Observation, Source, Variable, operator};
+use assim_core::rng::{stream, uniform};
+use assim_gen::autoencoder_train::{AutoencoderConfig, train_autoencoder};
+use assim_gen::checkpoint::Checkpoint;
+use assim_gen::filter::build_method;
+use assim_gen::latent::{DecodedObs, TrainedAutoencoder};
+use assim_gen::obs::Observe;
+use assim_gen::tensor::{from_rows, to_rows};
+use assim_gen::train::{TrainConfig, train};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("assim-latent-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+/// A short T21 experiment (`methods` appended) in `dir/name`.
+fn experiment(dir: &Path, name: &str, ko: usize, methods: &str) -> PathBuf {
+    let climate = repo("experiments/simulate_climate_t21.toml");
+    let text = format!(
+        r#"
+name = "latent-test"
+seeds = [1]
+[model]
+kind = "shallow_water"
+climate = {climate:?}
+spinup_days = 20
+climate_days = 24
+climate_interval_hours = 24
+[chronology]
+dt = 2400
+dko = 9
+ko = {ko}
+burn_in = 0
+[network.stations]
+n = 30
+variables = ["geopotential", "eastward_wind", "northward_wind"]
+sigma = [50.0, 1.5, 1.5]
+[network.satellites]
+n = 1
+sigma = 100.0
+[forecasts]
+lead_days = 1
+every = 100
+{methods}
+"#
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn train_vae(dir: &Path, seed: u64) -> PathBuf {
+    experiment(dir, "exp.toml", 3, "[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n");
+    let out = dir.join("vae.ckpt");
+    let text = format!(
+        "out = {:?}\nseed = {seed}\n[data]\nexperiment = \"exp.toml\"\nseeds = [1]\nvalid_fraction = 0.2\n\
+         [network]\nwidth = 4\nlatent = 2\n[optim]\nsteps = 4\nbatch = 4\nvalid_every = 2\ncheckpoint_every = 4\n",
+        out.display().to_string()
+    );
+    std::fs::write(dir.join("vae.toml"), text).unwrap();
+    let (cfg, exp) = AutoencoderConfig::load(&dir.join("vae.toml")).unwrap();
+    train_autoencoder(&cfg, &exp, false, None, &mut |_, _, _| {}).unwrap();
+    out
+}
+
+fn train_prior(dir: &Path, name: &str, conditional: bool) -> PathBuf {
+    let out = dir.join(format!("{name}.ckpt"));
+    let text = format!(
+        r#"
+name = "{name}"
+experiment = "exp.toml"
+out = {:?}
+autoencoder = {:?}
+seed = 7
+[data]
+seeds = [11]
+burn_in_cycles = 1
+train_cycles = 10
+valid_cycles = 2
+background = "mean"
+[[data.methods]]
+method = "Var3D"
+xb = 0.01
+[network]
+conditional = {conditional}
+increment = {conditional}
+width = 4
+blocks = 1
+kernel = 3
+embedding = 4
+[optim]
+steps = 3
+batch = 4
+lr = 1e-3
+warmup = 1
+weight_decay = 0.0
+ema = 0.9
+clip = 1.0
+valid_every = 3
+checkpoint_every = 3
+"#,
+        out.display().to_string(),
+        dir.join("vae.ckpt").display().to_string()
+    );
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let (cfg, exp) = TrainConfig::load(&file).unwrap();
+    let outcome = train(&cfg, &exp, false, None, &mut |_| {}).unwrap();
+    assert_eq!(outcome.n_pairs, 10);
+    out
+}
+
+fn generative(ckpt: &Path, guidance: &str) -> String {
+    format!(
+        "[[methods]]\nmethod = \"Generative\"\ncheckpoint = {:?}\nn = 3\nsampler = \"euler\"\nsteps = 3\nsigma_max = 2.0\nguidance = {guidance}\n",
+        ckpt.display().to_string()
+    )
+}
+
+#[test]
+fn latent_methods_train_and_cycle_in_the_osse() {
+    let dir = scratch("osse");
+    let vae = train_vae(&dir, 1);
+    let cond = train_prior(&dir, "cond", true);
+    let uncond = train_prior(&dir, "uncond", false);
+    let meta = Checkpoint::load(&cond).unwrap().meta;
+    assert_eq!(meta["denoiser"]["nx"], 2 * 8 * 16, "the prior lives on the 8×16 latent grid");
+    assert_eq!(meta["denoiser"]["network"]["grid"], serde_json::json!([2, 8, 16]));
+    assert!(meta["denoiser"]["latent"]["fingerprint"].is_string());
+
+    let mut methods = String::from("[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n");
+    for g in [
+        "{ kind = \"latent_optimization\", iters = 2, sigma_below = 1.0 }",
+        "{ kind = \"dps\", zeta = 0.5 }",
+        "{ kind = \"sda_gamma\" }",
+        "{ kind = \"mmps\", cg_iters = 1 }",
+    ] {
+        methods.push_str(&generative(&cond, g));
+    }
+    methods.push_str(&generative(&uncond, "{ kind = \"latent_optimization\", iters = 2 }"));
+    let exp = Experiment::load(&experiment(&dir, "run.toml", 2, &methods)).unwrap();
+    let report = run_experiment_with(&exp, &build_method, |_, _| {}).unwrap();
+    assert_eq!(report.methods.len(), 6);
+    for m in &report.methods[1..] {
+        let s = &m.per_seed[0];
+        assert!(!s.diverged, "{}: {:?}", m.name, s.divergence_reason);
+        assert!(s.run.rmse_a.iter().all(|r| r.is_finite()), "{}", m.name);
+        assert_eq!(s.run.members, Some(3), "{}", m.name);
+        assert!(m.spread_skill.is_finite() && m.physics.is_some(), "{}", m.name);
+    }
+    // Another autoencoder at the recorded path: the prior refuses to run in its latent.
+    train_vae(&dir, 2);
+    let e = build_method(&exp.methods[1], &exp).err().unwrap().to_string();
+    assert!(e.contains("another autoencoder"), "{e}");
+    let _ = vae;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_decoded_operator_is_the_core_operator_on_the_decoded_state() {
+    let dir = scratch("hdz");
+    let vae = train_vae(&dir, 1);
+    let device = Device::flex();
+    let ae = TrainedAutoencoder::load(&vae, &device).unwrap();
+    let grid = assim_core::grid::LatLonGrid::gaussian(32, 64).unwrap();
+    let mut rng = stream(5, "decoded-obs");
+    let recs: Vec<Observation> = (0..12)
+        .map(|k| Observation {
+            time_hours: 6.0,
+            lat: 170.0 * uniform(&mut rng) - 85.0,
+            lon: 360.0 * uniform(&mut rng),
+            variable: Variable::ALL[k % 3],
+            value: 0.0,
+            sigma: 1.0,
+            source: if k % 4 == 0 { Source::Satellite } else { Source::Station },
+            footprint_km: if k % 4 == 0 { 500.0 } else { 0.0 },
+        })
+        .collect();
+    let op = operator(&grid, &recs).unwrap();
+    let nz = ae.latent_dim();
+    let n = 2;
+    let base: Vec<f64> = (0..n * nz).map(|i| ((i * 37) % 11) as f64 / 5.0 - 1.0).collect();
+    let x: Vec<f64> = (0..n * nz).map(|i| ((i * 13) % 7) as f64 / 7.0 - 0.5).collect();
+    let a = 0.3;
+    let obs = DecodedObs::new(&ae, &op, &[1.0; 12], from_rows(&base, n, nz, &device), a).unwrap();
+    // H(D(base + a x)) by the tensor path equals the core's sparse H on the decoded states.
+    let hx = to_rows(&obs.apply(from_rows(&x, n, nz, &device)));
+    let z: Vec<f64> = base.iter().zip(&x).map(|(b, x)| b + a * x).collect();
+    let states = ae.decode_states(from_rows(&z, n, nz, &device));
+    for (j, s) in states.iter().enumerate() {
+        let mut y = vec![0.0; 12];
+        op.apply(s, &mut y);
+        for p in 0..12 {
+            let tol = 1e-4 * (1.0 + y[p].abs());
+            assert!((hx[j * 12 + p] - y[p]).abs() < tol, "obs {p}: {} vs {}", hx[j * 12 + p], y[p]);
+        }
+    }
+    // ⟨H'w, v⟩ = ⟨w, H'ᵀv⟩: the finite-difference JVP against the autodiff VJP.
+    let w: Vec<f64> = (0..n * nz).map(|i| ((i * 29) % 13) as f64 / 13.0 - 0.5).collect();
+    let v: Vec<f64> = (0..n * 12).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+    let xt = from_rows(&x, n, nz, &device);
+    let jw = to_rows(&obs.jvp(&xt, from_rows(&w, n, nz, &device)));
+    let jtv = to_rows(&obs.vjp(&xt, from_rows(&v, n, 12, &device)));
+    let lhs: f64 = jw.iter().zip(&v).map(|(a, b)| a * b).sum();
+    let rhs: f64 = jtv.iter().zip(&w).map(|(a, b)| a * b).sum();
+    assert!((lhs - rhs).abs() < 1e-2 * (lhs.abs() + rhs.abs()), "{lhs} vs {rhs}");
+
+    // A latent for another resolution: the T42 experiment is refused, naming both grids.
+    let t42 = Experiment::load(&repo("experiments/swe_t42_stations.toml")).unwrap();
+    let e = ae.check_experiment(&t42).err().unwrap().to_string();
+    assert!(e.contains("T21") && e.contains("T42"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn repaint_and_unsuitable_files_are_refused() {
+    let dir = scratch("refuse");
+    let e = Experiment::load(&experiment(
+        &dir,
+        "repaint.toml",
+        2,
+        &generative(Path::new("x.ckpt"), "{ kind = \"repaint\" }"),
+    ))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("RePaint"), "{e}");
+    // A latent training file without an autoencoder, or with a Lorenz experiment.
+    experiment(&dir, "exp.toml", 3, "[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n");
+    let f = repo("experiments/swe_t21_latent_train.toml");
+    let text = std::fs::read_to_string(&f).unwrap().replace("swe_t21_stations.toml", "exp.toml");
+    std::fs::write(dir.join("t.toml"), text.replace("autoencoder = \"checkpoints/swe_t21_vae.ckpt\"", ""))
+        .unwrap();
+    let e = TrainConfig::load(&dir.join("t.toml")).err().unwrap().to_string();
+    assert!(e.contains("autoencoder"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_shipped_latent_files_validate() {
+    for f in ["swe_t21_latent_train.toml", "swe_t21_latent_prior_train.toml"] {
+        let (cfg, exp) = TrainConfig::load(&repo("experiments").join(f)).unwrap();
+        assert!(exp.is_sphere() && cfg.autoencoder.is_some(), "{f}");
+        assert!(!cfg.data.seeds.contains(&1), "{f}: the test seed must not be a training seed");
+    }
+}
