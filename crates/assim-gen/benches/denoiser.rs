@@ -6,7 +6,7 @@
 //!
 //! `cargo bench -p assim-gen --bench denoiser`
 
-use std::time::Instant;
+mod common;
 
 use assim_core::rng::stream;
 use assim_gen::denoiser::Denoiser;
@@ -15,16 +15,7 @@ use assim_gen::params::{init_values, load_flat};
 use assim_gen::schedule::Edm;
 use assim_gen::tensor::normal;
 use burn::tensor::{Device, Tensor};
-
-fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+use common::best_of;
 
 fn main() {
     let size = NetworkSize { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None };

@@ -8,7 +8,7 @@
 //!
 //! `cargo bench -p assim-gen --bench latent`
 
-use std::time::Instant;
+mod common;
 
 use assim_core::experiment::GuidanceConfig;
 use assim_core::grid::LatLonGrid;
@@ -24,16 +24,7 @@ use assim_gen::sampler::Sampler;
 use assim_gen::schedule::Edm;
 use assim_gen::tensor::normal;
 use burn::tensor::{Device, Tensor};
-
-fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+use common::best_of;
 
 /// Stations (3 variables each) and satellite footprints at random places.
 fn network(grid: &LatLonGrid, stations: usize, footprints: usize) -> Vec<Observation> {
