@@ -11,7 +11,9 @@ use faer::Mat;
 
 use assim_core::AssimError;
 use assim_core::classical::{Assimilator, EnsembleFilter, Setup, post_process};
-use assim_core::experiment::{Experiment, GenerativeConfig, GuidanceConfig, MethodConfig, build_classical};
+use assim_core::experiment::{
+    Experiment, GenerativeConfig, GuidanceConfig, LatentAnalysis, MethodConfig, build_classical,
+};
 use assim_core::linalg::row_mean;
 use assim_core::rng::AssimRng;
 
@@ -89,6 +91,11 @@ impl GenerativeFilter {
                             ae.latent_dim()
                         ),
                     });
+                }
+                if cfg.latent_analysis == LatentAnalysis::Increment && !prior.meta.conditional {
+                    return Err(AssimError::Input(
+                        "latent_analysis = \"increment\" needs a background-conditioned prior (it decodes z_b)".into(),
+                    ));
                 }
                 if matches!(cfg.guidance, GuidanceConfig::RePaint) {
                     return Err(AssimError::Input(
@@ -190,6 +197,7 @@ impl EnsembleFilter for GenerativeFilter {
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let (nx, n) = (self.members.nrows(), self.members.ncols());
         let cond = self.prior.meta.conditional.then(|| self.condition());
+        let cond_latent = cond.clone();
         let yt = Tensor::<2>::from_data(
             TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
             &self.device,
@@ -215,7 +223,22 @@ impl EnsembleFilter for GenerativeFilter {
             Space::State(_) => {
                 to_rows(&x).chunks(nx).map(|c| c.iter().map(|&v| norm.inverse(v)).collect()).collect()
             }
-            Space::Latent(ae) => ae.decode_states(x * norm.std + norm.mean),
+            Space::Latent(ae) => {
+                let decoded = ae.decode_states(x * norm.std + norm.mean);
+                match (self.cfg.latent_analysis, &cond_latent) {
+                    (LatentAnalysis::Increment, Some(zb)) => {
+                        // x_a = x_b + D(z_a) − D(z_b), member by member.
+                        let db = ae.decode_states(zb.clone() * norm.std + norm.mean);
+                        decoded
+                            .iter()
+                            .zip(&db)
+                            .enumerate()
+                            .map(|(j, (a, b))| (0..nx).map(|i| self.members[(i, j)] + a[i] - b[i]).collect())
+                            .collect()
+                    }
+                    _ => decoded,
+                }
+            }
         };
         if states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));

@@ -155,9 +155,11 @@ fn latent_methods_train_and_cycle_in_the_osse() {
         methods.push_str(&generative(&cond, g));
     }
     methods.push_str(&generative(&uncond, "{ kind = \"latent_optimization\", iters = 2 }"));
+    // The analysis as the forecast plus the decoded latent increment.
+    methods.push_str(&generative(&cond, "{ kind = \"dps\", zeta = 0.5 }\nlatent_analysis = \"increment\""));
     let exp = Experiment::load(&experiment(&dir, "run.toml", 2, &methods)).unwrap();
     let report = run_experiment_with(&exp, &build_method, |_, _| {}).unwrap();
-    assert_eq!(report.methods.len(), 6);
+    assert_eq!(report.methods.len(), 7);
     for m in &report.methods[1..] {
         let s = &m.per_seed[0];
         assert!(!s.diverged, "{}: {:?}", m.name, s.divergence_reason);
@@ -242,6 +244,15 @@ fn repaint_and_unsuitable_files_are_refused() {
     .unwrap()
     .to_string();
     assert!(e.contains("RePaint"), "{e}");
+    // The latent analysis key is for the sphere only.
+    let l96 = std::fs::read_to_string(repo("experiments/l96_generative.toml")).unwrap();
+    let l96 = l96.replacen(
+        "guidance = { kind = \"none\" }",
+        "guidance = { kind = \"none\" }\nlatent_analysis = \"increment\"",
+        1,
+    );
+    let e = Experiment::parse(&l96, "l96.toml").err().unwrap().to_string();
+    assert!(e.contains("latent_analysis"), "{e}");
     // A latent training file without an autoencoder, or with a Lorenz experiment.
     experiment(&dir, "exp.toml", 3, "[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n");
     let f = repo("experiments/swe_t21_latent_train.toml");

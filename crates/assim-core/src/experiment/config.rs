@@ -731,6 +731,12 @@ impl Experiment {
                             "generative methods need a spatial model (lorenz96 or shallow_water)".into(),
                         );
                     }
+                    if !sphere && g.latent_analysis != super::LatentAnalysis::Decoded {
+                        return err(
+                            &key("latent_analysis"),
+                            "is for latent priors on the sphere (shallow_water)".into(),
+                        );
+                    }
                     if sphere && matches!(g.guidance, super::GuidanceConfig::RePaint) {
                         return err(
                             &key("guidance"),

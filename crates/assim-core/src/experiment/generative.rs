@@ -43,9 +43,32 @@ pub struct GenerativeConfig {
     /// 3D-Var's `xb`; 1 = as trained; ignored by state priors).
     #[serde(default = "one")]
     pub prior_infl: f64,
+    /// On the sphere, what the sampled latent `z_a` becomes: `"decoded"` (default, LO-SDA's
+    /// analysis `D(z_a)`, bounded by the autoencoder's reconstruction floor) or `"increment"`
+    /// (each member's forecast plus the decoded latent increment, `x_b + D(z_a) − D(z_b)`:
+    /// what the autoencoder cannot represent is kept from the forecast instead of lost).
+    #[serde(default, skip_serializing_if = "LatentAnalysis::is_decoded")]
+    pub latent_analysis: LatentAnalysis,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// How a latent analysis returns to the model state (see [`GenerativeConfig::latent_analysis`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentAnalysis {
+    /// `D(z_a)`.
+    #[default]
+    Decoded,
+    /// `x_b + D(z_a) − D(z_b)`.
+    Increment,
+}
+
+impl LatentAnalysis {
+    fn is_decoded(&self) -> bool {
+        *self == LatentAnalysis::Decoded
+    }
 }
 
 /// Observation guidance of the reverse process (DESIGN.md §7); each wraps the prior denoiser.
@@ -150,6 +173,9 @@ impl GenerativeConfig {
     /// The generated display name.
     pub fn auto_label(&self) -> String {
         let mut s = format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler, self.steps);
+        if self.latent_analysis == LatentAnalysis::Increment {
+            s.push_str(" x_b+ΔD");
+        }
         if self.prior_infl != 1.0 {
             s.push_str(&format!(" pinfl={}", self.prior_infl));
         }
