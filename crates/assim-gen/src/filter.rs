@@ -2,7 +2,8 @@
 //! analysis time `N` members sampled as one batch from the (guided) diffusion prior, so that
 //! spread and CRPS are scored exactly as the EnKF's. The prior lives in the state (Lorenz-96)
 //! or in an autoencoder's latent (the sphere: LO-SDA, Align-DA), where the guidance sees
-//! `H(D(z))` and the analysis members are `D(z)`.
+//! `H(D(z))` and the analysis members are `D(z)` (or, with `latent_analysis = "increment"`,
+//! each forecast plus the decoded latent increment).
 
 use std::path::Path;
 
@@ -227,13 +228,23 @@ impl EnsembleFilter for GenerativeFilter {
                 let decoded = ae.decode_states(x * norm.std + norm.mean);
                 match (self.cfg.latent_analysis, &cond_latent) {
                     (LatentAnalysis::Increment, Some(zb)) => {
-                        // x_a = x_b + D(z_a) − D(z_b), member by member.
+                        // x_a = x_b + D(z_a) − D(z_b), with x_b what the prior was conditioned
+                        // on: the forecast mean (members would otherwise keep their whole
+                        // forecast spread) or each member's forecast.
                         let db = ae.decode_states(zb.clone() * norm.std + norm.mean);
+                        let mean = row_mean(self.members.as_ref());
+                        let member = self.prior.meta.background == BackgroundMode::Member;
                         decoded
                             .iter()
                             .zip(&db)
                             .enumerate()
-                            .map(|(j, (a, b))| (0..nx).map(|i| self.members[(i, j)] + a[i] - b[i]).collect())
+                            .map(|(j, (a, b))| {
+                                (0..nx)
+                                    .map(
+                                        |i| if member { self.members[(i, j)] } else { mean[i] } + a[i] - b[i],
+                                    )
+                                    .collect()
+                            })
                             .collect()
                     }
                     _ => decoded,

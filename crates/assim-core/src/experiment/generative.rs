@@ -45,7 +45,8 @@ pub struct GenerativeConfig {
     pub prior_infl: f64,
     /// On the sphere, what the sampled latent `z_a` becomes: `"decoded"` (default, LO-SDA's
     /// analysis `D(z_a)`, bounded by the autoencoder's reconstruction floor) or `"increment"`
-    /// (each member's forecast plus the decoded latent increment, `x_b + D(z_a) − D(z_b)`:
+    /// (the background the prior was conditioned on, the forecast mean or each member's
+    /// forecast, plus the decoded latent increment, `x_b + D(z_a) − D(z_b)`:
     /// what the autoencoder cannot represent is kept from the forecast instead of lost).
     #[serde(default, skip_serializing_if = "LatentAnalysis::is_decoded")]
     pub latent_analysis: LatentAnalysis,
