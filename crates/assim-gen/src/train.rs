@@ -141,6 +141,13 @@ impl TrainConfig {
                     "a shallow-water prior lives in a latent: give the autoencoder checkpoint".into(),
                 );
             }
+            let seeds = if self.data.seeds.is_empty() { vec![self.seed] } else { self.data.seeds.clone() };
+            if let Some(s) = seeds.iter().find(|s| exp.seeds.contains(s)) {
+                return err(
+                    "data.seeds",
+                    format!("seed {s} is one the experiment tests on: train on truths of their own"),
+                );
+            }
             for (i, m) in self.data.methods.iter().enumerate() {
                 if !matches!(m, MethodConfig::Var3D { .. } | MethodConfig::LETKF { .. }) {
                     return err(&format!("data.methods[{i}]"), "on the sphere use Var3D or LETKF".into());

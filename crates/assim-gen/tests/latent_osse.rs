@@ -261,6 +261,10 @@ fn repaint_and_unsuitable_files_are_refused() {
         .unwrap();
     let e = TrainConfig::load(&dir.join("t.toml")).err().unwrap().to_string();
     assert!(e.contains("autoencoder"), "{e}");
+    // Training on the truth the experiment tests on is refused.
+    std::fs::write(dir.join("t.toml"), text.replace("seeds = [101, 102]", "seeds = [101, 1]")).unwrap();
+    let e = TrainConfig::load(&dir.join("t.toml")).err().unwrap().to_string();
+    assert!(e.contains("data.seeds"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
