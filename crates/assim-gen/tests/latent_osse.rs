@@ -275,4 +275,6 @@ fn the_shipped_latent_files_validate() {
         assert!(exp.is_sphere() && cfg.autoencoder.is_some(), "{f}");
         assert!(!cfg.data.seeds.contains(&1), "{f}: the test seed must not be a training seed");
     }
+    let exp = Experiment::load(&repo("experiments/swe_t21_latent.toml")).unwrap();
+    assert!(exp.is_sphere() && exp.methods.len() >= 9);
 }
