@@ -231,14 +231,16 @@ impl EnsembleFilter for GenerativeFilter {
                         // x_a = x_b + D(z_a) − D(z_b), with x_b what the prior was conditioned
                         // on: the forecast mean (members would otherwise keep their whole
                         // forecast spread) or each member's forecast.
-                        let db = ae.decode_states(zb.clone() * norm.std + norm.mean);
-                        let mean = row_mean(self.members.as_ref());
                         let member = self.prior.meta.background == BackgroundMode::Member;
+                        // A mean-conditioned prior has one background: decode it once.
+                        let zb = if member { zb.clone() } else { zb.clone().narrow(0, 0, 1) };
+                        let db = ae.decode_states(zb * norm.std + norm.mean);
+                        let mean = row_mean(self.members.as_ref());
                         decoded
                             .iter()
-                            .zip(&db)
                             .enumerate()
-                            .map(|(j, (a, b))| {
+                            .map(|(j, a)| {
+                                let b = &db[if member { j } else { 0 }];
                                 (0..nx)
                                     .map(
                                         |i| if member { self.members[(i, j)] } else { mean[i] } + a[i] - b[i],
