@@ -32,6 +32,36 @@ impl Default for VaeSize {
     }
 }
 
+/// How physical fields become the autoencoder's input: `(x_i − offset_i) / scale_v`, a
+/// per-point offset and one divisor per variable `v` (fields are variable-major, `points`
+/// numbers per variable). Training and every use of a trained autoencoder share it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldNormalisation {
+    /// Per state number.
+    pub offset: Vec<f64>,
+    /// Per variable.
+    pub scale: Vec<f64>,
+}
+
+impl FieldNormalisation {
+    /// Grid points per variable.
+    pub fn points(&self) -> usize {
+        self.offset.len() / self.scale.len().max(1)
+    }
+
+    /// Physical → normalised.
+    pub fn forward(&self, x: &[f64]) -> Vec<f32> {
+        let g = self.points();
+        x.iter().enumerate().map(|(i, v)| ((v - self.offset[i]) / self.scale[i / g]) as f32).collect()
+    }
+
+    /// Normalised → physical.
+    pub fn inverse(&self, f: &[f32]) -> Vec<f64> {
+        let g = self.points();
+        f.iter().enumerate().map(|(i, &v)| self.offset[i] + self.scale[i / g] * f64::from(v)).collect()
+    }
+}
+
 /// Pads `[n, c, h, w]` by `p` on every side as the sphere does: circularly in longitude,
 /// across the poles in latitude (rows mirrored, rolled by half a turn). `w` must be even.
 pub fn sphere_pad(x: Tensor<4>, p: usize) -> Tensor<4> {

@@ -17,7 +17,7 @@ use assim_core::spectral::SpectralTransform;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::autoencoder::{SphereVae, VaeSize, train_step};
+use crate::autoencoder::{FieldNormalisation, SphereVae, VaeSize, train_step};
 use crate::checkpoint::Checkpoint;
 use crate::optim::AdamW;
 use crate::params::{init_values, load_flat};
@@ -248,10 +248,8 @@ pub struct VaeOutcome {
 struct Data {
     train: Vec<Vec<f32>>,
     valid: Vec<Vec<f32>>,
-    /// Per state number: the value subtracted (a per-variable or a per-point mean).
-    offset: Vec<f64>,
-    /// Per variable: the divisor.
-    scale: Vec<f64>,
+    /// The per-point offset (a per-variable or a per-point mean) and per-variable divisor.
+    norm: FieldNormalisation,
     /// Per variable: the climatological standard deviation (area-weighted mean of each
     /// point's variance in time), the unit the OSSE's scores use.
     clim_sd: Vec<f64>,
@@ -309,14 +307,11 @@ fn data(
             ((0..3 * g).map(|i| pooled[i / g].0).collect(), pooled.iter().map(|p| p.1).collect())
         }
     };
-    let to32 = |s: &Vec<f64>| -> Vec<f32> {
-        s.iter().enumerate().map(|(i, x)| ((x - offset[i]) / scale[i / g]) as f32).collect()
-    };
+    let norm = FieldNormalisation { offset, scale };
     Ok(Data {
-        train: train.iter().map(to32).collect(),
-        valid: valid.iter().map(to32).collect(),
-        offset,
-        scale,
+        train: train.iter().map(|s| norm.forward(s)).collect(),
+        valid: valid.iter().map(|s| norm.forward(s)).collect(),
+        norm,
         clim_sd,
         transform,
     })
@@ -477,7 +472,7 @@ fn floor(
         .iter()
         .enumerate()
         .map(|(v, var)| {
-            let sd = d.scale[v];
+            let sd = d.norm.scale[v];
             let mut se = 0.0;
             let mut spec = vec![0.0; tr.t() + 1];
             for (r, x) in rec.iter().zip(&d.valid) {
@@ -523,7 +518,7 @@ fn save(
                 "grid": shape,
                 "variables": Variable::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
                 "normalise": cfg.data.normalise,
-                "scale": d.scale,
+                "scale": d.norm.scale,
             },
             "training": {
                 "config": cfg,
@@ -538,7 +533,7 @@ fn save(
             ("params".into(), s.params.clone()),
             ("adam_m".into(), s.adam.m.clone()),
             ("adam_v".into(), s.adam.v.clone()),
-            ("norm_offset".into(), d.offset.iter().map(|&x| x as f32).collect()),
+            ("norm_offset".into(), d.norm.offset.iter().map(|&x| x as f32).collect()),
         ],
     };
     ckpt.save(out)?;

@@ -15,7 +15,7 @@ use assim_core::experiment::Experiment;
 use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::stream;
 
-use crate::autoencoder::{SphereVae, VaeSize};
+use crate::autoencoder::{FieldNormalisation, SphereVae, VaeSize};
 use crate::checkpoint::Checkpoint;
 use crate::obs::Observe;
 use crate::params::{count, load_flat};
@@ -30,10 +30,8 @@ pub struct TrainedAutoencoder {
     pub truncation: usize,
     /// `[nlat, nlon]`.
     pub shape: [usize; 2],
-    /// Per state number: the value subtracted before scaling.
-    offset: Vec<f64>,
-    /// Per variable: the divisor.
-    scale: Vec<f64>,
+    /// Physical fields ⇄ the network's input.
+    norm: FieldNormalisation,
     /// Fingerprint of the weights: a denoiser trained on this latent records it.
     pub fingerprint: String,
     /// Where it was read from.
@@ -79,8 +77,7 @@ impl TrainedAutoencoder {
             size,
             truncation,
             shape,
-            offset: offset.iter().map(|&v| f64::from(v)).collect(),
-            scale,
+            norm: FieldNormalisation { offset: offset.iter().map(|&v| f64::from(v)).collect(), scale },
             fingerprint: ckpt.fingerprint("params").expect("read above"),
             path: path.to_path_buf(),
             device: device.clone(),
@@ -95,8 +92,10 @@ impl TrainedAutoencoder {
             size,
             truncation: 0,
             shape,
-            offset: vec![0.0; size.channels * shape[0] * shape[1]],
-            scale: vec![1.0; size.channels],
+            norm: FieldNormalisation {
+                offset: vec![0.0; size.channels * shape[0] * shape[1]],
+                scale: vec![1.0; size.channels],
+            },
             fingerprint: "in-memory".into(),
             path: PathBuf::new(),
             device: device.clone(),
@@ -142,11 +141,10 @@ impl TrainedAutoencoder {
     /// The normalised fields `[n, 3·nlat·nlon]` of physical states.
     fn normalise(&self, states: &[&[f64]]) -> Tensor<2> {
         let nx = self.state_dim();
-        let g = self.shape[0] * self.shape[1];
         let mut v = Vec::with_capacity(states.len() * nx);
         for s in states {
             assert_eq!(s.len(), nx, "a state of {} numbers on a grid of {nx}", s.len());
-            v.extend(s.iter().enumerate().map(|(i, x)| ((x - self.offset[i]) / self.scale[i / g]) as f32));
+            v.extend(self.norm.forward(s));
         }
         Tensor::from_data(TensorData::new(v, [states.len(), nx]), &self.device)
     }
@@ -177,16 +175,8 @@ impl TrainedAutoencoder {
     /// Physical states (row-major, `n × 3·nlat·nlon`) of latents `[n, nz]`.
     pub fn decode_states(&self, z: Tensor<2>) -> Vec<Vec<f64>> {
         let nx = self.state_dim();
-        let g = self.shape[0] * self.shape[1];
         let v = self.decode(z).to_data().iter::<f32>().collect::<Vec<f32>>();
-        v.chunks(nx)
-            .map(|f| {
-                f.iter()
-                    .enumerate()
-                    .map(|(i, &x)| self.offset[i] + self.scale[i / g] * f64::from(x))
-                    .collect()
-            })
-            .collect()
+        v.chunks(nx).map(|f| self.norm.inverse(f)).collect()
     }
 }
 
@@ -242,8 +232,8 @@ impl<'a> DecodedObs<'a> {
             let mut c = 0.0;
             for (j, (&i, &wi)) in idx.iter().zip(w).enumerate() {
                 index[r * k + j] = i as i64;
-                weight[r * k + j] = (wi * ae.scale[i / g]) as f32;
-                c += wi * ae.offset[i];
+                weight[r * k + j] = (wi * ae.norm.scale[i / g]) as f32;
+                c += wi * ae.norm.offset[i];
             }
             constant[r] = c as f32;
         }
