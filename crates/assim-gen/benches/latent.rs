@@ -100,7 +100,13 @@ fn main() {
             GuidanceConfig::Dps { zeta: 0.5 },
             GuidanceConfig::SdaGamma { gamma: 0.01 },
             GuidanceConfig::Mmps { cg_iters: 1 },
-            GuidanceConfig::LatentOptimization { iters: 5, lr: 0.1, lambda: 1.0, sigma_below: 0.5 },
+            GuidanceConfig::LatentOptimization {
+                iters: 5,
+                lr: 0.1,
+                lambda: 1.0,
+                sigma_below: 0.5,
+                optimizer: Default::default(),
+            },
         ] {
             let label = guidance.name();
             let guided = Guided::new(&net, &obs, y.clone(), guidance);

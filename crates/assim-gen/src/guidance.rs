@@ -9,7 +9,7 @@
 
 use burn::tensor::Tensor;
 
-use assim_core::experiment::GuidanceConfig;
+use assim_core::experiment::{GuidanceConfig, Optimizer};
 
 use crate::denoiser::Denoiser;
 use crate::obs::Observe;
@@ -63,12 +63,20 @@ impl<'a> Guided<'a> {
     /// H' the Jacobian of H at x̂).
     fn mmps(&self, x: Tensor<2>, sigma: f64, cond: Option<&Tensor<2>>, iters: usize) -> Tensor<2> {
         let d = self.prior.denoise(x.clone(), sigma, cond).without_autodiff();
-        let r = self.y.clone() - self.obs.apply(d.clone());
         let s2 = sigma * sigma;
+        let v = self.solve_gain(&d, iters, |u| self.vjp(&x, sigma, cond, u) * s2);
+        d.clone() + self.vjp(&x, sigma, cond, self.obs.vjp(&d, v)) * s2
+    }
+
+    /// `v` with `(R + H' B H'ᵀ) v = y − H(d)` by `iters` conjugate-gradient iterations per
+    /// member, H' the Jacobian of H at `d` and `b(u) = B u` a covariance on the state space
+    /// (MMPS's Tweedie covariance, or Gauss–Newton's λ I).
+    fn solve_gain(&self, d: &Tensor<2>, iters: usize, b: impl Fn(Tensor<2>) -> Tensor<2>) -> Tensor<2> {
+        let r = self.y.clone() - self.obs.apply(d.clone());
         let var = self.obs.var();
         let apply_a = |v: Tensor<2>| -> Tensor<2> {
-            let ju = self.vjp(&x, sigma, cond, self.obs.vjp(&d, v.clone()));
-            v * var.clone() + self.obs.jvp(&d, ju) * s2
+            let bu = b(self.obs.vjp(d, v.clone()));
+            v * var.clone() + self.obs.jvp(d, bu)
         };
         let dot = |a: &Tensor<2>, b: &Tensor<2>| (a.clone() * b.clone()).sum_dim(1);
         let mut v = r.zeros_like();
@@ -77,8 +85,8 @@ impl<'a> Guided<'a> {
         let mut rr = dot(&res, &res);
         for k in 0..iters {
             let ap = apply_a(p.clone());
-            // pᵀAp ≥ pᵀRp for the exact (positive semi-definite) Tweedie covariance; a learned
-            // Jacobian can break that, and the floor keeps the step bounded.
+            // pᵀAp ≥ pᵀRp for a positive semi-definite B (the exact Tweedie covariance); a
+            // learned Jacobian can break that, and the floor keeps the step bounded.
             let floor = dot(&p, &(p.clone() * var.clone()));
             let alpha = rr.clone() / (dot(&p, &ap).max_pair(floor) + 1e-30);
             v = v + p.clone() * alpha.clone();
@@ -91,8 +99,14 @@ impl<'a> Guided<'a> {
             p = res.clone() + p * beta;
             rr = rr_new;
         }
-        let u = self.obs.vjp(&d, v);
-        d + self.vjp(&x, sigma, cond, u) * s2
+        v
+    }
+
+    /// One Gauss–Newton step on ½‖z − d‖²/λ + ½‖(y − H(z))/σ_y‖² from z = d:
+    /// `d + λ H'ᵀ (R + λ H'H'ᵀ)⁻¹ (y − H(d))` with `iters` conjugate-gradient iterations.
+    fn gauss_newton(&self, d: Tensor<2>, iters: usize, lambda: f64) -> Tensor<2> {
+        let v = self.solve_gain(&d, iters, |u| u * lambda);
+        d.clone() + self.obs.vjp(&d, v) * lambda
     }
 
     /// LO-SDA's optimisation of the estimate: Adam on ½‖z − x̂‖²/λ + ½‖(y − H(z))/σ_y‖².
@@ -143,9 +157,16 @@ impl Denoiser for Guided<'_> {
                 d + g * s2
             }
             GuidanceConfig::Mmps { cg_iters } => self.mmps(x, sigma, cond, cg_iters),
-            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below } => {
+            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below, optimizer } => {
                 let d = self.prior.denoise(x, sigma, cond).without_autodiff();
-                if sigma > sigma_below { d } else { self.optimise(d, iters, lr, lambda) }
+                if sigma > sigma_below {
+                    d
+                } else {
+                    match optimizer {
+                        Optimizer::Adam => self.optimise(d, iters, lr, lambda),
+                        Optimizer::GaussNewton => self.gauss_newton(d, iters, lambda),
+                    }
+                }
             }
             GuidanceConfig::RePaint => {
                 let d = self.prior.denoise(x, sigma, cond).without_autodiff();

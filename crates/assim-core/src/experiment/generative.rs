@@ -72,6 +72,20 @@ impl LatentAnalysis {
     }
 }
 
+/// How latent optimisation minimises its objective.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// `iters` Adam steps of size about `lr` (LO-SDA's choice): every component moves by about
+    /// `lr` per step, however weak its gradient.
+    #[default]
+    Adam,
+    /// One Gauss–Newton step, linearised at x̂₀: `z = x̂₀ + λ H'ᵀ (R + λ H'H'ᵀ)⁻¹ (y − H(x̂₀))`,
+    /// solved by `iters` conjugate-gradient iterations in observation space; components the
+    /// observations do not see stay at x̂₀.
+    GaussNewton,
+}
+
 /// Observation guidance of the reverse process (DESIGN.md §7); each wraps the prior denoiser.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -97,13 +111,14 @@ pub enum GuidanceConfig {
         #[serde(default = "default_cg")]
         cg_iters: usize,
     },
-    /// LO-SDA's latent optimisation, here in state space: a few Adam steps on
-    /// ½‖z − x̂₀‖²/λ + ½‖(y − H(z))/σ_y‖² from z = x̂₀, at the steps with σ ≤ `sigma_below`.
+    /// LO-SDA's latent optimisation (of the state, or of the latent through the decoder):
+    /// ½‖z − x̂₀‖²/λ + ½‖(y − H(z))/σ_y‖² minimised from z = x̂₀ at the steps with
+    /// σ ≤ `sigma_below`, by a few Adam steps or by one Gauss–Newton step.
     LatentOptimization {
-        /// Adam iterations per guided step.
+        /// Adam iterations, or conjugate-gradient iterations of the Gauss–Newton solve.
         #[serde(default = "default_iters")]
         iters: usize,
-        /// Adam learning rate (normalised units).
+        /// Adam learning rate (normalised units; unused by Gauss–Newton).
         #[serde(default = "default_lr")]
         lr: f64,
         /// Proximity weight λ (normalised units²): small keeps z near the prior's estimate.
@@ -112,6 +127,9 @@ pub enum GuidanceConfig {
         /// Optimise only at noise levels at or below this one (default: every step).
         #[serde(default = "infinity")]
         sigma_below: f64,
+        /// How the objective is minimised (default Adam, as in LO-SDA).
+        #[serde(default)]
+        optimizer: Optimizer,
     },
     /// RePaint (Lugmayr et al. 2022; DiffDA): observed variables of the estimate replaced by
     /// the observations. Needs observations of state variables (the identity operator).
@@ -127,8 +145,11 @@ impl GuidanceConfig {
             GuidanceConfig::Dps { zeta } => format!("DPS ζ={zeta}"),
             GuidanceConfig::SdaGamma { gamma } => format!("SDA Γ={gamma}"),
             GuidanceConfig::Mmps { cg_iters } => format!("MMPS cg={cg_iters}"),
-            GuidanceConfig::LatentOptimization { iters, lambda, sigma_below, .. } => {
-                let mut s = format!("LO it={iters} λ={lambda}");
+            GuidanceConfig::LatentOptimization { iters, lambda, sigma_below, optimizer, .. } => {
+                let mut s = match optimizer {
+                    Optimizer::Adam => format!("LO it={iters} λ={lambda}"),
+                    Optimizer::GaussNewton => format!("LO-GN cg={iters} λ={lambda}"),
+                };
                 if sigma_below.is_finite() {
                     s.push_str(&format!(" σ≤{sigma_below}"));
                 }
@@ -234,7 +255,7 @@ impl GenerativeConfig {
                     return err("guidance.cg_iters", "must be ≥ 1".into());
                 }
             }
-            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below } => {
+            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below, .. } => {
                 if *iters == 0 {
                     return err("guidance.iters", "must be ≥ 1".into());
                 }

@@ -17,7 +17,7 @@ pub use config::{
     ModelConfig, ObsConfig, ObsKind, X0Config, parse_toml, read_text,
 };
 pub use cycle::{Divergence, Scenario, SeedRun, cycle};
-pub use generative::{GenerativeConfig, GuidanceConfig, LatentAnalysis};
+pub use generative::{GenerativeConfig, GuidanceConfig, LatentAnalysis, Optimizer};
 pub use runner::{
     LeadScores, MethodBuilder, MethodReport, Physics, RunReport, SeedReport, Summary, VariableSummary,
     build_classical, run_experiment, run_experiment_in, run_experiment_with,
