@@ -80,7 +80,15 @@ fn train_vae(dir: &Path, seed: u64) -> PathBuf {
     out
 }
 
-fn train_prior(dir: &Path, name: &str, conditional: bool) -> PathBuf {
+/// A tiny latent prior trained on pairs from `data_method` (a `[[data.methods]]` body) with
+/// `background = "mean"` or `"member"`.
+fn train_prior_from(
+    dir: &Path,
+    name: &str,
+    conditional: bool,
+    background: &str,
+    data_method: &str,
+) -> PathBuf {
     let out = dir.join(format!("{name}.ckpt"));
     let text = format!(
         r#"
@@ -94,10 +102,9 @@ seeds = [11]
 burn_in_cycles = 1
 train_cycles = 10
 valid_cycles = 2
-background = "mean"
+background = "{background}"
 [[data.methods]]
-method = "Var3D"
-xb = 0.01
+{data_method}
 [network]
 conditional = {conditional}
 increment = {conditional}
@@ -123,8 +130,13 @@ checkpoint_every = 3
     std::fs::write(&file, text).unwrap();
     let (cfg, exp) = TrainConfig::load(&file).unwrap();
     let outcome = train(&cfg, &exp, false, None, &mut |_| {}).unwrap();
-    assert_eq!(outcome.n_pairs, 10);
+    let per_cycle = if background == "member" && data_method.contains("LETKF") { 8 } else { 1 };
+    assert_eq!(outcome.n_pairs, 10 * per_cycle);
     out
+}
+
+fn train_prior(dir: &Path, name: &str, conditional: bool) -> PathBuf {
+    train_prior_from(dir, name, conditional, "mean", "method = \"Var3D\"\nxb = 0.01")
 }
 
 fn generative(ckpt: &Path, guidance: &str) -> String {
@@ -172,6 +184,35 @@ fn latent_methods_train_and_cycle_in_the_osse() {
     let e = build_method(&exp.methods[1], &exp).err().unwrap().to_string();
     assert!(e.contains("another autoencoder"), "{e}");
     let _ = vae;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_member_conditioned_latent_prior_trains_on_every_member_and_cycles() {
+    // Pairs of (truth, each of 8 LETKF members); in cycling each analysis member is sampled
+    // given its own forecast member, with either analysis.
+    let dir = scratch("member");
+    train_vae(&dir, 1);
+    let member = train_prior_from(
+        &dir,
+        "member",
+        true,
+        "member",
+        "method = \"LETKF\"\nn = 8\nloc_rad = 800.0\ninfl = 1.1",
+    );
+    let meta = Checkpoint::load(&member).unwrap().meta;
+    assert_eq!(meta["denoiser"]["background"], "member");
+    let lo = "{ kind = \"latent_optimization\", iters = 2, sigma_below = 1.0 }";
+    let mut methods = generative(&member, lo);
+    methods.push_str(&generative(&member, &format!("{lo}\nlatent_analysis = \"increment\"")));
+    let exp = Experiment::load(&experiment(&dir, "run.toml", 2, &methods)).unwrap();
+    let report = run_experiment_with(&exp, &build_method, |_, _| {}).unwrap();
+    for m in &report.methods {
+        let s = &m.per_seed[0];
+        assert!(!s.diverged, "{}: {:?}", m.name, s.divergence_reason);
+        assert!(s.run.rmse_a.iter().all(|r| r.is_finite()), "{}", m.name);
+        assert!(m.scores.spread_a > 0.0, "{}: members collapsed", m.name);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
