@@ -19,7 +19,7 @@ use assim_gen::obs::TensorObs;
 use assim_gen::sampler::Sampler;
 use assim_gen::schedule::Edm;
 use assim_gen::tensor::{from_rows, normal, to_rows};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use faer::Mat;
 
 mod common;
@@ -54,15 +54,21 @@ fn kalman(t: &Toy) -> (Vec<f64>, Mat<f64>) {
     (mean, &ikh * &t.cov)
 }
 
+/// The toy problem: its numbers, the exact prior denoiser, the operator and `y` (`[1, 3]`).
+fn problem(device: &Device) -> (Toy, GaussianPrior, TensorObs, Tensor<2>) {
+    let t = toy();
+    let prior = GaussianPrior::new(t.mean.clone(), &t.cov, device).unwrap();
+    let obs =
+        TensorObs::new(NX, &OBS, ObsKind::Identity, &[R; 3], Normalisation { mean: 0.0, std: 1.0 }, device);
+    let y = from_rows(&t.y, 1, 3, device);
+    (t, prior, obs, y)
+}
+
 /// Mean error in posterior standard deviations (largest over variables) and the relative
 /// Frobenius error of the covariance.
 fn errors(guidance: GuidanceConfig, steps: usize) -> (f64, f64) {
     let device = Device::flex();
-    let t = toy();
-    let prior = GaussianPrior::new(t.mean.clone(), &t.cov, &device).unwrap();
-    let obs =
-        TensorObs::new(NX, &OBS, ObsKind::Identity, &[R; 3], Normalisation { mean: 0.0, std: 1.0 }, &device);
-    let y = from_rows(&t.y, 1, 3, &device);
+    let (t, prior, obs, y) = problem(&device);
     let guided = Guided::new(&prior, &obs, y, guidance.clone());
     let mut rng = stream(11, "guided-samples");
     let noise = normal(&mut rng, N, NX, &device);
@@ -118,11 +124,7 @@ fn gauss_newton_latent_optimisation_is_the_exact_proximal_map_for_linear_obs() {
     // per member. Here HHᵀ = I, so the gain is λ/(R + λ) on the observed components and 0
     // elsewhere. Tolerance 1e-4: f32 arithmetic on O(1) numbers.
     let device = Device::flex();
-    let t = toy();
-    let prior = GaussianPrior::new(t.mean.clone(), &t.cov, &device).unwrap();
-    let obs =
-        TensorObs::new(NX, &OBS, ObsKind::Identity, &[R; 3], Normalisation { mean: 0.0, std: 1.0 }, &device);
-    let y = from_rows(&t.y, 1, 3, &device);
+    let (t, prior, obs, y) = problem(&device);
     let lambda = 0.5;
     let gn = GuidanceConfig::LatentOptimization {
         iters: 3,
