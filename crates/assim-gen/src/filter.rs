@@ -130,9 +130,10 @@ impl GenerativeFilter {
         })
     }
 
-    /// The backgrounds `[N, nx_prior]` the prior is conditioned on, in its normalised variable:
-    /// each member's forecast or the ensemble mean (the latter encoded once).
-    fn condition(&self) -> Tensor<2> {
+    /// The backgrounds the prior is conditioned on: each member's forecast or the ensemble
+    /// mean (the latter encoded once), as physical states (one per member, or the one mean)
+    /// and as `[N, nx_prior]` in the prior's normalised variable.
+    fn condition(&self) -> (Vec<Vec<f64>>, Tensor<2>) {
         let (nx, n) = (self.members.nrows(), self.members.ncols());
         let norm = self.prior.meta.normalisation;
         let columns: Vec<Vec<f64>> = match self.prior.meta.background {
@@ -151,7 +152,8 @@ impl GenerativeFilter {
                 (ae.encode(&refs) - norm.mean) / norm.std
             }
         };
-        if columns.len() == n { states } else { states.repeat_dim(0, n) }
+        let states = if columns.len() == n { states } else { states.repeat_dim(0, n) };
+        (columns, states)
     }
 
     /// The observation operator seen from the prior's variable `x`, whose normalised state is
@@ -197,7 +199,10 @@ impl EnsembleFilter for GenerativeFilter {
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let (nx, n) = (self.members.nrows(), self.members.ncols());
-        let cond = self.prior.meta.conditional.then(|| self.condition());
+        let (backgrounds, cond) = match self.prior.meta.conditional.then(|| self.condition()) {
+            Some((b, c)) => (b, Some(c)),
+            None => (Vec::new(), None),
+        };
         let cond_latent = cond.clone();
         let yt = Tensor::<2>::from_data(
             TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
@@ -230,21 +235,20 @@ impl EnsembleFilter for GenerativeFilter {
                     (LatentAnalysis::Increment, Some(zb)) => {
                         // x_a = x_b + D(z_a) − D(z_b), with x_b what the prior was conditioned
                         // on: the forecast mean (members would otherwise keep their whole
-                        // forecast spread) or each member's forecast.
-                        let member = self.prior.meta.background == BackgroundMode::Member;
-                        // A mean-conditioned prior has one background: decode it once.
-                        let zb = if member { zb.clone() } else { zb.clone().narrow(0, 0, 1) };
+                        // forecast spread) or each member's forecast. A mean-conditioned prior
+                        // has one background: it is decoded once.
+                        let zb = zb.clone().narrow(0, 0, backgrounds.len());
                         let db = ae.decode_states(zb * norm.std + norm.mean);
-                        let mean = row_mean(self.members.as_ref());
                         decoded
                             .iter()
                             .enumerate()
                             .map(|(j, a)| {
-                                let b = &db[if member { j } else { 0 }];
-                                (0..nx)
-                                    .map(
-                                        |i| if member { self.members[(i, j)] } else { mean[i] } + a[i] - b[i],
-                                    )
+                                let k = if backgrounds.len() == 1 { 0 } else { j };
+                                backgrounds[k]
+                                    .iter()
+                                    .zip(a)
+                                    .zip(&db[k])
+                                    .map(|((xb, a), b)| xb + a - b)
                                     .collect()
                             })
                             .collect()
