@@ -41,7 +41,7 @@ pub fn sphere_pairs(
     exp.chronology.t = None;
     exp.chronology.burn_in = 0.0;
     let chrono = exp.chronology();
-    let seeds = if d.seeds.is_empty() { vec![cfg.seed] } else { d.seeds.clone() };
+    let seeds = cfg.training_seeds();
     let (mut train, mut valid) = (Period::default(), Period::default());
     let mut background_rmse = Vec::new();
     for &seed in &seeds {

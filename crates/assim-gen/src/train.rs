@@ -121,6 +121,11 @@ pub struct OptimConfig {
 }
 
 impl TrainConfig {
+    /// The seeds of the sphere's training truths: `data.seeds`, or `[seed]` when it is empty.
+    pub fn training_seeds(&self) -> Vec<u64> {
+        if self.data.seeds.is_empty() { vec![self.seed] } else { self.data.seeds.clone() }
+    }
+
     /// Reads and validates a training file.
     pub fn load(path: &Path) -> Result<(Self, Experiment), AssimError> {
         let (text, file) = read_text(path)?;
@@ -141,8 +146,7 @@ impl TrainConfig {
                     "a shallow-water prior lives in a latent: give the autoencoder checkpoint".into(),
                 );
             }
-            let seeds = if self.data.seeds.is_empty() { vec![self.seed] } else { self.data.seeds.clone() };
-            if let Some(s) = seeds.iter().find(|s| exp.seeds.contains(s)) {
+            if let Some(s) = self.training_seeds().iter().find(|s| exp.seeds.contains(s)) {
                 return err(
                     "data.seeds",
                     format!("seed {s} is one the experiment tests on: train on truths of their own"),
