@@ -81,13 +81,14 @@ fn train_vae(dir: &Path, seed: u64) -> PathBuf {
 }
 
 /// A tiny latent prior trained on pairs from `data_method` (a `[[data.methods]]` body) with
-/// `background = "mean"` or `"member"`.
+/// `background = "mean"` or `"member"`, which must give `pairs_per_cycle` pairs per window.
 fn train_prior_from(
     dir: &Path,
     name: &str,
     conditional: bool,
     background: &str,
     data_method: &str,
+    pairs_per_cycle: usize,
 ) -> PathBuf {
     let out = dir.join(format!("{name}.ckpt"));
     let text = format!(
@@ -130,13 +131,12 @@ checkpoint_every = 3
     std::fs::write(&file, text).unwrap();
     let (cfg, exp) = TrainConfig::load(&file).unwrap();
     let outcome = train(&cfg, &exp, false, None, &mut |_| {}).unwrap();
-    let per_cycle = if background == "member" && data_method.contains("LETKF") { 8 } else { 1 };
-    assert_eq!(outcome.n_pairs, 10 * per_cycle);
+    assert_eq!(outcome.n_pairs, 10 * pairs_per_cycle);
     out
 }
 
 fn train_prior(dir: &Path, name: &str, conditional: bool) -> PathBuf {
-    train_prior_from(dir, name, conditional, "mean", "method = \"Var3D\"\nxb = 0.01")
+    train_prior_from(dir, name, conditional, "mean", "method = \"Var3D\"\nxb = 0.01", 1)
 }
 
 fn generative(ckpt: &Path, guidance: &str) -> String {
@@ -199,6 +199,7 @@ fn a_member_conditioned_latent_prior_trains_on_every_member_and_cycles() {
         true,
         "member",
         "method = \"LETKF\"\nn = 8\nloc_rad = 800.0\ninfl = 1.1",
+        8,
     );
     let meta = Checkpoint::load(&member).unwrap().meta;
     assert_eq!(meta["denoiser"]["background"], "member");
