@@ -1,6 +1,7 @@
 //! Training pairs of the latent prior on the sphere: (truth, background) from cycling the
-//! classical methods of the global OSSE on truths of their own (the training file's seeds,
-//! never the experiment's test seeds), both encoded by the trained autoencoder.
+//! classical methods of the global OSSE, or a latent generative method already trained
+//! (closed-loop training), on truths of their own (the training file's seeds, never the
+//! experiment's test seeds), both encoded by the trained autoencoder.
 //!
 //! Per seed: a burn-in, a training period and a validation period after it; the pairs of the
 //! last two are pooled over seeds and methods.
@@ -8,7 +9,7 @@
 use assim_core::AssimError;
 use assim_core::classical::Estimate;
 use assim_core::experiment::sphere::SphereTwin;
-use assim_core::experiment::{Experiment, Scenario, build_classical};
+use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
 
@@ -52,7 +53,7 @@ pub fn sphere_pairs(
             p.truth.push(twin.truth(ko).to_vec());
         }
         for m in &d.methods {
-            let mut method = build_classical(m, &exp)?;
+            let mut method = crate::filter::build_method(m, &exp)?;
             let mut rng = stream(seed, &format!("training-backgrounds:{}", m.label()));
             method.initialise(&twin.setup(0), &mut rng)?;
             let (mut se, mut count) = (0.0, 0usize);

@@ -67,7 +67,9 @@ pub struct DataConfig {
     pub valid_cycles: usize,
     /// `"member"` (each member's forecast is a background) or `"mean"`.
     pub background: BackgroundMode,
-    /// Classical filters whose forecasts are the backgrounds (pairs from all are pooled).
+    /// Filters whose forecasts are the backgrounds (pairs from all are pooled): classical ones,
+    /// and on the sphere also a latent `Generative` method already trained (closed-loop
+    /// training on the backgrounds the prior will meet in its own cycling).
     pub methods: Vec<MethodConfig>,
     /// On the sphere: the seeds of the training truths (default `[seed]`); pick seeds the
     /// experiments do not test on.
@@ -153,8 +155,23 @@ impl TrainConfig {
                 );
             }
             for (i, m) in self.data.methods.iter().enumerate() {
-                if !matches!(m, MethodConfig::Var3D { .. } | MethodConfig::LETKF { .. }) {
-                    return err(&format!("data.methods[{i}]"), "on the sphere use Var3D or LETKF".into());
+                match m {
+                    MethodConfig::Var3D { .. } | MethodConfig::LETKF { .. } => {}
+                    // Closed-loop training: the backgrounds of a latent method already trained.
+                    MethodConfig::Generative(g) if Path::new(&g.checkpoint) == Path::new(&self.out) => {
+                        return err(
+                            &format!("data.methods[{i}].checkpoint"),
+                            "is this file's `out`: cycle an earlier prior and write the new one elsewhere"
+                                .into(),
+                        );
+                    }
+                    MethodConfig::Generative(_) => {}
+                    _ => {
+                        return err(
+                            &format!("data.methods[{i}]"),
+                            "on the sphere use Var3D, LETKF or a trained latent Generative method".into(),
+                        );
+                    }
                 }
             }
         } else {
@@ -179,11 +196,13 @@ impl TrainConfig {
             return err("data.train_cycles", "need ≥ 10 training and ≥ 1 validation cycles".into());
         }
         if d.methods.is_empty() {
-            return err("data.methods", "list at least one classical filter".into());
+            return err("data.methods", "list at least one filter".into());
         }
-        for (i, m) in d.methods.iter().enumerate() {
-            if matches!(m, MethodConfig::Generative(_)) {
-                return err(&format!("data.methods[{i}]"), "must be a classical method".into());
+        if !exp.is_sphere() {
+            for (i, m) in d.methods.iter().enumerate() {
+                if matches!(m, MethodConfig::Generative(_)) {
+                    return err(&format!("data.methods[{i}]"), "must be a classical method".into());
+                }
             }
         }
         let n = &self.network;

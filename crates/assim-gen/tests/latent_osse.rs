@@ -80,16 +80,9 @@ fn train_vae(dir: &Path, seed: u64) -> PathBuf {
     out
 }
 
-/// A tiny latent prior trained on pairs from `data_method` (a `[[data.methods]]` body) with
-/// `background = "mean"` or `"member"`, which must give `pairs_per_cycle` pairs per window.
-fn train_prior_from(
-    dir: &Path,
-    name: &str,
-    conditional: bool,
-    background: &str,
-    data_method: &str,
-    pairs_per_cycle: usize,
-) -> PathBuf {
+/// The training file `dir/name.toml` of a tiny latent prior on pairs from `data_method` (a
+/// `[[data.methods]]` body) with `background = "mean"` or `"member"`; returns its checkpoint path.
+fn prior_file(dir: &Path, name: &str, conditional: bool, background: &str, data_method: &str) -> PathBuf {
     let out = dir.join(format!("{name}.ckpt"));
     let text = format!(
         r#"
@@ -127,9 +120,21 @@ checkpoint_every = 3
         out.display().to_string(),
         dir.join("vae.ckpt").display().to_string()
     );
-    let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, text).unwrap();
-    let (cfg, exp) = TrainConfig::load(&file).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    out
+}
+
+/// Trains the prior of [`prior_file`], which must give `pairs_per_cycle` pairs per window.
+fn train_prior_from(
+    dir: &Path,
+    name: &str,
+    conditional: bool,
+    background: &str,
+    data_method: &str,
+    pairs_per_cycle: usize,
+) -> PathBuf {
+    let out = prior_file(dir, name, conditional, background, data_method);
+    let (cfg, exp) = TrainConfig::load(&dir.join(format!("{name}.toml"))).unwrap();
     let outcome = train(&cfg, &exp, false, None, &mut |_| {}).unwrap();
     assert_eq!(outcome.n_pairs, 10 * pairs_per_cycle);
     out
@@ -214,6 +219,46 @@ fn a_member_conditioned_latent_prior_trains_on_every_member_and_cycles() {
         assert!(s.run.rmse_a.iter().all(|r| r.is_finite()), "{}", m.name);
         assert!(m.scores.spread_a > 0.0, "{}: members collapsed", m.name);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_prior_trains_on_the_cycled_backgrounds_of_a_latent_method() {
+    // Closed-loop training: the pairs of the second prior come from 3D-Var and from LO cycled
+    // with the first prior; a training filter that loses the truth, and the file's own
+    // checkpoint as the cycled one, are refused.
+    let dir = scratch("closed_loop");
+    train_vae(&dir, 1);
+    let first = train_prior(&dir, "first", true);
+    let lo = generative(&first, "{ kind = \"latent_optimization\", iters = 2, sigma_below = 1.0 }").replacen(
+        "[[methods]]",
+        "[[data.methods]]",
+        1,
+    );
+    let methods = format!("method = \"Var3D\"\nxb = 0.01\n{lo}");
+
+    // A prior trained for 3 steps loses the truth within the 13 windows.
+    let second = prior_file(&dir, "second", true, "mean", &methods);
+    let (cfg, exp) = TrainConfig::load(&dir.join("second.toml")).unwrap();
+    let e = train(&cfg, &exp, false, None, &mut |_| {}).err().unwrap().to_string();
+    assert!(e.contains("diverged on seed 11") && e.contains("Gen LO"), "{e}");
+    assert!(!second.exists(), "nothing is written when the pairs fail");
+
+    // With the bar lifted (this test is about the plumbing), 3D-Var's and LO's pairs pool.
+    let var3d = "[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n";
+    experiment(&dir, "exp.toml", 3, &format!("[divergence]\nfactor = 100.0\n{var3d}"));
+    let second = train_prior_from(&dir, "second", true, "mean", &methods, 2);
+    assert_eq!(Checkpoint::load(&second).unwrap().meta["denoiser"]["nx"], 2 * 8 * 16);
+    let run = generative(&second, "{ kind = \"dps\", zeta = 0.5 }");
+    let exp = Experiment::load(&experiment(&dir, "run.toml", 2, &run)).unwrap();
+    let report = run_experiment_with(&exp, &build_method, |_, _| {}).unwrap();
+    assert!(report.methods[0].per_seed[0].run.rmse_a.iter().all(|r| r.is_finite()));
+
+    let text = std::fs::read_to_string(dir.join("second.toml")).unwrap();
+    let [a, b] = [&first, &second].map(|p| format!("{:?}", p.display().to_string()));
+    std::fs::write(dir.join("own.toml"), text.replace(&a, &b)).unwrap();
+    let e = TrainConfig::load(&dir.join("own.toml")).err().unwrap().to_string();
+    assert!(e.contains("data.methods[1].checkpoint") && e.contains("`out`"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
