@@ -124,8 +124,10 @@ fn bad_training_files_are_refused_with_the_key() {
 }
 
 #[test]
-fn the_shipped_training_file_validates() {
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/swe_t21_autoencoder.toml");
-    let (cfg, exp) = AutoencoderConfig::load(&f).unwrap();
-    assert!(exp.is_sphere() && cfg.optim.steps >= 1000);
+fn the_shipped_training_files_validate() {
+    for name in ["swe_t21_autoencoder.toml", "swe_t42_autoencoder.toml"] {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name);
+        let (cfg, exp) = AutoencoderConfig::load(&f).unwrap();
+        assert!(exp.is_sphere() && cfg.optim.steps >= 1000, "{name}");
+    }
 }

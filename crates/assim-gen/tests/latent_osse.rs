@@ -357,13 +357,19 @@ fn repaint_and_unsuitable_files_are_refused() {
 
 #[test]
 fn the_shipped_latent_files_validate() {
-    for f in
-        ["swe_t21_latent_train.toml", "swe_t21_latent_prior_train.toml", "swe_t21_latent_member_train.toml"]
-    {
+    for f in [
+        "swe_t21_latent_train.toml",
+        "swe_t21_latent_prior_train.toml",
+        "swe_t21_latent_member_train.toml",
+        "swe_t21_latent_cycled_train.toml",
+        "swe_t42_latent_train.toml",
+    ] {
         let (cfg, exp) = TrainConfig::load(&repo("experiments").join(f)).unwrap();
         assert!(exp.is_sphere() && cfg.autoencoder.is_some(), "{f}");
         assert!(!cfg.data.seeds.contains(&1), "{f}: the test seed must not be a training seed");
     }
     let exp = Experiment::load(&repo("experiments/swe_t21_latent.toml")).unwrap();
     assert!(exp.is_sphere() && exp.methods.len() >= 11);
+    let exp = Experiment::load(&repo("experiments/swe_t42_latent.toml")).unwrap();
+    assert!(exp.is_sphere() && exp.methods.len() >= 3);
 }
