@@ -233,12 +233,13 @@ impl EnsembleFilter for GenerativeFilter {
                 let decoded = ae.decode_states(x * norm.std + norm.mean);
                 match (self.cfg.latent_analysis, &cond_latent) {
                     (LatentAnalysis::Increment, Some(zb)) => {
-                        // x_a = x_b + D(z_a) − D(z_b), with x_b what the prior was conditioned
-                        // on: the forecast mean (members would otherwise keep their whole
-                        // forecast spread) or each member's forecast. A mean-conditioned prior
-                        // has one background: it is decoded once.
+                        // x_a = D(z_a) + κ (x_b − D(z_b)), with x_b what the prior was
+                        // conditioned on: the forecast mean (members would otherwise keep their
+                        // whole forecast spread) or each member's forecast. A mean-conditioned
+                        // prior has one background: it is decoded once.
                         let zb = zb.clone().narrow(0, 0, backgrounds.len());
                         let db = ae.decode_states(zb * norm.std + norm.mean);
+                        let keep = self.cfg.keep;
                         decoded
                             .iter()
                             .enumerate()
@@ -248,7 +249,11 @@ impl EnsembleFilter for GenerativeFilter {
                                     .iter()
                                     .zip(a)
                                     .zip(&db[k])
-                                    .map(|((xb, a), b)| xb + a - b)
+                                    .map(
+                                        |((xb, a), b)| {
+                                            if keep == 1.0 { xb + a - b } else { a + keep * (xb - b) }
+                                        },
+                                    )
                                     .collect()
                             })
                             .collect()

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use assim_core::experiment::{Experiment, run_experiment_with};
+use assim_core::classical::Estimate;
+use assim_core::experiment::sphere::SphereTwin;
+use assim_core::experiment::{Experiment, Scenario, run_experiment_with};
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
@@ -259,6 +261,55 @@ fn a_prior_trains_on_the_cycled_backgrounds_of_a_latent_method() {
     std::fs::write(dir.join("own.toml"), text.replace(&a, &b)).unwrap();
     let e = TrainConfig::load(&dir.join("own.toml")).err().unwrap().to_string();
     assert!(e.contains("data.methods[1].checkpoint") && e.contains("`out`"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keep_interpolates_between_the_decoded_and_the_increment_analysis() {
+    // One analysis from the same members, observations and random stream with κ = 0, ½, 1:
+    // x_a = D(z_a) + κ (x_b − D(z_b)) is affine in κ, and κ = 0 is the decoded analysis.
+    let dir = scratch("keep");
+    train_vae(&dir, 1);
+    let prior = train_prior(&dir, "prior", true);
+    let lo = "{ kind = \"latent_optimization\", iters = 2, sigma_below = 1.0 }";
+    let mut methods = generative(&prior, lo);
+    for keep in [0.0, 0.5, 1.0] {
+        methods
+            .push_str(&generative(&prior, &format!("{lo}\nlatent_analysis = \"increment\"\nkeep = {keep}")));
+    }
+    let exp = Experiment::load(&experiment(&dir, "run.toml", 2, &methods)).unwrap();
+    let twin = SphereTwin::new(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
+    let analyses: Vec<Vec<f64>> = exp
+        .methods
+        .iter()
+        .map(|m| {
+            let mut method = build_method(m, &exp).unwrap();
+            let mut rng = stream(5, "keep");
+            method.initialise(&twin.setup(0), &mut rng).unwrap();
+            method.analyse(&twin.setup(0), twin.observations(0), 0.0, &mut rng).unwrap();
+            match method.estimate() {
+                Estimate::Ensemble { members, .. } => (0..members.ncols())
+                    .flat_map(|j| (0..members.nrows()).map(move |i| members[(i, j)]))
+                    .collect(),
+                Estimate::State { .. } => panic!("a generative method is an ensemble"),
+            }
+        })
+        .collect();
+    let scale = analyses[0].iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let gap = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale;
+    assert!(gap(&analyses[0], &analyses[1]) < 1e-12, "κ = 0 is D(z_a)");
+    let mid: Vec<f64> = analyses[1].iter().zip(&analyses[3]).map(|(a, b)| 0.5 * (a + b)).collect();
+    assert!(gap(&analyses[2], &mid) < 1e-9, "κ = ½ halfway: {}", gap(&analyses[2], &mid));
+    assert!(gap(&analyses[1], &analyses[3]) > 1e-4, "the forecast's unrepresentable part is not zero");
+
+    // κ outside [0, 1], or without the increment analysis, is refused.
+    for (extra, msg) in
+        [("latent_analysis = \"increment\"\nkeep = 1.5", "[0, 1]"), ("keep = 0.5", "increment")]
+    {
+        let text = generative(&prior, &format!("{lo}\n{extra}"));
+        let e = Experiment::load(&experiment(&dir, "bad.toml", 2, &text)).err().unwrap().to_string();
+        assert!(e.contains("keep") && e.contains(msg), "{e}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

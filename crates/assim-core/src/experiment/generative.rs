@@ -50,6 +50,12 @@ pub struct GenerativeConfig {
     /// what the autoencoder cannot represent is kept from the forecast instead of lost).
     #[serde(default, skip_serializing_if = "LatentAnalysis::is_decoded")]
     pub latent_analysis: LatentAnalysis,
+    /// With `latent_analysis = "increment"`: the fraction κ of the forecast's unrepresentable
+    /// part that is kept, `x_a = D(z_a) + κ (x_b − D(z_b))` (1: the increment analysis,
+    /// 0: `D(z_a)`). Observations never correct that part, so its error can only grow
+    /// across cycles; κ < 1 damps it towards the decoder's smooth field.
+    #[serde(default = "one")]
+    pub keep: f64,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -197,6 +203,9 @@ impl GenerativeConfig {
         let mut s = format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler, self.steps);
         if self.latent_analysis == LatentAnalysis::Increment {
             s.push_str(" x_b+ΔD");
+            if self.keep != 1.0 {
+                s.push_str(&format!(" keep={}", self.keep));
+            }
         }
         if self.prior_infl != 1.0 {
             s.push_str(&format!(" pinfl={}", self.prior_infl));
@@ -238,6 +247,12 @@ impl GenerativeConfig {
         }
         if !(self.prior_infl.is_finite() && self.prior_infl > 0.0) {
             return err("prior_infl", format!("must be a positive factor (got {})", self.prior_infl));
+        }
+        if !(0.0..=1.0).contains(&self.keep) {
+            return err("keep", format!("must be in [0, 1] (got {})", self.keep));
+        }
+        if self.keep != 1.0 && self.latent_analysis != LatentAnalysis::Increment {
+            return err("keep", "applies to latent_analysis = \"increment\" only".into());
         }
         let positive = |k: &str, v: f64| -> Result<(), AssimError> {
             if v.is_finite() && v > 0.0 { Ok(()) } else { err(k, format!("must be positive (got {v})")) }
