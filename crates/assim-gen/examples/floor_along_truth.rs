@@ -40,8 +40,8 @@ fn main() -> Result<(), AssimError> {
     for start in (0..windows).step_by(20) {
         let end = (start + 20).min(windows);
         let mut sums = [0.0; 5];
-        for ko in start..end {
-            let (s, vars) = twin.score(&Estimate::State { mean: &decoded[ko], var: None }, ko, false);
+        for (ko, x) in decoded.iter().enumerate().take(end).skip(start) {
+            let (s, vars) = twin.score(&Estimate::State { mean: x, var: None }, ko, false);
             sums[0] += s.rmse.powi(2);
             for (k, v) in vars.iter().take(3).enumerate() {
                 sums[k + 1] += v.rmse.powi(2);
