@@ -317,9 +317,25 @@ fn keep_interpolates_between_the_decoded_and_the_increment_analysis() {
 fn the_decoded_operator_is_the_core_operator_on_the_decoded_state() {
     let dir = scratch("hdz");
     let vae = train_vae(&dir, 1);
+    let ae = check_decoded_operator(&vae, [32, 64]);
+    // A latent for another resolution: the T42 experiment is refused, naming both grids.
+    let t42 = Experiment::load(&repo("experiments/swe_t42_stations.toml")).unwrap();
+    let e = ae.check_experiment(&t42).err().unwrap().to_string();
+    assert!(e.contains("T21") && e.contains("T42"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_decoded_operator_is_the_core_operator_at_t42_with_the_shipped_autoencoder() {
+    check_decoded_operator(&repo("checkpoints/swe_t42_vae.ckpt"), [64, 128]);
+}
+
+/// `H(D(z))` by the tensor path (and its JVP against its VJP) against the core's sparse
+/// operator on the decoded states, for the autoencoder at `vae` on the Gaussian grid `shape`.
+fn check_decoded_operator(vae: &Path, shape: [usize; 2]) -> TrainedAutoencoder {
     let device = Device::flex();
-    let ae = TrainedAutoencoder::load(&vae, &device).unwrap();
-    let grid = assim_core::grid::LatLonGrid::gaussian(32, 64).unwrap();
+    let ae = TrainedAutoencoder::load(vae, &device).unwrap();
+    let grid = assim_core::grid::LatLonGrid::gaussian(shape[0], shape[1]).unwrap();
     let mut rng = stream(5, "decoded-obs");
     let recs: Vec<Observation> = (0..12)
         .map(|k| Observation {
@@ -361,12 +377,7 @@ fn the_decoded_operator_is_the_core_operator_on_the_decoded_state() {
     let lhs: f64 = jw.iter().zip(&v).map(|(a, b)| a * b).sum();
     let rhs: f64 = jtv.iter().zip(&w).map(|(a, b)| a * b).sum();
     assert!((lhs - rhs).abs() < 1e-2 * (lhs.abs() + rhs.abs()), "{lhs} vs {rhs}");
-
-    // A latent for another resolution: the T42 experiment is refused, naming both grids.
-    let t42 = Experiment::load(&repo("experiments/swe_t42_stations.toml")).unwrap();
-    let e = ae.check_experiment(&t42).err().unwrap().to_string();
-    assert!(e.contains("T21") && e.contains("T42"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    ae
 }
 
 #[test]
