@@ -239,6 +239,8 @@ impl EnsembleFilter for GenerativeFilter {
                         // prior has one background: it is decoded once.
                         let zb = zb.clone().narrow(0, 0, backgrounds.len());
                         let db = ae.decode_states(zb * norm.std + norm.mean);
+                        // κ = 1 keeps the increment form's arithmetic, so earlier runs
+                        // reproduce bit for bit.
                         let keep = self.cfg.keep;
                         decoded
                             .iter()

@@ -187,6 +187,9 @@ impl TrainConfig {
                     "autoencoder and data.seeds are for shallow-water experiments".into(),
                 );
             }
+            if let Some(i) = self.data.methods.iter().position(|m| matches!(m, MethodConfig::Generative(_))) {
+                return err(&format!("data.methods[{i}]"), "must be a classical method".into());
+            }
         }
         if self.out.trim().is_empty() {
             return err("out", "give the checkpoint path".into());
@@ -197,13 +200,6 @@ impl TrainConfig {
         }
         if d.methods.is_empty() {
             return err("data.methods", "list at least one filter".into());
-        }
-        if !exp.is_sphere() {
-            for (i, m) in d.methods.iter().enumerate() {
-                if matches!(m, MethodConfig::Generative(_)) {
-                    return err(&format!("data.methods[{i}]"), "must be a classical method".into());
-                }
-            }
         }
         let n = &self.network;
         if n.increment && !n.conditional {
