@@ -280,7 +280,15 @@ impl EnsembleFilter for GenerativeFilter {
 /// Builds any method of an experiment: generative entries here, the rest by assim-core.
 pub fn build_method(cfg: &MethodConfig, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
     match cfg {
-        MethodConfig::Generative(g) => Ok(Box::new(GenerativeFilter::new(g, exp)?)),
+        MethodConfig::Generative(g) => {
+            let main = GenerativeFilter::new(g, exp)?;
+            Ok(match &g.spinup {
+                Some(sp) => {
+                    Box::new(crate::spinup::SpunUp::new(build_classical(&sp.method, exp)?, main, sp.windows))
+                }
+                None => Box::new(main),
+            })
+        }
         _ => build_classical(cfg, exp),
     }
 }

@@ -28,6 +28,7 @@ pub mod params;
 pub mod sampler;
 pub mod schedule;
 pub mod sphere_network;
+pub mod spinup;
 pub mod tensor;
 pub mod train;
 pub mod trained;

@@ -439,3 +439,81 @@ fn the_shipped_latent_files_validate() {
     let exp = Experiment::load(&repo("experiments/swe_t42_latent.toml")).unwrap();
     assert!(exp.is_sphere() && exp.methods.len() >= 3);
 }
+
+#[test]
+fn a_spun_up_method_is_its_helper_until_the_hand_over() {
+    // `spinup = { windows = 2, method = 3D-Var }`: the first two analyses are 3D-Var's, bit
+    // for bit (same random stream), the generative ensemble then starts as copies of 3D-Var's
+    // second analysis, and a spin-up that reaches a scored window is refused.
+    let dir = scratch("spinup");
+    train_vae(&dir, 1);
+    let prior = train_prior(&dir, "prior", true);
+    let var3d = "[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n";
+    let spun = generative(&prior, "{ kind = \"dps\", zeta = 0.5 }").replace(
+        "guidance =",
+        "spinup = { windows = 2, method = { method = \"Var3D\", xb = 0.01 } }\nguidance =",
+    );
+    // Windows are 6 h: a burn-in of 12 h leaves analyses 0 and 1 unscored.
+    let with_burn_in = |name: &str, methods: &str| {
+        let p = experiment(&dir, name, 3, methods);
+        let text = std::fs::read_to_string(&p).unwrap().replace("burn_in = 0", "burn_in = 43200");
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let exp = Experiment::load(&with_burn_in("run.toml", &format!("{var3d}{spun}"))).unwrap();
+    let twin = SphereTwin::new(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
+    let chrono = exp.chronology();
+    let mut methods: Vec<_> = exp.methods.iter().map(|m| build_method(m, &exp).unwrap()).collect();
+    let mut rngs = [stream(5, "spinup"), stream(5, "spinup")];
+    for (m, rng) in methods.iter_mut().zip(&mut rngs) {
+        m.initialise(&twin.setup(0), rng).unwrap();
+    }
+    for ko in 0..4 {
+        let setup = twin.setup(ko);
+        let k = chrono.obs_step(ko);
+        for (m, rng) in methods.iter_mut().zip(&mut rngs) {
+            m.forecast(&setup, (k - chrono.dko) as f64 * chrono.dt, chrono.dko).unwrap();
+            m.analyse(&setup, twin.observations(ko), k as f64 * chrono.dt, rng).unwrap();
+        }
+        let [a, b] = [&methods[0], &methods[1]].map(|m| m.estimate());
+        match (ko, &b) {
+            (0, Estimate::State { mean, .. }) => assert_eq!(a.mean(), mean.to_vec(), "3D-Var's analysis"),
+            (1, Estimate::Ensemble { members, .. }) => {
+                // Hand-over: three copies of 3D-Var's second analysis.
+                assert_eq!(members.ncols(), 3);
+                let xa = a.mean();
+                for j in 0..3 {
+                    assert!((0..xa.len()).all(|i| members[(i, j)] == xa[i]), "member {j}");
+                }
+            }
+            (_, Estimate::Ensemble { members, .. }) => {
+                let spread =
+                    (0..members.nrows()).map(|i| (members[(i, 0)] - members[(i, 1)]).abs()).sum::<f64>();
+                assert!(spread > 0.0, "analysis {ko} is sampled by the prior");
+            }
+            _ => panic!("analysis {ko}: unexpected estimate"),
+        }
+    }
+    // Through the runner: every window cycles, and the generative analyses are scored.
+    let report = run_experiment_with(&exp, &build_method, |_, _| {}).unwrap();
+    let s = &report.methods[1].per_seed[0];
+    assert!(!s.diverged && s.run.rmse_a.iter().all(|r| r.is_finite()));
+    assert_eq!(s.run.members, Some(3));
+    assert_eq!(report.methods[1].diagnostics.get("spinup_windows"), Some(&2.0));
+
+    // A spin-up into the scored windows, a generative helper and a bad helper key are refused.
+    for (from, to, msg) in [
+        ("windows = 2", "windows = 3", "spinup.windows"),
+        (
+            "method = \"Var3D\", xb = 0.01 }",
+            "method = \"Generative\", checkpoint = \"x\", n = 2 }",
+            "spinup.method",
+        ),
+        ("xb = 0.01 } }", "xb = -1.0 } }", "spinup.method.xb"),
+    ] {
+        let e =
+            Experiment::load(&with_burn_in("bad.toml", &spun.replace(from, to))).err().unwrap().to_string();
+        assert!(e.contains(&format!("methods[0].{msg}")), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

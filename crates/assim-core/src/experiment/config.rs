@@ -655,8 +655,6 @@ impl Experiment {
     /// Checks the divergence settings and every method entry against the model.
     fn validate_methods(&self, file: &str) -> Result<(), AssimError> {
         let err = |key: &str, msg: String| Err(AssimError::config(file, key, msg));
-        let sphere = self.is_sphere();
-        let linear = sphere || self.obs().operator == ObsKind::Identity;
         if self.divergence.window == 0 {
             return err("divergence.window", "must be ≥ 1".into());
         }
@@ -675,129 +673,160 @@ impl Experiment {
                     format!("two methods are named {:?}; give one a `label`", m.label()),
                 );
             }
-            let check_infl = |infl: f64| -> Result<(), AssimError> {
-                if infl.is_finite() && infl > 0.0 {
-                    Ok(())
-                } else {
-                    Err(AssimError::config(
-                        file,
-                        key("infl"),
-                        format!("must be a positive factor (got {infl})"),
-                    ))
-                }
-            };
-            let check_n = |n: usize| -> Result<(), AssimError> {
-                if n >= 2 {
-                    Ok(())
-                } else {
-                    Err(AssimError::config(file, key("n"), format!("ensemble size must be ≥ 2 (got {n})")))
-                }
-            };
-            match m {
-                MethodConfig::Climatology { .. } | MethodConfig::FreeRun { .. } => {}
-                MethodConfig::OptInterp { .. }
-                | MethodConfig::ExtKF { .. }
-                | MethodConfig::EnKF { .. }
-                | MethodConfig::PartFilt { .. }
-                    if sphere =>
-                {
+            self.validate_method(file, &key, m)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one method entry against the model; `key(k)` names its key `k` in messages.
+    fn validate_method(
+        &self,
+        file: &str,
+        key: &dyn Fn(&str) -> String,
+        m: &MethodConfig,
+    ) -> Result<(), AssimError> {
+        let err = |key: &str, msg: String| Err(AssimError::config(file, key, msg));
+        let sphere = self.is_sphere();
+        let linear = sphere || self.obs().operator == ObsKind::Identity;
+        let check_infl = |infl: f64| -> Result<(), AssimError> {
+            if infl.is_finite() && infl > 0.0 {
+                Ok(())
+            } else {
+                Err(AssimError::config(file, key("infl"), format!("must be a positive factor (got {infl})")))
+            }
+        };
+        let check_n = |n: usize| -> Result<(), AssimError> {
+            if n >= 2 {
+                Ok(())
+            } else {
+                Err(AssimError::config(file, key("n"), format!("ensemble size must be ≥ 2 (got {n})")))
+            }
+        };
+        match m {
+            MethodConfig::Climatology { .. } | MethodConfig::FreeRun { .. } => {}
+            MethodConfig::OptInterp { .. }
+            | MethodConfig::ExtKF { .. }
+            | MethodConfig::EnKF { .. }
+            | MethodConfig::PartFilt { .. }
+                if sphere =>
+            {
+                return err(
+                    &key("method"),
+                    format!(
+                        "{} is not available on the sphere (use Climatology, FreeRun, Var3D, LETKF or a latent generative method)",
+                        m.label()
+                    ),
+                );
+            }
+            MethodConfig::OptInterp { .. } | MethodConfig::ExtKF { .. } | MethodConfig::Var3D { .. }
+                if !linear =>
+            {
+                return err(
+                    &key("method"),
+                    format!(
+                        "{} needs a linear observation operator (observations.operator = \"identity\")",
+                        m.label()
+                    ),
+                );
+            }
+            MethodConfig::OptInterp { .. } => {}
+            MethodConfig::Generative(g) => {
+                check_n(g.n)?;
+                check_infl(g.infl)?;
+                g.validate(file, &|k| key(k), linear)?;
+                if !matches!(self.model, ModelConfig::Lorenz96 { .. }) && !sphere {
                     return err(
                         &key("method"),
-                        format!(
-                            "{} is not available on the sphere (use Climatology, FreeRun, Var3D, LETKF or a latent generative method)",
-                            m.label()
-                        ),
+                        "generative methods need a spatial model (lorenz96 or shallow_water)".into(),
                     );
                 }
-                MethodConfig::OptInterp { .. } | MethodConfig::ExtKF { .. } | MethodConfig::Var3D { .. }
-                    if !linear =>
-                {
+                if !sphere && g.latent_analysis != super::LatentAnalysis::Decoded {
+                    return err(
+                        &key("latent_analysis"),
+                        "is for latent priors on the sphere (shallow_water)".into(),
+                    );
+                }
+                if sphere && matches!(g.guidance, super::GuidanceConfig::RePaint) {
+                    return err(
+                        &key("guidance"),
+                        "RePaint needs observations of state components; the sphere's are interpolated \
+                         (use dps, sda_gamma, mmps or latent_optimization)"
+                            .into(),
+                    );
+                }
+                if let Some(sp) = &g.spinup {
+                    if matches!(*sp.method, MethodConfig::Generative(_)) {
+                        return err(&key("spinup.method"), "must be a classical method".into());
+                    }
+                    let chrono = self.chronology();
+                    if sp.windows == 0
+                        || sp.windows > chrono.n_obs_times()
+                        || chrono.is_averaged(sp.windows - 1)
+                    {
+                        let scored = (0..chrono.n_obs_times()).find(|&k| chrono.is_averaged(k)).unwrap_or(0);
+                        return err(
+                            &key("spinup.windows"),
+                            format!(
+                                "must be in 1..={scored}: the spin-up's analyses must all fall inside the burn-in \
+                                 (got {})",
+                                sp.windows
+                            ),
+                        );
+                    }
+                    self.validate_method(file, &|k| key(&format!("spinup.method.{k}")), &sp.method)?;
+                }
+            }
+            MethodConfig::Var3D { xb, max_iter, tol, .. } => {
+                if !(xb.is_finite() && *xb > 0.0) {
+                    return err(&key("xb"), format!("must be positive (got {xb})"));
+                }
+                if max_iter.is_some_and(|m| m == 0) {
+                    return err(&key("max_iter"), "must be ≥ 1".into());
+                }
+                if tol.is_some_and(|t| !(t.is_finite() && t > 0.0 && t < 1.0)) {
+                    return err(&key("tol"), "must be in (0, 1)".into());
+                }
+                if !sphere && (max_iter.is_some() || tol.is_some()) {
+                    return err(
+                        &key("max_iter"),
+                        "max_iter and tol are for the spectral 3D-Var on the sphere".into(),
+                    );
+                }
+            }
+            MethodConfig::ExtKF { infl, .. } => check_infl(*infl)?,
+            MethodConfig::EnKF { upd_a, n, infl, .. } => {
+                if !["Sqrt", "PertObs", "DEnKF"].contains(&upd_a.as_str()) {
+                    return err(
+                        &key("upd_a"),
+                        format!("unknown update {upd_a:?}: use \"Sqrt\", \"PertObs\" or \"DEnKF\""),
+                    );
+                }
+                check_n(*n)?;
+                check_infl(*infl)?;
+            }
+            MethodConfig::LETKF { n, loc_rad, infl, rtps, .. } => {
+                check_n(*n)?;
+                check_infl(*infl)?;
+                if loc_rad.is_nan() || *loc_rad <= 0.0 {
+                    return err(&key("loc_rad"), format!("must be positive or inf (got {loc_rad})"));
+                }
+                if !(rtps.is_finite() && (0.0..=1.0).contains(rtps)) {
+                    return err(&key("rtps"), format!("must be in [0, 1] (got {rtps})"));
+                }
+                if matches!(self.model, ModelConfig::Lorenz63 { .. }) {
                     return err(
                         &key("method"),
-                        format!(
-                            "{} needs a linear observation operator (observations.operator = \"identity\")",
-                            m.label()
-                        ),
+                        "LETKF needs a spatial model (lorenz96, shallow_water)".into(),
                     );
                 }
-                MethodConfig::OptInterp { .. } => {}
-                MethodConfig::Generative(g) => {
-                    check_n(g.n)?;
-                    check_infl(g.infl)?;
-                    g.validate(file, &|k| key(k), linear)?;
-                    if !matches!(self.model, ModelConfig::Lorenz96 { .. }) && !sphere {
-                        return err(
-                            &key("method"),
-                            "generative methods need a spatial model (lorenz96 or shallow_water)".into(),
-                        );
-                    }
-                    if !sphere && g.latent_analysis != super::LatentAnalysis::Decoded {
-                        return err(
-                            &key("latent_analysis"),
-                            "is for latent priors on the sphere (shallow_water)".into(),
-                        );
-                    }
-                    if sphere && matches!(g.guidance, super::GuidanceConfig::RePaint) {
-                        return err(
-                            &key("guidance"),
-                            "RePaint needs observations of state components; the sphere's are interpolated \
-                             (use dps, sda_gamma, mmps or latent_optimization)"
-                                .into(),
-                        );
-                    }
+            }
+            MethodConfig::PartFilt { n, ner, reg, .. } => {
+                check_n(*n)?;
+                if !(ner.is_finite() && (0.0..=1.0).contains(ner)) {
+                    return err(&key("ner"), format!("must be in [0, 1] (got {ner})"));
                 }
-                MethodConfig::Var3D { xb, max_iter, tol, .. } => {
-                    if !(xb.is_finite() && *xb > 0.0) {
-                        return err(&key("xb"), format!("must be positive (got {xb})"));
-                    }
-                    if max_iter.is_some_and(|m| m == 0) {
-                        return err(&key("max_iter"), "must be ≥ 1".into());
-                    }
-                    if tol.is_some_and(|t| !(t.is_finite() && t > 0.0 && t < 1.0)) {
-                        return err(&key("tol"), "must be in (0, 1)".into());
-                    }
-                    if !sphere && (max_iter.is_some() || tol.is_some()) {
-                        return err(
-                            &key("max_iter"),
-                            "max_iter and tol are for the spectral 3D-Var on the sphere".into(),
-                        );
-                    }
-                }
-                MethodConfig::ExtKF { infl, .. } => check_infl(*infl)?,
-                MethodConfig::EnKF { upd_a, n, infl, .. } => {
-                    if !["Sqrt", "PertObs", "DEnKF"].contains(&upd_a.as_str()) {
-                        return err(
-                            &key("upd_a"),
-                            format!("unknown update {upd_a:?}: use \"Sqrt\", \"PertObs\" or \"DEnKF\""),
-                        );
-                    }
-                    check_n(*n)?;
-                    check_infl(*infl)?;
-                }
-                MethodConfig::LETKF { n, loc_rad, infl, rtps, .. } => {
-                    check_n(*n)?;
-                    check_infl(*infl)?;
-                    if loc_rad.is_nan() || *loc_rad <= 0.0 {
-                        return err(&key("loc_rad"), format!("must be positive or inf (got {loc_rad})"));
-                    }
-                    if !(rtps.is_finite() && (0.0..=1.0).contains(rtps)) {
-                        return err(&key("rtps"), format!("must be in [0, 1] (got {rtps})"));
-                    }
-                    if matches!(self.model, ModelConfig::Lorenz63 { .. }) {
-                        return err(
-                            &key("method"),
-                            "LETKF needs a spatial model (lorenz96, shallow_water)".into(),
-                        );
-                    }
-                }
-                MethodConfig::PartFilt { n, ner, reg, .. } => {
-                    check_n(*n)?;
-                    if !(ner.is_finite() && (0.0..=1.0).contains(ner)) {
-                        return err(&key("ner"), format!("must be in [0, 1] (got {ner})"));
-                    }
-                    if !(reg.is_finite() && *reg >= 0.0) {
-                        return err(&key("reg"), format!("must be ≥ 0 (got {reg})"));
-                    }
+                if !(reg.is_finite() && *reg >= 0.0) {
+                    return err(&key("reg"), format!("must be ≥ 0 (got {reg})"));
                 }
             }
         }

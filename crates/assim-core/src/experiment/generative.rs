@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::MethodConfig;
 use crate::AssimError;
 
 /// A generative analysis: `n` members sampled as one batch from the diffusion prior of
@@ -56,9 +57,24 @@ pub struct GenerativeConfig {
     /// across cycles; κ < 1 damps it towards the decoder's smooth field.
     #[serde(default = "one")]
     pub keep: f64,
+    /// A classical method that cycles in this one's place for its first analyses, whose last
+    /// analysis then starts the generative ensemble (an operational system's cold start: a
+    /// prior trained on spun-up backgrounds cannot pull in a climatological first guess).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spinup: Option<Spinup>,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// The cold start of a generative method (see [`GenerativeConfig::spinup`]).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spinup {
+    /// Analyses made by `method` (all inside the burn-in, so none is scored as this one's).
+    pub windows: usize,
+    /// The classical method, as a `[[methods]]` entry (e.g. `{ method = "Var3D", xb = 0.01 }`).
+    pub method: Box<MethodConfig>,
 }
 
 /// How a latent analysis returns to the model state (see [`GenerativeConfig::latent_analysis`]).
@@ -212,6 +228,9 @@ impl GenerativeConfig {
         }
         if self.infl != 1.0 {
             s.push_str(&format!(" infl={}", self.infl));
+        }
+        if let Some(sp) = &self.spinup {
+            s.push_str(&format!(" from {} ({})", sp.method.label(), sp.windows));
         }
         s
     }
