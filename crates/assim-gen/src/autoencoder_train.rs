@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use assim_core::AssimError;
-use assim_core::experiment::sphere::climate_run;
+use assim_core::experiment::Scenario;
+use assim_core::experiment::sphere::{SphereTwin, climate_run};
 use assim_core::experiment::{Experiment, parse_toml, read_text};
 use assim_core::obs::Variable;
 use assim_core::rng::{fill_normal, stream, uniform};
@@ -49,6 +50,11 @@ pub struct VaeData {
     /// The experiment seeds whose climate samples are used.
     #[serde(default = "seeds")]
     pub seeds: Vec<u64>,
+    /// Training truths: the experiment's truth at every analysis time of these seeds joins
+    /// the fields (never a test seed of the experiment). The climate samples end where a
+    /// truth begins, so without them the autoencoder never sees the cycling period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truth_seeds: Vec<u64>,
     /// The last fraction of each seed's sample (in time) is held out for validation.
     #[serde(default = "tenth")]
     pub valid_fraction: f64,
@@ -171,6 +177,15 @@ impl AutoencoderConfig {
         if self.data.seeds.is_empty() {
             return err("data.seeds", "give at least one seed".into());
         }
+        if let Some(s) = self.data.truth_seeds.iter().find(|s| exp.seeds.contains(s)) {
+            return err(
+                "data.truth_seeds",
+                format!(
+                    "seed {s} is a test seed of {}: its truth would leak into training",
+                    self.data.experiment
+                ),
+            );
+        }
         if !(self.data.valid_fraction > 0.0 && self.data.valid_fraction < 0.5) {
             return err(
                 "data.valid_fraction",
@@ -274,27 +289,37 @@ fn data(
         transform.get_or_insert(Arc::new(SpectralTransform::new(p.truncation, p.radius)?));
     }
     let transform = transform.expect("at least one seed");
+    // The normalisation and the climatological sd come from the climate samples alone.
+    let n_climate = train.len();
+    for &seed in &cfg.data.truth_seeds {
+        let twin = SphereTwin::new(exp, seed, 0, progress)?;
+        let n = exp.chronology().n_obs_times();
+        let n_valid = ((n as f64 * cfg.data.valid_fraction).round() as usize).max(1);
+        train.extend((0..n - n_valid).map(|ko| twin.truth(ko).to_vec()));
+        valid.extend((n - n_valid..n).map(|ko| twin.truth(ko).to_vec()));
+    }
     let g = transform.grid().len();
     let pooled: Vec<(f64, f64)> = (0..3)
         .map(|v| {
-            let vals = train.iter().flat_map(|s| s[v * g..(v + 1) * g].iter());
-            let n = (train.len() * g) as f64;
+            let vals = train[..n_climate].iter().flat_map(|s| s[v * g..(v + 1) * g].iter());
+            let n = (n_climate * g) as f64;
             let m = vals.clone().sum::<f64>() / n;
             let sd = (vals.map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
             (m, sd)
         })
         .collect();
+    let climate = &train[..n_climate];
     let point_mean: Vec<f64> =
-        (0..3 * g).map(|i| train.iter().map(|s| s[i]).sum::<f64>() / train.len() as f64).collect();
+        (0..3 * g).map(|i| climate.iter().map(|s| s[i]).sum::<f64>() / n_climate as f64).collect();
     let grid = transform.grid();
     let clim_sd: Vec<f64> = (0..3)
         .map(|v| {
-            let n = train.len() as f64;
+            let n = n_climate as f64;
             (0..g)
                 .map(|p| {
                     let i = v * g + p;
-                    let m = train.iter().map(|s| s[i]).sum::<f64>() / n;
-                    let var = train.iter().map(|s| (s[i] - m).powi(2)).sum::<f64>() / (n - 1.0);
+                    let m = climate.iter().map(|s| s[i]).sum::<f64>() / n;
+                    let var = climate.iter().map(|s| (s[i] - m).powi(2)).sum::<f64>() / (n - 1.0);
                     grid.area_weight(p / grid.nlon()) * var
                 })
                 .sum::<f64>()

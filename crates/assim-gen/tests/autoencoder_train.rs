@@ -125,9 +125,31 @@ fn bad_training_files_are_refused_with_the_key() {
 
 #[test]
 fn the_shipped_training_files_validate() {
-    for name in ["swe_t21_autoencoder.toml", "swe_t42_autoencoder.toml"] {
+    for name in ["swe_t21_autoencoder.toml", "swe_t21_autoencoder_truths.toml", "swe_t42_autoencoder.toml"] {
         let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name);
         let (cfg, exp) = AutoencoderConfig::load(&f).unwrap();
         assert!(exp.is_sphere() && cfg.optim.steps >= 1000, "{name}");
     }
+}
+
+#[test]
+fn training_truths_join_the_fields_but_not_the_normalisation() {
+    // `truth_seeds = [5]`: the 4 windows of seed 5's truth join the fields (the last 20 %
+    // held out, as for the climate samples); the scales still come from the climate alone; a
+    // test seed of the experiment is refused.
+    let dir = scratch("truths");
+    let path = files(&dir, 1);
+    let (cfg, exp) = AutoencoderConfig::load(&path).unwrap();
+    let plain = train_autoencoder(&cfg, &exp, false, None, &mut |_, _, _| {}).unwrap();
+    let scale = Checkpoint::load(&plain.path).unwrap().meta["autoencoder"]["scale"].clone();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("seeds = [1, 2]", "seeds = [1, 2]\ntruth_seeds = [5]")).unwrap();
+    let (cfg, exp) = AutoencoderConfig::load(&path).unwrap();
+    let with = train_autoencoder(&cfg, &exp, false, None, &mut |_, _, _| {}).unwrap();
+    assert_eq!((with.n_train, with.n_valid), (plain.n_train + 3, plain.n_valid + 1));
+    assert_eq!(Checkpoint::load(&with.path).unwrap().meta["autoencoder"]["scale"], scale);
+    std::fs::write(&path, text.replace("seeds = [1, 2]", "seeds = [1, 2]\ntruth_seeds = [5, 1]")).unwrap();
+    let e = AutoencoderConfig::load(&path).err().unwrap().to_string();
+    assert!(e.contains("data.truth_seeds") && e.contains("seed 1"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

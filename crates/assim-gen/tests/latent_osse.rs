@@ -428,6 +428,7 @@ fn the_shipped_latent_files_validate() {
         "swe_t21_latent_prior_train.toml",
         "swe_t21_latent_member_train.toml",
         "swe_t21_latent_cycled_train.toml",
+        "swe_t21_latent_truths_train.toml",
         "swe_t42_latent_train.toml",
     ] {
         let (cfg, exp) = TrainConfig::load(&repo("experiments").join(f)).unwrap();
