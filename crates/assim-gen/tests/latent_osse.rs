@@ -9,7 +9,7 @@ use burn::tensor::Device;
 
 use assim_core::classical::Estimate;
 use assim_core::experiment::sphere::SphereTwin;
-use assim_core::experiment::{Experiment, Scenario, run_experiment_with};
+use assim_core::experiment::{Experiment, MethodConfig, Scenario, run_experiment_with};
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
@@ -439,6 +439,14 @@ fn the_shipped_latent_files_validate() {
     assert!(exp.is_sphere() && exp.methods.len() >= 11);
     let exp = Experiment::load(&repo("experiments/swe_t42_latent.toml")).unwrap();
     assert!(exp.is_sphere() && exp.methods.len() >= 3);
+    let exp = Experiment::load(&repo("experiments/swe_t42_latent_spinup.toml")).unwrap();
+    let spun = exp.methods.iter().filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()));
+    assert_eq!(spun.count(), 3, "every latent method of the cold-start file is spun up");
+    for f in ["swe_t21_single_analysis.toml", "swe_t42_single_analysis.toml"] {
+        let exp = Experiment::load(&repo("experiments").join(f)).unwrap();
+        assert!(matches!(exp.methods[0], MethodConfig::Var3D { .. }), "{f}: 3D-Var makes the backgrounds");
+        assert_eq!(exp.methods.len(), 6, "{f}");
+    }
 }
 
 #[test]
