@@ -20,31 +20,21 @@ use std::path::Path;
 use faer::Mat;
 
 use assim_core::AssimError;
-use assim_core::classical::{EnsembleFilter, Estimate};
+use assim_core::classical::EnsembleFilter;
 use assim_core::experiment::sphere::SphereTwin;
 use assim_core::experiment::{Experiment, MethodConfig, Scenario};
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
 use assim_gen::filter::{GenerativeFilter, build_method};
-use assim_gen::latent::TrainedAutoencoder;
 
-/// Squared errors summed over the windows: overall (clim sd) and Φ, u, v (SI).
-#[derive(Default, Clone, Copy)]
-struct Sums([f64; 4]);
+mod common;
 
-impl Sums {
-    fn add(&mut self, twin: &SphereTwin, x: &[f64], ko: usize) {
-        let (s, vars) = twin.score(&Estimate::State { mean: x, var: None }, ko, false);
-        self.0[0] += s.rmse.powi(2);
-        for (k, v) in vars.iter().take(3).enumerate() {
-            self.0[k + 1] += v.rmse.powi(2);
-        }
-    }
+use common::Sums;
 
-    fn line(&self, name: &str, n: usize) -> String {
-        let [a, b, c, d] = self.0.map(|v| (v / n as f64).sqrt());
-        format!("{name:<48} {a:>8.4} {b:>8.1} {c:>7.3} {d:>7.3}")
-    }
+/// One table row: the name and its RMSEs.
+fn line(name: &str, s: &Sums) -> String {
+    let [a, b, c, d] = s.rmse();
+    format!("{name:<48} {a:>8.4} {b:>8.1} {c:>7.3} {d:>7.3}")
 }
 
 fn main() -> Result<(), AssimError> {
@@ -80,16 +70,6 @@ fn main() -> Result<(), AssimError> {
         .collect();
     let mut filters =
         generative.iter().map(|(_, g)| GenerativeFilter::new(g, &exp)).collect::<Result<Vec<_>, _>>()?;
-    let ae = match generative.first() {
-        Some((_, g)) => {
-            let device = assim_gen::tensor::compute_device()?;
-            let prior = assim_gen::trained::TrainedDenoiser::load(Path::new(&g.checkpoint), &device)?;
-            let l =
-                prior.meta.latent.ok_or_else(|| AssimError::Input("the first prior is not latent".into()))?;
-            Some(TrainedAutoencoder::load(Path::new(&l.autoencoder), &device)?)
-        }
-        None => None,
-    };
     let twin = SphereTwin::new(&exp, seed, 0, &mut |_, _, _| {})?;
     let mut method = build_method(&provider, &exp)?;
     let mut rng = stream(seed, "analysis-from-background");
@@ -105,7 +85,8 @@ fn main() -> Result<(), AssimError> {
         let y = twin.observations(ko);
         if ko >= first {
             bg.add(&twin, &xb, ko);
-            if let Some(ae) = &ae {
+            // The reconstruction floors in the first latent method's autoencoder.
+            if let Some(ae) = filters.first().and_then(GenerativeFilter::autoencoder) {
                 let rec = ae.decode_states(ae.encode(&[xb.as_slice(), twin.truth(ko)]));
                 floor_b.add(&twin, &rec[0], ko);
                 floor_t.add(&twin, &rec[1], ko);
@@ -125,16 +106,15 @@ fn main() -> Result<(), AssimError> {
         eprint!("\rwindow {ko}/{last}");
     }
     eprintln!();
-    let n = last - first + 1;
     println!("windows {first}-{last}, seed {seed}: RMSE (clim sd)   Φ (m² s⁻²)   u   v (m/s)");
-    println!("{}", bg.line(&format!("background ({})", provider.label()), n));
-    println!("{}", an.line(&format!("analysis ({})", provider.label()), n));
-    if ae.is_some() {
-        println!("{}", floor_b.line("D(E(x_b))", n));
-        println!("{}", floor_t.line("D(E(truth)) (the floor)", n));
+    println!("{}", line(&format!("background ({})", provider.label()), &bg));
+    println!("{}", line(&format!("analysis ({})", provider.label()), &an));
+    if filters.first().and_then(GenerativeFilter::autoencoder).is_some() {
+        println!("{}", line("D(E(x_b))", &floor_b));
+        println!("{}", line("D(E(truth)) (the floor)", &floor_t));
     }
     for ((label, _), s) in generative.iter().zip(&gen_sums) {
-        println!("{}", s.line(label, n));
+        println!("{}", line(label, s));
     }
     Ok(())
 }

@@ -14,10 +14,14 @@
 use std::path::Path;
 
 use assim_core::AssimError;
-use assim_core::classical::{Estimate, StateDistribution};
+use assim_core::classical::StateDistribution;
 use assim_core::experiment::sphere::SphereTwin;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_gen::latent::TrainedAutoencoder;
+
+mod common;
+
+use common::Sums;
 
 fn main() -> Result<(), AssimError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,17 +43,13 @@ fn main() -> Result<(), AssimError> {
     println!("windows   floor (clim sd)   geopotential   u   v   truth − climate mean (clim sd)");
     for start in (0..windows).step_by(20) {
         let end = (start + 20).min(windows);
-        let mut sums = [0.0; 5];
+        let (mut floor, mut clim) = (Sums::default(), Sums::default());
         for (ko, x) in decoded.iter().enumerate().take(end).skip(start) {
-            let (s, vars) = twin.score(&Estimate::State { mean: x, var: None }, ko, false);
-            sums[0] += s.rmse.powi(2);
-            for (k, v) in vars.iter().take(3).enumerate() {
-                sums[k + 1] += v.rmse.powi(2);
-            }
-            sums[4] += twin.score(&Estimate::State { mean: &clim_mean, var: None }, ko, false).0.rmse.powi(2);
+            floor.add(&twin, x, ko);
+            clim.add(&twin, &clim_mean, ko);
         }
-        let n = (end - start) as f64;
-        let [a, b, c, d, e] = sums.map(|v| (v / n).sqrt());
+        let [a, b, c, d] = floor.rmse();
+        let e = clim.rmse()[0];
         println!("{start:>3}-{:<3}   {a:.4}   {b:.1}   {c:.3}   {d:.3}   {e:.3}", end - 1);
     }
     Ok(())

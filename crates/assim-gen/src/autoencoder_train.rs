@@ -280,11 +280,7 @@ fn data(
     let mut transform = None;
     for &seed in &cfg.data.seeds {
         let run = climate_run(exp, seed, progress)?;
-        let n = run.samples.len();
-        let n_valid = ((n as f64 * cfg.data.valid_fraction).round() as usize).max(1);
-        let (a, b) = run.samples.split_at(n - n_valid);
-        train.extend_from_slice(a);
-        valid.extend_from_slice(b);
+        split_in_time(&run.samples, cfg.data.valid_fraction, &mut train, &mut valid);
         let p = run.model.params();
         transform.get_or_insert(Arc::new(SpectralTransform::new(p.truncation, p.radius)?));
     }
@@ -293,10 +289,9 @@ fn data(
     let n_climate = train.len();
     for &seed in &cfg.data.truth_seeds {
         let twin = SphereTwin::new(exp, seed, 0, progress)?;
-        let n = exp.chronology().n_obs_times();
-        let n_valid = ((n as f64 * cfg.data.valid_fraction).round() as usize).max(1);
-        train.extend((0..n - n_valid).map(|ko| twin.truth(ko).to_vec()));
-        valid.extend((n - n_valid..n).map(|ko| twin.truth(ko).to_vec()));
+        let truths: Vec<Vec<f64>> =
+            (0..exp.chronology().n_obs_times()).map(|ko| twin.truth(ko).to_vec()).collect();
+        split_in_time(&truths, cfg.data.valid_fraction, &mut train, &mut valid);
     }
     let g = transform.grid().len();
     let pooled: Vec<(f64, f64)> = (0..3)
@@ -340,6 +335,15 @@ fn data(
         clim_sd,
         transform,
     })
+}
+
+/// Appends a time series of fields to the training set, its last `fraction` (at least one
+/// field) to the validation set.
+fn split_in_time(fields: &[Vec<f64>], fraction: f64, train: &mut Vec<Vec<f64>>, valid: &mut Vec<Vec<f64>>) {
+    let n_valid = ((fields.len() as f64 * fraction).round() as usize).max(1);
+    let (a, b) = fields.split_at(fields.len() - n_valid);
+    train.extend_from_slice(a);
+    valid.extend_from_slice(b);
 }
 
 fn batch_tensor(fields: &[&Vec<f32>], shape: [usize; 2], device: &Device) -> Tensor<4> {

@@ -130,6 +130,15 @@ impl GenerativeFilter {
         })
     }
 
+    /// The autoencoder of a latent prior (`None` for a state prior), for diagnostics that
+    /// decode or encode in the same latent.
+    pub fn autoencoder(&self) -> Option<&TrainedAutoencoder> {
+        match &self.space {
+            Space::Latent(ae) => Some(ae),
+            Space::State(_) => None,
+        }
+    }
+
     /// The backgrounds the prior is conditioned on: each member's forecast or the ensemble
     /// mean (the latter encoded once), as physical states (one per member, or the one mean)
     /// and as `[N, nx_prior]` in the prior's normalised variable.
