@@ -12,7 +12,7 @@
 //!
 //! ```sh
 //! cargo run --release -p assim-gen --example analysis_from_background -- \
-//!     experiments/swe_t42_latent.toml 20 39 [seed]
+//!     experiments/swe_t42_single_analysis.toml 20 29 [seed]
 //! ```
 
 use std::path::Path;
