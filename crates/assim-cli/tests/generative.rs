@@ -125,6 +125,8 @@ fn train_refuse_resume_and_cycle_every_guidance() {
         "{ kind = \"sda_gamma\", gamma = 0.1 }",
         "{ kind = \"mmps\", cg_iters = 2 }",
         "{ kind = \"latent_optimization\", iters = 3, lambda = 0.1, sigma_below = 1.0 }",
+        "{ kind = \"latent_optimization\", iters = 3, lambda = 0.1, sigma_below = 1.0, optimizer = \"gauss_newton\", \
+         score = { kind = \"sda_gamma\", gamma = 0.1 } }",
         "{ kind = \"repaint\" }",
     ] {
         toml.push_str(&gen_method(&ckpt, g, ""));
@@ -136,7 +138,7 @@ fn train_refuse_resume_and_cycle_every_guidance() {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     let rows = m["methods"].as_array().unwrap();
-    assert_eq!(rows.len(), 9);
+    assert_eq!(rows.len(), 10);
     for r in &rows[1..] {
         assert!(
             r["name"].as_str().unwrap().starts_with("Gen")
@@ -195,6 +197,18 @@ fn bad_generative_inputs_fail_cleanly_and_write_nothing() {
             gen_method(&ckpt, "{ kind = \"dps\", zeta = 1.0 }", "").replace("steps = 3", "steps = 0")
         ),
         "steps",
+    );
+    // Latent optimisation on a score: the score must be a posterior-sampling guidance, and
+    // its keys are checked under guidance.score.
+    let lo =
+        |score: &str| format!("{{ kind = \"latent_optimization\", sigma_below = 1.0, score = {score} }}");
+    fail(
+        &format!("{EXPERIMENT}{}", gen_method(&ckpt, &lo("{ kind = \"latent_optimization\" }"), "")),
+        "guidance.score.kind",
+    );
+    fail(
+        &format!("{EXPERIMENT}{}", gen_method(&ckpt, &lo("{ kind = \"sda_gamma\", gamma = -1.0 }"), "")),
+        "guidance.score.gamma",
     );
     let arctan = EXPERIMENT.replace("sigma = 1.0", "sigma = 1.0\noperator = \"arctan\"");
     fail(&format!("{arctan}{}", gen_method(&ckpt, "{ kind = \"repaint\" }", "")), "RePaint");

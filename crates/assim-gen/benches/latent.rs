@@ -105,6 +105,7 @@ fn main() {
                 lr: 0.1,
                 lambda: 1.0,
                 sigma_below: 0.5,
+                score: None,
                 optimizer: Default::default(),
             },
         ] {

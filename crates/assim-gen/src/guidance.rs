@@ -157,8 +157,13 @@ impl Denoiser for Guided<'_> {
                 d + g * s2
             }
             GuidanceConfig::Mmps { cg_iters } => self.mmps(x, sigma, cond, cg_iters),
-            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below, optimizer } => {
-                let d = self.prior.denoise(x, sigma, cond).without_autodiff();
+            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below, optimizer, ref score } => {
+                let d = match score {
+                    Some(score) => Guided::new(self.prior, self.obs, self.y.clone(), (**score).clone())
+                        .denoise(x, sigma, cond),
+                    None => self.prior.denoise(x, sigma, cond),
+                }
+                .without_autodiff();
                 if sigma > sigma_below {
                     d
                 } else {

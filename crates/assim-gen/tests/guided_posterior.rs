@@ -110,6 +110,7 @@ fn approximate_guidance_stays_near_the_kalman_posterior() {
             lr: 0.1,
             lambda: 1.0,
             sigma_below: f64::INFINITY,
+            score: None,
             optimizer: Optimizer::Adam,
         },
         32,
@@ -131,6 +132,7 @@ fn gauss_newton_latent_optimisation_is_the_exact_proximal_map_for_linear_obs() {
         lr: 0.1,
         lambda,
         sigma_below: f64::INFINITY,
+        score: None,
         optimizer: Optimizer::GaussNewton,
     };
     let guided = Guided::new(&prior, &obs, y, gn);
@@ -147,6 +149,47 @@ fn gauss_newton_latent_optimisation_is_the_exact_proximal_map_for_linear_obs() {
                 None => dm[i],
             };
             assert!((zm[i] - want).abs() < 1e-4, "component {i}: {} vs {want}", zm[i]);
+        }
+    }
+}
+
+#[test]
+fn latent_optimisation_on_a_score_corrects_the_guided_estimate_below_its_noise_level() {
+    // LO-SDA's pairing: above `sigma_below` the estimate is the score guidance's alone; at or
+    // below it, the Gauss–Newton step starts from that guided estimate (not the prior's), so
+    // with linear H it is x̂_SDA + gain (y − x̂_SDA) on the observed components. Tolerance 1e-4:
+    // f32 arithmetic on O(1) numbers.
+    let device = Device::flex();
+    let (t, prior, obs, y) = problem(&device);
+    let sda = GuidanceConfig::SdaGamma { gamma: 1.0 };
+    let lambda = 0.5;
+    let lo = GuidanceConfig::LatentOptimization {
+        iters: 3,
+        lr: 0.1,
+        lambda,
+        sigma_below: 0.5,
+        score: Some(Box::new(sda.clone())),
+        optimizer: Optimizer::GaussNewton,
+    };
+    let with_score = Guided::new(&prior, &obs, y.clone(), sda);
+    let guided = Guided::new(&prior, &obs, y, lo);
+    let mut rng = stream(13, "lo-score-inputs");
+    let x = normal(&mut rng, 5, NX, &device) * 2.0;
+    let gain = lambda / (R + lambda);
+    for sigma in [2.0, 0.3] {
+        let d = to_rows(&with_score.denoise(x.clone(), sigma, None));
+        let prior_d = to_rows(&prior.denoise(x.clone(), sigma, None));
+        let z = to_rows(&guided.denoise(x.clone(), sigma, None));
+        let moved: f64 = d.iter().zip(&prior_d).map(|(a, b)| (a - b).abs()).sum();
+        assert!(moved > 1e-2, "σ = {sigma}: the score guidance must move the prior's estimate");
+        for (dm, zm) in d.chunks(NX).zip(z.chunks(NX)) {
+            for i in 0..NX {
+                let want = match OBS.iter().position(|&o| o == i) {
+                    Some(r) if sigma <= 0.5 => dm[i] + gain * (t.y[r] - dm[i]),
+                    _ => dm[i],
+                };
+                assert!((zm[i] - want).abs() < 1e-4, "σ = {sigma}, component {i}: {} vs {want}", zm[i]);
+            }
         }
     }
 }

@@ -152,6 +152,12 @@ pub enum GuidanceConfig {
         /// How the objective is minimised (default Adam, as in LO-SDA).
         #[serde(default)]
         optimizer: Optimizer,
+        /// The posterior-sampling guidance followed at every step before the optimisation
+        /// (`dps`, `sda_gamma` or `mmps`; default none: the prior's estimate alone). LO-SDA
+        /// pairs a score-based sampler with the latent optimisation, so the optimisation
+        /// corrects an estimate the observations already steer at large σ.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        score: Option<Box<GuidanceConfig>>,
     },
     /// RePaint (Lugmayr et al. 2022; DiffDA): observed variables of the estimate replaced by
     /// the observations. Needs observations of state variables (the identity operator).
@@ -167,13 +173,16 @@ impl GuidanceConfig {
             GuidanceConfig::Dps { zeta } => format!("DPS ζ={zeta}"),
             GuidanceConfig::SdaGamma { gamma } => format!("SDA Γ={gamma}"),
             GuidanceConfig::Mmps { cg_iters } => format!("MMPS cg={cg_iters}"),
-            GuidanceConfig::LatentOptimization { iters, lambda, sigma_below, optimizer, .. } => {
+            GuidanceConfig::LatentOptimization { iters, lambda, sigma_below, optimizer, score, .. } => {
                 let mut s = match optimizer {
                     Optimizer::Adam => format!("LO it={iters} λ={lambda}"),
                     Optimizer::GaussNewton => format!("LO-GN cg={iters} λ={lambda}"),
                 };
                 if sigma_below.is_finite() {
                     s.push_str(&format!(" σ≤{sigma_below}"));
+                }
+                if let Some(g) = score {
+                    s.push_str(&format!(" on {}", g.name()));
                 }
                 s
             }
@@ -273,46 +282,70 @@ impl GenerativeConfig {
         if self.keep != 1.0 && self.latent_analysis != LatentAnalysis::Increment {
             return err("keep", "applies to latent_analysis = \"increment\" only".into());
         }
-        let positive = |k: &str, v: f64| -> Result<(), AssimError> {
-            if v.is_finite() && v > 0.0 { Ok(()) } else { err(k, format!("must be positive (got {v})")) }
-        };
-        match &self.guidance {
-            GuidanceConfig::None => {}
-            GuidanceConfig::Dps { zeta } => positive("guidance.zeta", *zeta)?,
-            GuidanceConfig::SdaGamma { gamma } => {
-                if !(gamma.is_finite() && *gamma >= 0.0) {
-                    return err("guidance.gamma", format!("must be ≥ 0 (got {gamma})"));
-                }
-            }
-            GuidanceConfig::Mmps { cg_iters } => {
-                if *cg_iters == 0 {
-                    return err("guidance.cg_iters", "must be ≥ 1".into());
-                }
-            }
-            GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below, .. } => {
-                if *iters == 0 {
-                    return err("guidance.iters", "must be ≥ 1".into());
-                }
-                positive("guidance.lr", *lr)?;
-                positive("guidance.lambda", *lambda)?;
-                if sigma_below.is_nan() || *sigma_below <= 0.0 {
-                    return err(
-                        "guidance.sigma_below",
-                        format!("must be positive or inf (got {sigma_below})"),
-                    );
-                }
-            }
-            GuidanceConfig::RePaint => {
-                if !linear_identity_obs {
-                    return err(
-                        "guidance.kind",
-                        "RePaint replaces observed state variables, so it needs observations of the state itself \
-                         (observations.operator = \"identity\")"
-                            .into(),
-                    );
-                }
+        validate_guidance(&self.guidance, "guidance", &|k, msg| err(k, msg), linear_identity_obs)
+    }
+}
+
+/// Checks one guidance entry; `at` is its key (`guidance`, or `guidance.score` for the
+/// posterior-sampling guidance under a latent optimisation), and `err(key, message)` builds
+/// the error.
+fn validate_guidance(
+    g: &GuidanceConfig,
+    at: &str,
+    err: &dyn Fn(&str, String) -> Result<(), AssimError>,
+    linear_identity_obs: bool,
+) -> Result<(), AssimError> {
+    let k = |name: &str| format!("{at}.{name}");
+    let positive = |name: &str, v: f64| -> Result<(), AssimError> {
+        if v.is_finite() && v > 0.0 { Ok(()) } else { err(&k(name), format!("must be positive (got {v})")) }
+    };
+    match g {
+        GuidanceConfig::None => {}
+        GuidanceConfig::Dps { zeta } => positive("zeta", *zeta)?,
+        GuidanceConfig::SdaGamma { gamma } => {
+            if !(gamma.is_finite() && *gamma >= 0.0) {
+                return err(&k("gamma"), format!("must be ≥ 0 (got {gamma})"));
             }
         }
-        Ok(())
+        GuidanceConfig::Mmps { cg_iters } => {
+            if *cg_iters == 0 {
+                return err(&k("cg_iters"), "must be ≥ 1".into());
+            }
+        }
+        GuidanceConfig::LatentOptimization { iters, lr, lambda, sigma_below, score, .. } => {
+            if *iters == 0 {
+                return err(&k("iters"), "must be ≥ 1".into());
+            }
+            positive("lr", *lr)?;
+            positive("lambda", *lambda)?;
+            if sigma_below.is_nan() || *sigma_below <= 0.0 {
+                return err(&k("sigma_below"), format!("must be positive or inf (got {sigma_below})"));
+            }
+            if let Some(score) = score {
+                if !matches!(
+                    **score,
+                    GuidanceConfig::Dps { .. }
+                        | GuidanceConfig::SdaGamma { .. }
+                        | GuidanceConfig::Mmps { .. }
+                ) {
+                    return err(
+                        &k("score.kind"),
+                        format!("must be dps, sda_gamma or mmps (got {:?})", score.name()),
+                    );
+                }
+                validate_guidance(score, &k("score"), err, linear_identity_obs)?;
+            }
+        }
+        GuidanceConfig::RePaint => {
+            if !linear_identity_obs {
+                return err(
+                    &k("kind"),
+                    "RePaint replaces observed state variables, so it needs observations of the state itself \
+                     (observations.operator = \"identity\")"
+                        .into(),
+                );
+            }
+        }
     }
+    Ok(())
 }
