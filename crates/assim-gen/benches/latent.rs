@@ -10,7 +10,7 @@
 
 mod common;
 
-use assim_core::experiment::GuidanceConfig;
+use assim_core::experiment::{GuidanceConfig, Optimizer};
 use assim_core::grid::LatLonGrid;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
@@ -108,6 +108,23 @@ fn main() {
                 score: None,
                 optimizer: Default::default(),
             },
+            // LO-SDA as cycled at T42: the optimisation on SDA guidance (Adam, and Gauss–Newton).
+            GuidanceConfig::LatentOptimization {
+                iters: 5,
+                lr: 0.1,
+                lambda: 1.0,
+                sigma_below: 0.5,
+                score: Some(Box::new(GuidanceConfig::SdaGamma { gamma: 10.0 })),
+                optimizer: Optimizer::Adam,
+            },
+            GuidanceConfig::LatentOptimization {
+                iters: 5,
+                lr: 0.1,
+                lambda: 1.0,
+                sigma_below: 0.5,
+                score: Some(Box::new(GuidanceConfig::SdaGamma { gamma: 10.0 })),
+                optimizer: Optimizer::GaussNewton,
+            },
         ] {
             let label = guidance.name();
             let guided = Guided::new(&net, &obs, y.clone(), guidance);
@@ -117,7 +134,7 @@ fn main() {
                 let x = Sampler::Euler.sample(&guided, &edm, 8, noise, Some(&cond), &mut r).expect("sample");
                 let _ = ae.decode_states(x);
             });
-            println!("  analysis ({} obs) {label:<22} {t:8.2} s", recs.len());
+            println!("  analysis ({} obs) {label:<40} {t:8.2} s", recs.len());
         }
     }
 }

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 
 use assim_core::classical::Estimate;
 use assim_core::experiment::sphere::SphereTwin;
-use assim_core::experiment::{Experiment, MethodConfig, Scenario, run_experiment_with};
+use assim_core::experiment::{Experiment, GuidanceConfig, MethodConfig, Scenario, run_experiment_with};
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
@@ -442,6 +442,12 @@ fn the_shipped_latent_files_validate() {
     let exp = Experiment::load(&repo("experiments/swe_t42_latent_spinup.toml")).unwrap();
     let spun = exp.methods.iter().filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()));
     assert_eq!(spun.count(), 3, "every latent method of the cold-start file is spun up");
+    let exp = Experiment::load(&repo("experiments/swe_t42_lo_sda.toml")).unwrap();
+    let on_a_score = exp.methods.iter().filter(|m| {
+        matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()
+            && matches!(&g.guidance, GuidanceConfig::LatentOptimization { score: Some(_), .. }))
+    });
+    assert_eq!(on_a_score.count(), 2, "both LO-SDA entries optimise on SDA guidance, spun up");
     for f in ["swe_t21_single_analysis.toml", "swe_t42_single_analysis.toml"] {
         let exp = Experiment::load(&repo("experiments").join(f)).unwrap();
         assert!(matches!(exp.methods[0], MethodConfig::Var3D { .. }), "{f}: 3D-Var makes the backgrounds");
