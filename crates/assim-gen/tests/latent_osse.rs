@@ -441,7 +441,7 @@ fn the_shipped_latent_files_validate() {
     assert!(exp.is_sphere() && exp.methods.len() >= 3);
     let exp = Experiment::load(&repo("experiments/swe_t42_latent_spinup.toml")).unwrap();
     let spun = exp.methods.iter().filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()));
-    assert_eq!(spun.count(), 3, "every latent method of the cold-start file is spun up");
+    assert_eq!(spun.count(), 4, "every latent method of the cold-start file is spun up");
     let exp = Experiment::load(&repo("experiments/swe_t42_lo_sda.toml")).unwrap();
     let on_a_score = exp.methods.iter().filter(|m| {
         matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()
