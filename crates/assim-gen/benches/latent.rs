@@ -47,6 +47,19 @@ fn network(grid: &LatLonGrid, stations: usize, footprints: usize) -> Vec<Observa
     recs
 }
 
+/// LO-SDA's guidance as in `experiments/swe_t42_lo_sda.toml`: the optimisation at σ ≤ 0.5 on
+/// SDA guidance (Γ = 10).
+fn lo_on_sda(optimizer: Optimizer) -> GuidanceConfig {
+    GuidanceConfig::LatentOptimization {
+        iters: 5,
+        lr: 0.1,
+        lambda: 1.0,
+        sigma_below: 0.5,
+        score: Some(Box::new(GuidanceConfig::SdaGamma { gamma: 10.0 })),
+        optimizer,
+    }
+}
+
 fn main() {
     let cpu = Device::flex();
     let n = 16;
@@ -109,22 +122,8 @@ fn main() {
                 optimizer: Default::default(),
             },
             // LO-SDA as cycled at T42: the optimisation on SDA guidance (Adam, and Gauss–Newton).
-            GuidanceConfig::LatentOptimization {
-                iters: 5,
-                lr: 0.1,
-                lambda: 1.0,
-                sigma_below: 0.5,
-                score: Some(Box::new(GuidanceConfig::SdaGamma { gamma: 10.0 })),
-                optimizer: Optimizer::Adam,
-            },
-            GuidanceConfig::LatentOptimization {
-                iters: 5,
-                lr: 0.1,
-                lambda: 1.0,
-                sigma_below: 0.5,
-                score: Some(Box::new(GuidanceConfig::SdaGamma { gamma: 10.0 })),
-                optimizer: Optimizer::GaussNewton,
-            },
+            lo_on_sda(Optimizer::Adam),
+            lo_on_sda(Optimizer::GaussNewton),
         ] {
             let label = guidance.name();
             let guided = Guided::new(&net, &obs, y.clone(), guidance);
