@@ -282,7 +282,7 @@ impl GenerativeConfig {
         if self.keep != 1.0 && self.latent_analysis != LatentAnalysis::Increment {
             return err("keep", "applies to latent_analysis = \"increment\" only".into());
         }
-        validate_guidance(&self.guidance, "guidance", &|k, msg| err(k, msg), linear_identity_obs)
+        validate_guidance(&self.guidance, "guidance", &err, linear_identity_obs)
     }
 }
 
