@@ -430,6 +430,7 @@ fn the_shipped_latent_files_validate() {
         "swe_t21_latent_cycled_train.toml",
         "swe_t21_latent_truths_train.toml",
         "swe_t42_latent_train.toml",
+        "swe_t42_latent_prior_train.toml",
     ] {
         let (cfg, exp) = TrainConfig::load(&repo("experiments").join(f)).unwrap();
         assert!(exp.is_sphere() && cfg.autoencoder.is_some(), "{f}");
@@ -448,6 +449,17 @@ fn the_shipped_latent_files_validate() {
             && matches!(&g.guidance, GuidanceConfig::LatentOptimization { score: Some(_), .. }))
     });
     assert_eq!(on_a_score.count(), 2, "both LO-SDA entries optimise on SDA guidance, spun up");
+    let exp = Experiment::load(&repo("experiments/swe_t42_calibrated.toml")).unwrap();
+    let inflated = exp
+        .methods
+        .iter()
+        .filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some() && g.infl > 1.0));
+    assert_eq!(inflated.count(), 3, "SDA, DPS and MMPS, inflated and spun up");
+    let exp = Experiment::load(&repo("experiments/swe_t42_unconditional.toml")).unwrap();
+    let unconditional = exp.methods.iter().filter(
+        |m| matches!(m, MethodConfig::Generative(g) if g.checkpoint.ends_with("swe_t42_latent_prior.ckpt")),
+    );
+    assert_eq!(unconditional.count(), 2, "p(z) with D(z_a) and with the increment analysis");
     for f in ["swe_t21_single_analysis.toml", "swe_t42_single_analysis.toml"] {
         let exp = Experiment::load(&repo("experiments").join(f)).unwrap();
         assert!(matches!(exp.methods[0], MethodConfig::Var3D { .. }), "{f}: 3D-Var makes the backgrounds");
