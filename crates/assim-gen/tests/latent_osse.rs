@@ -459,7 +459,7 @@ fn the_shipped_latent_files_validate() {
     let unconditional = exp.methods.iter().filter(
         |m| matches!(m, MethodConfig::Generative(g) if g.checkpoint.ends_with("swe_t42_latent_prior.ckpt")),
     );
-    assert_eq!(unconditional.count(), 2, "p(z) with D(z_a) and with the increment analysis");
+    assert_eq!(unconditional.count(), 3, "p(z) with SDA (Γ = 10 and 100) and DPS guidance");
     for f in ["swe_t21_single_analysis.toml", "swe_t42_single_analysis.toml"] {
         let exp = Experiment::load(&repo("experiments").join(f)).unwrap();
         assert!(matches!(exp.methods[0], MethodConfig::Var3D { .. }), "{f}: 3D-Var makes the backgrounds");
