@@ -431,6 +431,7 @@ fn the_shipped_latent_files_validate() {
         "swe_t21_latent_truths_train.toml",
         "swe_t42_latent_train.toml",
         "swe_t42_latent_prior_train.toml",
+        "swe_t42_latent_member_train.toml",
     ] {
         let (cfg, exp) = TrainConfig::load(&repo("experiments").join(f)).unwrap();
         assert!(exp.is_sphere() && cfg.autoencoder.is_some(), "{f}");
@@ -455,6 +456,11 @@ fn the_shipped_latent_files_validate() {
         .iter()
         .filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some() && g.infl > 1.0));
     assert_eq!(inflated.count(), 3, "SDA, DPS and MMPS, inflated and spun up");
+    assert!(
+        exp.methods.iter().any(|m| matches!(m, MethodConfig::Generative(g)
+            if g.checkpoint.ends_with("swe_t42_latent_member.ckpt") && g.infl == 1.0)),
+        "the member-conditioned prior, not inflated"
+    );
     let exp = Experiment::load(&repo("experiments/swe_t42_unconditional.toml")).unwrap();
     let unconditional = exp.methods.iter().filter(
         |m| matches!(m, MethodConfig::Generative(g) if g.checkpoint.ends_with("swe_t42_latent_prior.ckpt")),
