@@ -9,7 +9,9 @@ use burn::tensor::Device;
 
 use assim_core::classical::Estimate;
 use assim_core::experiment::sphere::SphereTwin;
-use assim_core::experiment::{Experiment, GuidanceConfig, MethodConfig, Scenario, run_experiment_with};
+use assim_core::experiment::{
+    Experiment, GenerativeConfig, GuidanceConfig, MethodConfig, Scenario, run_experiment_with,
+};
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
@@ -421,6 +423,12 @@ fn repaint_and_unsuitable_files_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// How many generative entries of a shipped experiment file satisfy `keep` (the file must load).
+fn generative_entries(file: &str, keep: impl Fn(&GenerativeConfig) -> bool) -> usize {
+    let exp = Experiment::load(&repo("experiments").join(file)).unwrap();
+    exp.methods.iter().filter(|m| matches!(m, MethodConfig::Generative(g) if keep(g))).count()
+}
+
 #[test]
 fn the_shipped_latent_files_validate() {
     for f in [
@@ -441,31 +449,22 @@ fn the_shipped_latent_files_validate() {
     assert!(exp.is_sphere() && exp.methods.len() >= 11);
     let exp = Experiment::load(&repo("experiments/swe_t42_latent.toml")).unwrap();
     assert!(exp.is_sphere() && exp.methods.len() >= 3);
-    let exp = Experiment::load(&repo("experiments/swe_t42_latent_spinup.toml")).unwrap();
-    let spun = exp.methods.iter().filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()));
-    assert_eq!(spun.count(), 4, "every latent method of the cold-start file is spun up");
-    let exp = Experiment::load(&repo("experiments/swe_t42_lo_sda.toml")).unwrap();
-    let on_a_score = exp.methods.iter().filter(|m| {
-        matches!(m, MethodConfig::Generative(g) if g.spinup.is_some()
-            && matches!(&g.guidance, GuidanceConfig::LatentOptimization { score: Some(_), .. }))
+    let spun = generative_entries("swe_t42_latent_spinup.toml", |g| g.spinup.is_some());
+    assert_eq!(spun, 4, "every latent method of the cold-start file is spun up");
+    let on_a_score = generative_entries("swe_t42_lo_sda.toml", |g| {
+        g.spinup.is_some() && matches!(&g.guidance, GuidanceConfig::LatentOptimization { score: Some(_), .. })
     });
-    assert_eq!(on_a_score.count(), 2, "both LO-SDA entries optimise on SDA guidance, spun up");
-    let exp = Experiment::load(&repo("experiments/swe_t42_calibrated.toml")).unwrap();
-    let inflated = exp
-        .methods
-        .iter()
-        .filter(|m| matches!(m, MethodConfig::Generative(g) if g.spinup.is_some() && g.infl > 1.0));
-    assert_eq!(inflated.count(), 3, "SDA, DPS and MMPS, inflated and spun up");
-    let member = exp.methods.iter().filter(|m| {
-        matches!(m, MethodConfig::Generative(g)
-            if g.checkpoint.ends_with("swe_t42_latent_member.ckpt") && g.infl == 1.0)
+    assert_eq!(on_a_score, 2, "both LO-SDA entries optimise on SDA guidance, spun up");
+    let inflated = generative_entries("swe_t42_calibrated.toml", |g| g.spinup.is_some() && g.infl > 1.0);
+    assert_eq!(inflated, 3, "SDA, DPS and MMPS, inflated and spun up");
+    let member = generative_entries("swe_t42_calibrated.toml", |g| {
+        g.checkpoint.ends_with("swe_t42_latent_member.ckpt") && g.infl == 1.0
     });
-    assert_eq!(member.count(), 2, "SDA and LO-SDA with the member-conditioned prior, not inflated");
-    let exp = Experiment::load(&repo("experiments/swe_t42_unconditional.toml")).unwrap();
-    let unconditional = exp.methods.iter().filter(
-        |m| matches!(m, MethodConfig::Generative(g) if g.checkpoint.ends_with("swe_t42_latent_prior.ckpt")),
-    );
-    assert_eq!(unconditional.count(), 3, "p(z) with SDA (Γ = 10 and 100) and DPS guidance");
+    assert_eq!(member, 2, "SDA and LO-SDA with the member-conditioned prior, not inflated");
+    let unconditional = generative_entries("swe_t42_unconditional.toml", |g| {
+        g.checkpoint.ends_with("swe_t42_latent_prior.ckpt")
+    });
+    assert_eq!(unconditional, 3, "p(z) with SDA (Γ = 10 and 100) and DPS guidance");
     for f in ["swe_t21_single_analysis.toml", "swe_t42_single_analysis.toml"] {
         let exp = Experiment::load(&repo("experiments").join(f)).unwrap();
         assert!(matches!(exp.methods[0], MethodConfig::Var3D { .. }), "{f}: 3D-Var makes the backgrounds");
