@@ -1,0 +1,138 @@
+//! Numbers unchanged: short versions of `l96_sakov2008.toml`, `l63_sakov2012.toml` and
+//! `swe_t21_stations.toml`, and two generative Lorenz-96 runs (every guidance strategy and
+//! sampler, identity and arctan observations) are run by `assim run` and compared, number by
+//! number, with the `metrics.json` each gave before the experiment-layer redesign (issue 18),
+//! kept in `tests/pinned/*.metrics.json`. Only wall times are left out.
+//!
+//! Tolerance: the Lorenz and shallow-water runs are f64 and must agree to 1e-9 relative
+//! (0 on this machine; the margin covers SIMD paths of faer that another CPU may dispatch,
+//! whose rounding differences a contracting filter does not amplify past 1e-12 in 300
+//! cycles). The generative runs carry an f32 network: 1e-4 relative, below the four
+//! significant digits the table prints. `ASSIM_PIN=1` rewrites the files (only ever before a
+//! change that must not move a number).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Keys that measure the machine, not the method.
+const WALL_KEYS: [&str; 5] =
+    ["wall_s", "wall_s_per_1001_cycles", "wall_s_per_cycle", "forecast_s_per_cycle", "analysis_s_per_cycle"];
+
+fn pinned_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("pinned")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("assim-pinned-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn assim(args: &[&str], cwd: &Path) {
+    let o = Command::new(env!("CARGO_BIN_EXE_assim")).args(args).current_dir(cwd).output().unwrap();
+    assert!(
+        o.status.success(),
+        "assim {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `v` without the wall-time keys, at every depth.
+fn strip_walls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for k in WALL_KEYS {
+                m.remove(k);
+            }
+            m.values_mut().for_each(strip_walls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_walls),
+        _ => {}
+    }
+}
+
+/// Every difference between `got` and `want` beyond `rel` (relative), with its path.
+fn differences(got: &Value, want: &Value, rel: f64, at: &str, out: &mut Vec<String>) {
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            if (a - b).abs() > rel * b.abs().max(a.abs()) {
+                out.push(format!("{at}: {a} (pinned {b})"));
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            for k in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => differences(x, y, rel, &format!("{at}.{k}"), out),
+                    _ => out.push(format!("{at}.{k}: present in only one of the two")),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, rel, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ if got == want => {}
+        _ => out.push(format!("{at}: {got} (pinned {want})")),
+    }
+}
+
+/// Runs `experiment` into a scratch directory and compares its metrics with the pinned ones.
+/// `cwd` is the working directory (that checkpoint paths start from).
+fn check(name: &str, experiment: &Path, cwd: &Path, rel: f64) {
+    let out = scratch(name).join("out");
+    assim(&["run", experiment.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"], cwd);
+    let mut got: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    strip_walls(&mut got);
+    let pin = pinned_dir().join(format!("{name}.metrics.json"));
+    if std::env::var_os("ASSIM_PIN").is_some() {
+        std::fs::write(&pin, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        return;
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(&pin).unwrap()).unwrap();
+    let mut diffs = Vec::new();
+    differences(&got, &want, rel, name, &mut diffs);
+    assert!(diffs.is_empty(), "{} numbers moved:\n{}", diffs.len(), diffs[..diffs.len().min(20)].join("\n"));
+}
+
+#[test]
+fn lorenz96_sakov2008_is_unchanged() {
+    check("l96_sakov2008", &pinned_dir().join("l96_sakov2008.toml"), &pinned_dir(), 1e-9);
+}
+
+#[test]
+fn lorenz63_sakov2012_is_unchanged() {
+    check("l63_sakov2012", &pinned_dir().join("l63_sakov2012.toml"), &pinned_dir(), 1e-9);
+}
+
+#[test]
+fn shallow_water_t21_stations_is_unchanged() {
+    check("swe_t21_stations", &pinned_dir().join("swe_t21_stations.toml"), &pinned_dir(), 1e-9);
+}
+
+#[test]
+fn generative_lorenz96_is_unchanged() {
+    // Checkpoint paths are relative to the working directory: the prior's directory, so
+    // that `params.checkpoint` is the same on every run.
+    let dir = scratch("generative-prior");
+    let fill = |file: &str, to: &Path| {
+        let text = std::fs::read_to_string(pinned_dir().join(file)).unwrap();
+        std::fs::write(to, text.replace("CKPT", "tiny.ckpt").replace("EXPERIMENT", "generative.toml"))
+            .unwrap();
+    };
+    for name in ["generative", "generative_arctan"] {
+        fill(&format!("{name}.toml"), &dir.join(format!("{name}.toml")));
+    }
+    fill("generative_train.toml", &dir.join("train.toml"));
+    assim(&["train", "denoiser", "train.toml", "--quiet"], &dir);
+    for name in ["generative", "generative_arctan"] {
+        check(name, &dir.join(format!("{name}.toml")), &dir, 1e-4);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
