@@ -2,7 +2,8 @@
 //! weight 1, so the LETKF must reproduce the global ETKF (EnKF Sqrt) member by member.
 
 use assim_core::classical::{Assimilator, EnKF, EnKFUpdate, Estimate, LETKF};
-use assim_core::experiment::{Experiment, TwinSetup};
+use assim_core::bed::lorenz::TwinSetup;
+use assim_core::experiment::Experiment;
 use assim_core::rng::stream;
 
 const EXP: &str = r#"
@@ -34,7 +35,7 @@ fn members(a: &dyn Assimilator) -> faer::Mat<f64> {
 
 fn run_pair(n: usize) -> f64 {
     let exp = Experiment::parse(EXP, "letkf_global.rs").unwrap();
-    let ts = TwinSetup::new(&exp).unwrap();
+    let ts = TwinSetup::of(&exp).unwrap();
     let twin = ts.simulate(7).unwrap();
     let setup = ts.setup(&twin);
     let mut global = EnKF::new(EnKFUpdate::Sqrt, n, 1.03, false);

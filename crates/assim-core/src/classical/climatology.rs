@@ -3,6 +3,7 @@
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::rng::AssimRng;
+use crate::experiment::{Experiment, Method};
 
 /// Always answers the climatological mean, with the climatological variance as its spread.
 #[derive(Default)]
@@ -28,5 +29,27 @@ impl Assimilator for Climatology {
 
     fn estimate(&self) -> Estimate<'_> {
         Estimate::State { mean: &self.mean, var: Some(&self.var) }
+    }
+}
+
+/// `method = "Climatology"`: no parameters.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClimatologyConfig {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for ClimatologyConfig {
+    const NAME: &'static str = "Climatology";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        "Climatology".into()
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+        Ok(Box::new(Climatology::default()))
     }
 }

@@ -5,11 +5,12 @@ use faer::Mat;
 use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
 use super::{EnsembleFilter, Setup};
 use crate::AssimError;
+use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
 use crate::linalg::{centre, spd_solve};
 use crate::rng::{AssimRng, normal};
 
-/// Which analysis update the EnKF uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which analysis update the EnKF uses (`upd_a`, DAPPER's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum EnKFUpdate {
     /// Symmetric square-root ETKF (deterministic, mean-preserving).
     Sqrt,
@@ -90,5 +91,44 @@ impl EnsembleFilter for EnKF {
         }
         post_process(&mut self.e, self.infl, self.rot, rng);
         Ok(())
+    }
+}
+
+/// `method = "EnKF"`: the global EnKF.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnKFConfig {
+    /// `"Sqrt"`, `"PertObs"` or `"DEnKF"`.
+    pub upd_a: EnKFUpdate,
+    /// Ensemble size.
+    pub n: usize,
+    /// Anomaly inflation factor.
+    #[serde(default = "defaults::one")]
+    pub infl: f64,
+    /// Random rotation.
+    #[serde(default)]
+    pub rot: bool,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for EnKFConfig {
+    const NAME: &'static str = "EnKF";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        super::with_infl_rot(format!("EnKF {:?} N={}", self.upd_a, self.n), self.infl, self.rot)
+    }
+    fn needs(&self) -> Vec<Need> {
+        vec![Need::SmallState]
+    }
+    fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
+        check.ensemble_size("n", self.n)?;
+        check.inflation("infl", self.infl)
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+        Ok(Box::new(EnKF::new(self.upd_a, self.n, self.infl, self.rot)))
     }
 }

@@ -4,6 +4,7 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup, kalman_gain, linear_h};
 use crate::AssimError;
+use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
 use crate::rng::AssimRng;
 
 /// EKF with multiplicative covariance inflation `infl^dt` per model step (DAPPER's `ExtKF`,
@@ -72,5 +73,36 @@ impl Assimilator for ExtKF {
 
     fn estimate(&self) -> Estimate<'_> {
         Estimate::State { mean: &self.mean, var: Some(&self.var) }
+    }
+}
+
+/// `method = "ExtKF"`.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtKFConfig {
+    /// Covariance inflation per unit time.
+    #[serde(default = "defaults::one")]
+    pub infl: f64,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for ExtKFConfig {
+    const NAME: &'static str = "ExtKF";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        format!("ExtKF infl={}", self.infl)
+    }
+    fn needs(&self) -> Vec<Need> {
+        vec![Need::SmallState, Need::LinearObs]
+    }
+    fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
+        check.inflation("infl", self.infl)
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+        Ok(Box::new(ExtKF::new(self.infl)))
     }
 }

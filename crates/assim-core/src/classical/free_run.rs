@@ -4,6 +4,7 @@
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::rng::AssimRng;
+use crate::experiment::{Experiment, Method};
 
 /// A single forecast from a draw of X0 (a random climate state on the sphere), ignoring
 /// every observation.
@@ -30,5 +31,31 @@ impl Assimilator for FreeRun {
 
     fn estimate(&self) -> Estimate<'_> {
         Estimate::State { mean: &self.state, var: None }
+    }
+}
+
+/// `method = "FreeRun"`: no parameters. Not a filter: never declared diverged, and it runs
+/// the bed's free model.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreeRunConfig {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for FreeRunConfig {
+    const NAME: &'static str = "FreeRun";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        "FreeRun".into()
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+        Ok(Box::new(FreeRun::default()))
+    }
+    fn is_filter(&self) -> bool {
+        false
     }
 }

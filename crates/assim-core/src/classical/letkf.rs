@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
 use super::{EnsembleFilter, Setup};
 use crate::AssimError;
+use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
 use crate::linalg::centre;
 use crate::rng::AssimRng;
 
@@ -128,5 +129,59 @@ impl EnsembleFilter for LETKF {
         }
         post_process(&mut self.e, self.infl, self.rot, rng);
         Ok(())
+    }
+}
+
+/// `method = "LETKF"`.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LETKFConfig {
+    /// Ensemble size.
+    pub n: usize,
+    /// Localisation radius (`inf` for global).
+    pub loc_rad: f64,
+    /// Anomaly inflation factor.
+    #[serde(default = "defaults::one")]
+    pub infl: f64,
+    /// Random rotation.
+    #[serde(default)]
+    pub rot: bool,
+    /// Relaxation to prior spread α (0 = off).
+    #[serde(default, skip_serializing_if = "defaults::is_zero")]
+    pub rtps: f64,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for LETKFConfig {
+    const NAME: &'static str = "LETKF";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        let mut s =
+            super::with_infl_rot(format!("LETKF N={} loc_rad={}", self.n, self.loc_rad), self.infl, self.rot);
+        if self.rtps != 0.0 {
+            s.push_str(&format!(" rtps={}", self.rtps));
+        }
+        s
+    }
+    fn needs(&self) -> Vec<Need> {
+        vec![Need::Localisation]
+    }
+    fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
+        check.ensemble_size("n", self.n)?;
+        check.inflation("infl", self.infl)?;
+        if self.loc_rad.is_nan() || self.loc_rad <= 0.0 {
+            return Err(check.error("loc_rad", format!("must be positive or inf (got {})", self.loc_rad)));
+        }
+        if !(self.rtps.is_finite() && (0.0..=1.0).contains(&self.rtps)) {
+            return Err(check.error("rtps", format!("must be in [0, 1] (got {})", self.rtps)));
+        }
+        Ok(())
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+        Ok(Box::new(LETKF::new(self.n, self.loc_rad, self.infl, self.rot).with_rtps(self.rtps)))
     }
 }

@@ -10,15 +10,39 @@ mod partfilt;
 mod spectral_var3d;
 mod static_gain;
 
-pub use climatology::Climatology;
-pub use enkf::{EnKF, EnKFUpdate};
+pub use climatology::{Climatology, ClimatologyConfig};
+pub use enkf::{EnKF, EnKFConfig, EnKFUpdate};
 pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
-pub use extkf::ExtKF;
-pub use free_run::FreeRun;
-pub use letkf::LETKF;
-pub use partfilt::{PartFilt, weights_degenerate};
+pub use extkf::{ExtKF, ExtKFConfig};
+pub use free_run::{FreeRun, FreeRunConfig};
+pub use letkf::{LETKF, LETKFConfig};
+pub use partfilt::{PartFilt, PartFiltConfig, weights_degenerate};
 pub use spectral_var3d::SpectralVar3D;
-pub use static_gain::{Background, StaticGain};
+pub use static_gain::{Background, OptInterpConfig, StaticGain, Var3DConfig};
+
+/// Registers every classical method: one line per method.
+pub fn register(registry: crate::experiment::MethodRegistry) -> crate::experiment::MethodRegistry {
+    registry
+        .with::<ClimatologyConfig>()
+        .with::<OptInterpConfig>()
+        .with::<Var3DConfig>()
+        .with::<ExtKFConfig>()
+        .with::<EnKFConfig>()
+        .with::<LETKFConfig>()
+        .with::<FreeRunConfig>()
+        .with::<PartFiltConfig>()
+}
+
+/// A DAPPER-style label with the inflation and rotation appended where they are set.
+fn with_infl_rot(mut s: String, infl: f64, rot: bool) -> String {
+    if infl != 1.0 {
+        s.push_str(&format!(" infl={infl}"));
+    }
+    if rot {
+        s.push_str(" rot");
+    }
+    s
+}
 
 use faer::{Mat, MatRef};
 

@@ -4,6 +4,7 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
+use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
 use crate::rng::{AssimRng, uniform};
 
 /// Bootstrap PF (DAPPER's `PartFilt`): reweight by the Gaussian likelihood, resample
@@ -143,6 +144,56 @@ impl Assimilator for PartFilt {
     fn estimate(&self) -> Estimate<'_> {
         let (e, w) = self.posterior.as_ref().map_or((&self.e, &self.w), |(e, w)| (e, w));
         Estimate::Ensemble { members: e.as_ref(), weights: Some(w) }
+    }
+}
+
+/// `method = "PartFilt"`: the bootstrap particle filter.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartFiltConfig {
+    /// Number of particles.
+    pub n: usize,
+    /// Resampling threshold on `N_eff / N`.
+    #[serde(default = "defaults::one")]
+    pub ner: f64,
+    /// Regularisation jitter scale.
+    #[serde(default)]
+    pub reg: f64,
+    /// Jitter only duplicated particles.
+    #[serde(default = "defaults::yes")]
+    pub nuj: bool,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for PartFiltConfig {
+    const NAME: &'static str = "PartFilt";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        let mut s = format!("PartFilt N={} NER={} reg={}", self.n, self.ner, self.reg);
+        if !self.nuj {
+            s.push_str(" nuj=false");
+        }
+        s
+    }
+    fn needs(&self) -> Vec<Need> {
+        vec![Need::SmallState]
+    }
+    fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
+        check.ensemble_size("n", self.n)?;
+        if !(self.ner.is_finite() && (0.0..=1.0).contains(&self.ner)) {
+            return Err(check.error("ner", format!("must be in [0, 1] (got {})", self.ner)));
+        }
+        if !(self.reg.is_finite() && self.reg >= 0.0) {
+            return Err(check.error("reg", format!("must be ≥ 0 (got {})", self.reg)));
+        }
+        Ok(())
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+        Ok(Box::new(PartFilt::new(self.n, self.ner, self.reg, self.nuj)))
     }
 }
 

@@ -4,6 +4,8 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup, gain_update, kalman_gain, linear_h};
 use crate::AssimError;
+use crate::bed::Covariance;
+use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
 use crate::rng::AssimRng;
 
 /// Where the background of a static-gain analysis comes from.
@@ -69,5 +71,86 @@ impl Assimilator for StaticGain {
 
     fn estimate(&self) -> Estimate<'_> {
         Estimate::State { mean: &self.state, var: None }
+    }
+}
+
+/// `method = "OptInterp"`: no parameters.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptInterpConfig {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for OptInterpConfig {
+    const NAME: &'static str = "OptInterp";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        "OptInterp".into()
+    }
+    fn needs(&self) -> Vec<Need> {
+        vec![Need::SmallState, Need::LinearObs]
+    }
+    fn build(&self, _exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
+        Ok(Box::new(StaticGain::opt_interp()))
+    }
+}
+
+/// `method = "Var3D"`: `B = xb·cov(truth)` on a small state; on the sphere `B = xb·` the
+/// climate's isotropic variance spectra, minimised by conjugate gradients
+/// ([`super::SpectralVar3D`]).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Var3DConfig {
+    /// Scale of `B`.
+    #[serde(default = "defaults::one")]
+    pub xb: f64,
+    /// Largest number of CG iterations (spectral `B`; default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iter: Option<usize>,
+    /// CG stopping tolerance on the relative residual (spectral `B`; default 1e-3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tol: Option<f64>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Method for Var3DConfig {
+    const NAME: &'static str = "Var3D";
+    fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+    fn auto_label(&self) -> String {
+        format!("Var3D xB={}", self.xb)
+    }
+    fn needs(&self) -> Vec<Need> {
+        vec![Need::LinearObs]
+    }
+    fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
+        check.positive("xb", self.xb)?;
+        if self.max_iter.is_some_and(|m| m == 0) {
+            return Err(check.error("max_iter", "must be ≥ 1"));
+        }
+        if self.tol.is_some_and(|t| !(t.is_finite() && t > 0.0 && t < 1.0)) {
+            return Err(check.error("tol", "must be in (0, 1)"));
+        }
+        if check.bed.covariance() == Covariance::Dense && (self.max_iter.is_some() || self.tol.is_some()) {
+            return Err(check.error("max_iter", "max_iter and tol are for the spectral 3D-Var on the sphere"));
+        }
+        Ok(())
+    }
+    fn build(&self, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
+        Ok(match exp.bed.covariance() {
+            Covariance::Dense => Box::new(StaticGain::var3d(self.xb)),
+            Covariance::Spectral => Box::new(super::SpectralVar3D::new(
+                self.xb,
+                self.max_iter.unwrap_or(100),
+                self.tol.unwrap_or(1e-3),
+            )),
+        })
     }
 }

@@ -4,8 +4,10 @@ use faer::Mat;
 
 use super::Model;
 
-/// `dx = σ(y − x)`, `dy = ρx − y − xz`, `dz = xy − βz`.
-#[derive(Clone, Debug)]
+/// `dx = σ(y − x)`, `dy = ρx − y − xz`, `dz = xy − βz`. Also its `[model]` entry
+/// (`kind = "lorenz63"`; defaults the chaotic σ = 10, ρ = 28, β = 8/3).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Lorenz63 {
     /// Prandtl number σ.
     pub sigma: f64,
@@ -23,6 +25,16 @@ impl Default for Lorenz63 {
 }
 
 impl Lorenz63 {
+    /// Checks the parameters; an error is the key (`sigma`, `rho`, `beta`) and the message.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (k, v) in [("sigma", self.sigma), ("rho", self.rho), ("beta", self.beta)] {
+            if !v.is_finite() {
+                return Err((k, "must be finite".into()));
+            }
+        }
+        Ok(())
+    }
+
     /// The tendency `f(s)`.
     pub fn tendency(&self, s: [f64; 3]) -> [f64; 3] {
         let [x, y, z] = s;

@@ -5,18 +5,41 @@ use faer::Mat;
 use super::{Resolvent, Tendency};
 
 /// `dx_i/dt = (x_{i+1} − x_{i−2}) x_{i−1} − x_i + F` on a periodic ring of `nx` variables.
-#[derive(Clone, Debug)]
+/// Also its `[model]` entry (`kind = "lorenz96"`; defaults `nx = 40`, `forcing = 8`).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Lorenz96 {
     /// Number of variables (≥ 4 so that the stencil is well defined).
+    #[serde(default = "default_nx")]
     pub nx: usize,
     /// Forcing `F` (8 gives the classic chaotic regime).
+    #[serde(default = "default_forcing")]
     pub forcing: f64,
+}
+
+fn default_nx() -> usize {
+    40
+}
+
+fn default_forcing() -> f64 {
+    8.0
 }
 
 impl Lorenz96 {
     /// The classic set-up used by Sakov & Oke (2008) and DAPPER: `Nx = 40`, `F = 8`.
     pub fn standard() -> Self {
-        Lorenz96 { nx: 40, forcing: 8.0 }
+        Lorenz96 { nx: default_nx(), forcing: default_forcing() }
+    }
+
+    /// Checks the parameters; an error is the key (`nx`, `forcing`) and the message.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.nx < 4 {
+            return Err(("nx", format!("must be ≥ 4 (got {})", self.nx)));
+        }
+        if !self.forcing.is_finite() {
+            return Err(("forcing", "must be finite".into()));
+        }
+        Ok(())
     }
 }
 

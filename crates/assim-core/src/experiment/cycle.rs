@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use super::{Chronology, DivergenceConfig};
+use serde::{Deserialize, Serialize};
+
+use super::Chronology;
 use crate::classical::{Assimilator, Estimate, Setup};
 use crate::metrics::{Scores, VariableScores};
 use crate::rng::AssimRng;
@@ -23,6 +25,54 @@ pub trait Scenario: Sync {
     /// The headline scores of `est` at `ko` and, on a multi-variable state, the scores of
     /// each variable (empty otherwise); the CRPS only if `with_crps`.
     fn score(&self, est: &Estimate<'_>, ko: usize, with_crps: bool) -> (Scores, Vec<VariableScores>);
+}
+
+/// `[divergence]`: a method counts as diverged when its state is non-finite, or when its
+/// analysis RMSE, averaged over the last `window` analyses, exceeds `factor` × the
+/// climatological spread (a filter that lost the truth has RMSE ≈ √2 × that spread;
+/// Climatology itself sits at 1×).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DivergenceConfig {
+    /// Number of analyses in the moving average.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Multiple of the climatological spread that the moving average must exceed.
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+}
+
+impl Default for DivergenceConfig {
+    fn default() -> Self {
+        DivergenceConfig { window: default_window(), factor: default_factor() }
+    }
+}
+
+fn default_window() -> usize {
+    200
+}
+
+fn default_factor() -> f64 {
+    1.25
+}
+
+impl DivergenceConfig {
+    /// The one divergence rule: the file's, except for a method that is not a filter (a free
+    /// run), which is never declared diverged on its error (only on a non-finite state).
+    pub fn for_method(&self, filter: bool) -> DivergenceConfig {
+        if filter { self.clone() } else { DivergenceConfig { factor: f64::INFINITY, ..self.clone() } }
+    }
+
+    /// Checks the values; `err(key, message)` builds the error.
+    pub fn validate(&self, err: &dyn Fn(&str, String) -> crate::AssimError) -> Result<(), crate::AssimError> {
+        if self.window == 0 {
+            return Err(err("divergence.window", "must be ≥ 1".into()));
+        }
+        if !(self.factor.is_finite() && self.factor > 0.0) {
+            return Err(err("divergence.factor", format!("must be positive (got {})", self.factor)));
+        }
+        Ok(())
+    }
 }
 
 /// Why and when a run stopped being a filter.

@@ -1,6 +1,8 @@
-//! Output files: written atomically so that a crash never leaves a half-written result.
+//! Files in and out: configuration files read with one-line errors, outputs written
+//! atomically so that a crash never leaves a half-written result, Zarr stores.
 
 mod atomic;
+pub mod config_file;
 mod metrics;
 pub mod zarr;
 

@@ -4,12 +4,16 @@ mod arctan;
 mod localization;
 pub mod network;
 mod partial_identity;
+mod pointwise;
 pub mod records;
 mod sparse;
+mod square;
 
-pub use arctan::Arctan;
+pub use arctan::ArcTan;
 pub use localization::{GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
+pub use pointwise::{ElementFn, Pointwise, PointwiseView};
+pub use square::Square;
 pub use records::{Observation, Source, Variable};
 pub use sparse::SparseLinear;
 
@@ -53,6 +57,12 @@ pub trait ObsOperator: Send + Sync {
     /// The rows of a sparse linear operator (the sphere's networks), for engines that apply
     /// `H` themselves (the latent methods, on tensors); `None` otherwise.
     fn as_sparse(&self) -> Option<&SparseLinear> {
+        None
+    }
+
+    /// The sites and function of a pointwise operator `y_p = h(x_{i_p})`, for engines that
+    /// apply `H` themselves (the generative methods on a state, on tensors); `None` otherwise.
+    fn pointwise(&self) -> Option<PointwiseView<'_>> {
         None
     }
 }

@@ -59,6 +59,10 @@ impl ObsOperator for PartialIdentity {
     fn matrix(&self) -> Option<Mat<f64>> {
         Some(Mat::from_fn(self.indices.len(), self.nx, |p, j| if self.indices[p] == j { 1.0 } else { 0.0 }))
     }
+
+    fn pointwise(&self) -> Option<super::PointwiseView<'_>> {
+        Some(super::PointwiseView { indices: &self.indices, h: None })
+    }
 }
 
 #[cfg(test)]

@@ -20,10 +20,15 @@
 //! (and the stirring pattern), one per-latitude pass of FFTs and grid products, and a
 //! Legendre analysis of the fluxes.
 
+mod config;
 mod forcing;
 mod grid_model;
 mod initial;
 
+pub use config::{
+    ForcingConfig, HyperdiffusionConfig, InitialConfig, JetDragConfig, RunConfig, SimulationConfig, StirringConfig,
+    SwModelConfig, TimeFilterConfig,
+};
 pub use forcing::{Forcing, JetDrag, Stirring, StirringState};
 pub use grid_model::{ForecastStirring, SwGridModel, grid_state};
 pub use initial::{InitialCondition, Orography};

@@ -1,16 +1,16 @@
-//! The global OSSE on the shallow-water bed: a stirred climate gives the climatology, X0 and
-//! the spectra of `B`; the truth follows it; the observing network samples the truth every
-//! window. [`SphereTwin`] is one seed of it, as a [`Scenario`] for the cycling loop.
+//! One seed of the global OSSE: the climate sample, the truth that follows it and the
+//! observing network's windows; [`SphereTwin`] is it as a [`Scenario`] for the cycling loop.
 
 use std::sync::Arc;
 
 use faer::Mat;
-use rayon::prelude::*;
 
-use super::{Chronology, Experiment, ModelConfig, Scenario, Simulation};
+use super::SphereConfig;
 use crate::AssimError;
+use crate::bed::StageProgress;
 use crate::classical::{Estimate, Setup, StateDistribution};
 use crate::dynamics::shallow_water::{ForecastStirring, ShallowWater, SwGridModel, grid_state};
+use crate::experiment::{Chronology, Experiment, Scenario, Simulation};
 use crate::metrics::{GridScorer, Scores, VariableScores};
 use crate::obs::network::Network;
 use crate::obs::records::{self, Observation, Variable};
@@ -94,9 +94,6 @@ pub struct SphereTwin {
     pub chrono: Chronology,
 }
 
-/// Progress of the set-up: (stage, done, total).
-pub type StageProgress<'a> = dyn FnMut(&str, usize, usize) + 'a;
-
 /// A seed's climate run: the model, the integration at the end of the climate sample (where
 /// the truth starts) and the samples `(geopotential, u, v)` on the grid.
 pub struct ClimateRun {
@@ -108,17 +105,22 @@ pub struct ClimateRun {
     pub samples: Vec<Vec<f64>>,
 }
 
+/// The sphere bed of `exp`, or an error for another bed.
+fn sphere_config(exp: &Experiment) -> Result<&SphereConfig, AssimError> {
+    exp.bed_as::<SphereConfig>()
+        .ok_or_else(|| AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()))
+}
+
 /// Spins up the model of a shallow-water experiment and samples its climate, for `seed`.
 pub fn climate_run(
     exp: &Experiment,
     seed: u64,
     progress: &mut StageProgress<'_>,
 ) -> Result<ClimateRun, AssimError> {
-    let ModelConfig::ShallowWater { spinup_days, climate_days, climate_interval_hours, .. } = &exp.model
-    else {
-        return Err(AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()));
-    };
-    let sim_cfg = exp.climate.as_ref().expect("read at validation").as_ref().clone();
+    let cfg = sphere_config(exp)?;
+    let m = &cfg.model;
+    let (spinup_days, climate_days, climate_interval_hours) = (&m.spinup_days, &m.climate_days, &m.climate_interval_hours);
+    let sim_cfg = cfg.climate.as_ref().clone();
     let dt = sim_cfg.model.dt_seconds;
     let spin = spinup_days.unwrap_or(sim_cfg.run.spinup_days);
     let (model, initial) = Simulation::new(sim_cfg, &exp.base_dir)?.into_parts();
@@ -156,9 +158,8 @@ impl SphereTwin {
         extra_windows: usize,
         progress: &mut StageProgress<'_>,
     ) -> Result<Self, AssimError> {
-        let ModelConfig::ShallowWater { forecast_stirring, .. } = &exp.model else {
-            return Err(AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()));
-        };
+        let cfg = sphere_config(exp)?;
+        let forecast_stirring = &cfg.model.forecast_stirring;
         let ClimateRun { model, integration: integ, samples } = climate_run(exp, seed, progress)?;
         let n_samples = samples.len();
         let chrono = exp.chronology();
@@ -213,7 +214,7 @@ impl SphereTwin {
         }
 
         // Observations: simulated from the network, or read from a file.
-        let net_cfg = exp.network.as_ref().expect("validated");
+        let net_cfg = &cfg.network;
         let window_s = chrono.dko as f64 * dt;
         let windows = match &net_cfg.file {
             Some(file) => {
@@ -346,78 +347,3 @@ impl Scenario for FreeRunView<'_> {
     }
 }
 
-/// Kinetic-energy spectrum of a grid state: per total wavenumber, m² s⁻² (the winds only).
-pub fn ke_spectrum(model: &ShallowWater, x: &[f64]) -> Vec<f64> {
-    let g = model.grid().len();
-    let (vor, div) = model.transform().vor_div_from_uv(&x[g..2 * g], &x[2 * g..]);
-    let tr = *model.truncation();
-    model.kinetic_energy_spectrum(&crate::dynamics::shallow_water::SwState { vor, div, phi: tr.zeros() })
-}
-
-/// Geostrophic imbalance: the area-weighted RMS of the ageostrophic wind `v − v_g` (m s⁻¹),
-/// `v_g = k × ∇Φ / f`, poleward of 20° (where `f` is large enough for balance to hold).
-pub fn geostrophic_imbalance(model: &ShallowWater, x: &[f64]) -> f64 {
-    let grid = model.grid();
-    let (g, nlon) = (grid.len(), grid.nlon());
-    let sht = model.transform();
-    let (gx, gy) = sht.gradient(&sht.analysis(&x[..g]));
-    let omega = model.params().omega;
-    let (mut sum, mut wsum) = (0.0, 0.0);
-    for p in 0..g {
-        let lat = grid.lat()[p / nlon];
-        if lat.abs() < 20f64.to_radians() {
-            continue;
-        }
-        let f = 2.0 * omega * lat.sin();
-        let (ug, vg) = (-gy[p] / f, gx[p] / f);
-        let w = grid.area_weight(p / nlon);
-        sum += w * ((x[g + p] - ug).powi(2) + (x[2 * g + p] - vg).powi(2));
-        wsum += w;
-    }
-    (sum / wsum).sqrt()
-}
-
-/// Per-lead scores of forecasts by `model` from `starts` (pairs of analysis index and mean
-/// state): `lead_days` daily leads of one continuous forecast each (the forcing known at its
-/// start only); for each lead, the per-variable RMSE and ACC averaged over starts.
-pub fn forecast_skill(
-    twin: &SphereTwin,
-    model: &SwGridModel,
-    starts: &[(usize, Vec<f64>)],
-    lead_days: usize,
-) -> Vec<Vec<VariableScores>> {
-    let c = &twin.chrono;
-    let per_day = (86400.0 / (c.dko as f64 * c.dt)).round() as usize;
-    let day_steps = (per_day * c.dko) as u64;
-    let runs: Vec<Vec<Vec<VariableScores>>> = starts
-        .par_iter()
-        .map(|(ko, x0)| {
-            let k0 = ((ko + 1) * c.dko) as u64;
-            model
-                .forecast_leads(x0, k0, day_steps, lead_days)
-                .iter()
-                .enumerate()
-                .map_while(|(d, x)| {
-                    let w = ko + 1 + (d + 1) * per_day;
-                    twin.truth.get(w).map(|t| twin.scorer.variables(x, None, t, false))
-                })
-                .collect()
-        })
-        .collect();
-    (0..lead_days)
-        .map(|d| {
-            let rows: Vec<&Vec<VariableScores>> = runs.iter().filter_map(|r| r.get(d)).collect();
-            // No start reached this lead: NaN, not a zero error.
-            let n = if rows.is_empty() { f64::NAN } else { rows.len() as f64 };
-            (0..3)
-                .map(|v| VariableScores {
-                    rmse: (rows.iter().map(|r| r[v].rmse.powi(2)).sum::<f64>() / n).sqrt(),
-                    bias: rows.iter().map(|r| r[v].bias).sum::<f64>() / n,
-                    acc: rows.iter().map(|r| r[v].acc).sum::<f64>() / n,
-                    spread: f64::NAN,
-                    crps: f64::NAN,
-                })
-                .collect()
-        })
-        .collect()
-}

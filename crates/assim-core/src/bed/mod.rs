@@ -1,0 +1,173 @@
+//! Test beds: what an experiment runs on. A bed reads its own keys of the experiment file
+//! (`[model]` and its sections), says which method needs it can meet and why it refuses the
+//! others, makes one seed's truth and observations (its [`World`]), and adds the outputs and
+//! diagnostics it reports to every method's cycle ([`Observer`]s). The runner
+//! ([`crate::experiment::run_experiment`]) knows nothing else about it.
+//!
+//! Adding a bed is one module here and one line in [`BEDS`].
+
+pub mod lorenz;
+pub mod sphere;
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::AssimError;
+use crate::classical::Estimate;
+use crate::experiment::{Chronology, Experiment, MethodSpec, Need, Scenario, SeedRun};
+use crate::metrics::VariableScores;
+
+/// Progress of the set-up: (stage, done, total).
+pub type StageProgress<'a> = dyn FnMut(&str, usize, usize) + 'a;
+
+/// Where a bed's relative paths start and how its errors name the file.
+pub struct FileContext<'a> {
+    /// The file, for messages.
+    pub file: &'a str,
+    /// The directory relative paths are resolved against.
+    pub base_dir: &'a Path,
+}
+
+impl FileContext<'_> {
+    /// A configuration error at key `key`.
+    pub fn error(&self, key: &str, msg: impl Into<String>) -> AssimError {
+        AssimError::config(self.file, key, msg)
+    }
+}
+
+/// Reads a bed from the `[model]` table (its `kind` chose the bed) and takes the bed's own
+/// sections out of `sections` (what is left must be the experiment's common keys).
+pub type BedReader =
+    fn(model: toml::Value, sections: &mut toml::Table, ctx: &FileContext<'_>) -> Result<Arc<dyn BedConfig>, AssimError>;
+
+/// The registered beds: `model.kind` → reader.
+pub const BEDS: &[(&str, BedReader)] =
+    &[("lorenz96", lorenz::read), ("lorenz63", lorenz::read), ("shallow_water", sphere::read)];
+
+/// Reads the bed named by `model.kind`.
+pub fn read_bed(
+    model: toml::Value,
+    sections: &mut toml::Table,
+    ctx: &FileContext<'_>,
+) -> Result<Arc<dyn BedConfig>, AssimError> {
+    let kinds: Vec<&str> = BEDS.iter().map(|(k, _)| *k).collect();
+    let kind = model.get("kind").and_then(toml::Value::as_str).map(str::to_string);
+    let Some(kind) = kind else {
+        return Err(ctx.error("model.kind", format!("missing: one of {}", kinds.join(", "))));
+    };
+    match BEDS.iter().find(|(k, _)| *k == kind) {
+        Some((_, read)) => read(model, sections, ctx),
+        None => Err(ctx.error("model.kind", format!("unknown model {kind:?}: use one of {}", kinds.join(", ")))),
+    }
+}
+
+/// Deserialises one section of the file, naming it in the error.
+pub fn section<T: serde::de::DeserializeOwned>(
+    v: toml::Value,
+    key: &str,
+    ctx: &FileContext<'_>,
+) -> Result<T, AssimError> {
+    v.try_into().map_err(|e: toml::de::Error| ctx.error(key, e.message().trim().replace('\n', " ")))
+}
+
+/// The background covariance a bed gives 3D-Var.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Covariance {
+    /// The truth trajectory's dense covariance (small states).
+    Dense,
+    /// Isotropic variance spectra per variable, on the sphere.
+    Spectral,
+}
+
+/// A test bed as read from an experiment file: what it offers methods, its keys, and how it
+/// prepares a run.
+pub trait BedConfig: Debug + Send + Sync {
+    /// Short name for messages (`"Lorenz-96"`, `"the sphere"`).
+    fn name(&self) -> String;
+    /// The `[model]` table (with defaults), as experiment copies and checkpoints store it.
+    fn model(&self) -> serde_json::Value;
+    /// Whether a prior trained on the model `trained` (a checkpoint's `model`) may run here.
+    fn same_model(&self, trained: &serde_json::Value) -> bool {
+        *trained == self.model()
+    }
+    /// The state dimension `Nx`.
+    fn nx(&self) -> usize;
+    /// Why the bed cannot give `need`; `None` when it can.
+    fn lacks(&self, need: Need) -> Option<String>;
+    /// The background covariance it gives 3D-Var.
+    fn covariance(&self) -> Covariance;
+    /// Checks the bed against the chronology; `ctx` names the keys.
+    fn validate(&self, chrono: &Chronology, ctx: &FileContext<'_>) -> Result<(), AssimError>;
+    /// Numbers of the truth it keeps for `chrono` (the memory bar of the experiment).
+    fn truth_numbers(&self, chrono: &Chronology) -> f64;
+    /// Writes its keys (`model` and its sections) into the experiment actually run.
+    fn write(&self, table: &mut toml::Table);
+    /// The seed-independent set-up of a run of `exp`.
+    fn prepare<'a>(&'a self, exp: &'a Experiment) -> Result<Box<dyn Bed + 'a>, AssimError>;
+    /// The concrete configuration, for code that knows the bed (`downcast_ref`).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A prepared bed: makes the worlds of its seeds.
+pub trait Bed: Sync {
+    /// One seed's truth and observations; `stage` reports the set-up's progress.
+    fn world(&self, seed: u64, stage: &mut StageProgress<'_>) -> Result<Box<dyn World + '_>, AssimError>;
+}
+
+/// One seed of a bed, as the runner sees it: the scenario every filter cycles against, and
+/// what the bed adds to each method's cycle.
+pub trait World: Scenario {
+    /// The scenario of a method that is not a filter (a free run), where it differs: on a
+    /// forced model, the free model knows nothing of the truth's forcing.
+    fn free_run(&self) -> Option<Box<dyn Scenario + '_>> {
+        None
+    }
+    /// Writes the seed's own outputs (the truth, the observations) into `dir`.
+    fn write_outputs(&self, exp: &Experiment, dir: &Path) -> Result<(), AssimError> {
+        let _ = (exp, dir);
+        Ok(())
+    }
+    /// The observers of one method's cycle; `out` is where files go (first seed only).
+    fn observers(
+        &self,
+        exp: &Experiment,
+        method: &dyn MethodSpec,
+        out: Option<&Path>,
+    ) -> Result<Vec<Box<dyn Observer + '_>>, AssimError> {
+        let _ = (exp, method, out);
+        Ok(Vec::new())
+    }
+}
+
+/// Sees every analysis of one method's cycle on one seed, then adds what it measured to the
+/// seed's [`SeedExtras`] (an output file, forecast skill, physical diagnostics).
+pub trait Observer {
+    /// The analysis at `ko`.
+    fn on_analysis(&mut self, ko: usize, est: &Estimate<'_>) -> Result<(), AssimError>;
+    /// After the cycle (`run` may have diverged).
+    fn finish(self: Box<Self>, run: &SeedRun, extras: &mut SeedExtras) -> Result<(), AssimError>;
+}
+
+/// What observers measured on one seed, beyond the cycle's own scores.
+#[derive(Clone, Debug, Default)]
+pub struct SeedExtras {
+    /// Forecast scores from the analyses: per daily lead, per variable.
+    pub forecast: Option<Vec<Vec<VariableScores>>>,
+    /// Kinetic-energy spectra and balance, time means.
+    pub physics: Option<PhysicsMeans>,
+}
+
+/// One seed's time means of the physical diagnostics.
+#[derive(Clone, Debug)]
+pub struct PhysicsMeans {
+    /// Analysis KE spectrum.
+    pub ke_a: Vec<f64>,
+    /// Truth KE spectrum.
+    pub ke_t: Vec<f64>,
+    /// Analysis imbalance.
+    pub imb_a: f64,
+    /// Truth imbalance.
+    pub imb_t: f64,
+}

@@ -1,0 +1,283 @@
+//! The global OSSE on the shallow-water model: a stirred climate gives the climatology, X0 and
+//! the spectra of `B`; the truth follows it; the observing network samples the truth every
+//! window ([`twin`]). Its keys are `[model]` (`kind = "shallow_water"`), `[network]` and
+//! `[forecasts]`; it reports per-variable scores, forecasts from the analyses, kinetic-energy
+//! spectra and balance, and writes the analyses and truth as Zarr ([`observers`]).
+
+mod observers;
+mod twin;
+
+pub use observers::{forecast_skill, geostrophic_imbalance, ke_spectrum, slug};
+pub use twin::{ClimateRun, FreeRunView, ObsWindow, SphereClimate, SphereTwin, climate_run, obs_window, simulate_values};
+
+use std::any::Any;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Bed, BedConfig, Covariance, FileContext, Observer, StageProgress, World, section};
+use crate::AssimError;
+use crate::dynamics::shallow_water::{ForecastStirring, SimulationConfig};
+use crate::experiment::{Chronology, Experiment, MethodSpec, Need, Scenario};
+use crate::obs::network::{Network, NetworkConfig};
+
+/// `[model]` of the sphere: the shallow-water model in the stirred climate of a simulation
+/// file; the state is `(geopotential, eastward_wind, northward_wind)` on its Gaussian grid.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClimateModelConfig {
+    /// The simulation file (model, forcing, initial state; `experiments/simulate_*.toml`),
+    /// relative to the experiment file.
+    pub climate: String,
+    /// Days from the initial state to the climate sample (default: the file's spin-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spinup_days: Option<f64>,
+    /// Days of climate sampled (climatology, X0, the spectra of `B`); the truth follows.
+    #[serde(default = "default_climate_days")]
+    pub climate_days: f64,
+    /// Hours between climate samples.
+    #[serde(default = "default_climate_interval")]
+    pub climate_interval_hours: f64,
+    /// What forecasts know of the truth's stirring: `"decaying"` (its state at the start,
+    /// without future kicks; the default), `"truth"` (all of it: a perfect-model twin),
+    /// `"random"` (an independent realisation) or `"none"`.
+    #[serde(default)]
+    pub forecast_stirring: ForecastStirring,
+}
+
+fn default_climate_days() -> f64 {
+    200.0
+}
+
+fn default_climate_interval() -> f64 {
+    24.0
+}
+
+/// `[forecasts]`: forecasts from the analyses, scored against the truth at each lead.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    /// Longest lead (days); leads are scored every day.
+    #[serde(default = "five")]
+    pub lead_days: usize,
+    /// A forecast starts from every `every`-th analysis after the burn-in.
+    #[serde(default = "eight")]
+    pub every: usize,
+}
+
+impl Default for ForecastConfig {
+    fn default() -> Self {
+        ForecastConfig { lead_days: five(), every: eight() }
+    }
+}
+
+fn five() -> usize {
+    5
+}
+
+fn eight() -> usize {
+    8
+}
+
+/// The sphere bed as the experiment file gives it.
+#[derive(Clone, Debug)]
+pub struct SphereConfig {
+    /// `[model]`.
+    pub model: ClimateModelConfig,
+    /// The simulation file it names, read with the experiment.
+    pub climate: Box<SimulationConfig>,
+    /// `[network]`: the observing network.
+    pub network: NetworkConfig,
+    /// `[forecasts]`, if given.
+    pub forecasts: Option<ForecastConfig>,
+}
+
+/// The `kind` of the sphere's `[model]`.
+const KIND: &str = "shallow_water";
+
+/// Reads the sphere bed: `[model]` (and the simulation file it names), `[network]`,
+/// `[forecasts]`.
+pub fn read(
+    model: toml::Value,
+    sections: &mut toml::Table,
+    ctx: &FileContext<'_>,
+) -> Result<Arc<dyn BedConfig>, AssimError> {
+    let mut model = model;
+    if let Some(t) = model.as_table_mut() {
+        t.remove("kind");
+    }
+    let model: ClimateModelConfig = section(model, "model", ctx)?;
+    for k in ["x0", "observations"] {
+        if sections.contains_key(k) {
+            return Err(ctx.error(
+                k,
+                "not used on the sphere: X0 is the climate sample and [network] gives the observations",
+            ));
+        }
+    }
+    let network = sections
+        .remove("network")
+        .ok_or_else(|| ctx.error("network", "missing: the shallow-water model needs an observing [network]"))?;
+    let network = section(network, "network", ctx)?;
+    let forecasts = sections.remove("forecasts").map(|f| section(f, "forecasts", ctx)).transpose()?;
+    let climate = SimulationConfig::load(&ctx.base_dir.join(&model.climate))
+        .map_err(|e| ctx.error("model.climate", e.to_string()))?;
+    Ok(Arc::new(SphereConfig { model, climate: Box::new(climate), network, forecasts }))
+}
+
+impl SphereConfig {
+    /// The spectral truncation of the grid.
+    pub fn truncation(&self) -> usize {
+        self.climate.model.truncation
+    }
+
+    /// The forecasts scored from the analyses.
+    pub fn forecasts(&self) -> ForecastConfig {
+        self.forecasts.clone().unwrap_or_default()
+    }
+}
+
+impl BedConfig for SphereConfig {
+    fn name(&self) -> String {
+        format!("shallow-water T{}", self.truncation())
+    }
+
+    fn model(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.model).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("kind".into(), KIND.into());
+        }
+        v
+    }
+
+    /// A latent prior checks its own grid against the autoencoder's (the truncation).
+    fn same_model(&self, trained: &serde_json::Value) -> bool {
+        trained.get("kind").and_then(serde_json::Value::as_str) == Some(KIND)
+    }
+
+    fn nx(&self) -> usize {
+        let t = self.truncation();
+        let (nlat, nlon) =
+            crate::grid::STANDARD_GAUSSIAN.iter().find(|g| g.0 == t).map_or((0, 0), |g| (g.1, g.2));
+        3 * nlat * nlon
+    }
+
+    fn lacks(&self, need: Need) -> Option<String> {
+        match need {
+            Need::SmallState => Some(format!(
+                "not available on the sphere, whose state of {} numbers holds no dense covariance and needs a \
+                 localised update (use Climatology, FreeRun, Var3D, LETKF or a latent generative method)",
+                self.nx()
+            )),
+            Need::LinearObs | Need::Localisation | Need::Grid => None,
+        }
+    }
+
+    fn covariance(&self) -> Covariance {
+        Covariance::Spectral
+    }
+
+    fn validate(&self, chrono: &Chronology, ctx: &FileContext<'_>) -> Result<(), AssimError> {
+        let m = &self.model;
+        let sim = &self.climate;
+        if sim.forcing.is_none() {
+            return Err(ctx.error("model.climate", "the simulation file has no [forcing]: a climate needs one"));
+        }
+        if m.spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+            return Err(ctx.error("model.spinup_days", "must be ≥ 0"));
+        }
+        if !(m.climate_interval_hours.is_finite() && m.climate_interval_hours > 0.0) {
+            return Err(ctx.error("model.climate_interval_hours", "must be positive"));
+        }
+        if !(m.climate_days.is_finite() && m.climate_days * 24.0 >= 20.0 * m.climate_interval_hours) {
+            return Err(ctx.error("model.climate_days", "must hold at least 20 climate samples"));
+        }
+        if (chrono.dt - sim.model.dt_seconds).abs() > 1e-9 {
+            return Err(ctx.error(
+                "chronology.dt",
+                format!(
+                    "must equal the model's time step dt_seconds = {} s of {}",
+                    sim.model.dt_seconds, m.climate
+                ),
+            ));
+        }
+        Network::new(&self.network).map_err(|msg| ctx.error("network", msg))?;
+        if let Some(obs_file) = &self.network.file {
+            crate::obs::records::read_csv(&ctx.base_dir.join(obs_file))
+                .map_err(|e| ctx.error("network.file", e.to_string()))?;
+        }
+        if let Some(f) = &self.forecasts
+            && (f.lead_days == 0 || f.every == 0)
+        {
+            return Err(ctx.error("forecasts", "lead_days and every must be ≥ 1"));
+        }
+        Ok(())
+    }
+
+    fn truth_numbers(&self, chrono: &Chronology) -> f64 {
+        (chrono.n_obs_times() + 1) as f64 * self.nx() as f64
+    }
+
+    fn write(&self, table: &mut toml::Table) {
+        if let Ok(toml::Value::Table(mut m)) = toml::Value::try_from(&self.model) {
+            m.insert("kind".into(), KIND.into());
+            table.insert("model".into(), toml::Value::Table(m));
+        }
+        if let Ok(v) = toml::Value::try_from(&self.network) {
+            table.insert("network".into(), v);
+        }
+        if let Some(Ok(v)) = self.forecasts.as_ref().map(toml::Value::try_from) {
+            table.insert("forecasts".into(), v);
+        }
+    }
+
+    fn prepare<'a>(&'a self, exp: &'a Experiment) -> Result<Box<dyn Bed + 'a>, AssimError> {
+        Ok(Box::new(SphereBed { exp }))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The prepared sphere bed: every seed runs its own climate, so nothing is shared.
+struct SphereBed<'a> {
+    exp: &'a Experiment,
+}
+
+impl Bed for SphereBed<'_> {
+    fn world(&self, seed: u64, stage: &mut StageProgress<'_>) -> Result<Box<dyn World + '_>, AssimError> {
+        let cfg = self.exp.bed_as::<SphereConfig>().expect("a sphere bed prepares a sphere experiment");
+        let fc = cfg.forecasts();
+        let chrono = self.exp.chronology();
+        let per_day = (86400.0 / (chrono.dko as f64 * chrono.dt)).round().max(1.0) as usize;
+        Ok(Box::new(SphereTwin::new(self.exp, seed, fc.lead_days * per_day, stage)?))
+    }
+}
+
+impl World for SphereTwin {
+    fn free_run(&self) -> Option<Box<dyn Scenario + '_>> {
+        Some(Box::new(FreeRunView(self)))
+    }
+
+    fn write_outputs(&self, exp: &Experiment, dir: &Path) -> Result<(), AssimError> {
+        observers::write_seed_outputs(exp, self, dir)
+    }
+
+    fn observers(
+        &self,
+        exp: &Experiment,
+        method: &dyn MethodSpec,
+        out: Option<&Path>,
+    ) -> Result<Vec<Box<dyn Observer + '_>>, AssimError> {
+        let mut obs: Vec<Box<dyn Observer + '_>> = Vec::new();
+        if let Some(dir) = out {
+            obs.push(Box::new(observers::AnalysisWriter::create(exp, self, dir, &method.label())?));
+        }
+        let model = if method.is_filter() { &self.model } else { &self.free_model };
+        let forecasts = exp.bed_as::<SphereConfig>().map(SphereConfig::forecasts).unwrap_or_default();
+        obs.push(Box::new(observers::Diagnostics::new(self, model, forecasts)));
+        Ok(obs)
+    }
+}

@@ -1,0 +1,259 @@
+//! What the sphere bed adds to every method's cycle: the analyses written as Zarr
+//! ([`AnalysisWriter`]), and forecasts from the analyses, kinetic-energy spectra and
+//! geostrophic balance against the truth at the same times ([`Diagnostics`]); with the seed's
+//! own outputs (truth, observations) and the diagnostics themselves.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::SphereTwin;
+use super::ForecastConfig;
+use crate::AssimError;
+use crate::bed::{Observer, PhysicsMeans, SeedExtras};
+use crate::classical::Estimate;
+use crate::dynamics::shallow_water::{ShallowWater, SwGridModel};
+use crate::experiment::{Experiment, SW_VARIABLES, SeedRun};
+use crate::io::zarr::{GriddedZarrWriter, Precision};
+use crate::metrics::VariableScores;
+
+/// A file-name-safe version of a method label.
+pub fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    s.trim_matches('_').to_string()
+}
+
+fn zarr_attrs(exp: &Experiment, what: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("title".into(), format!("assim {what}: {}", exp.name).into());
+    m.insert("Conventions".into(), "CF-1.8".into());
+    m.insert("source".into(), format!("assim {}", env!("CARGO_PKG_VERSION")).into());
+    m.insert("config".into(), exp.to_toml().into());
+    m
+}
+
+fn writer(
+    exp: &Experiment,
+    twin: &SphereTwin,
+    path: &Path,
+    what: &str,
+) -> Result<GriddedZarrWriter, AssimError> {
+    GriddedZarrWriter::create(
+        path,
+        true,
+        twin.sw().grid(),
+        twin.chrono.n_obs_times(),
+        &SW_VARIABLES[..3],
+        Precision::F32,
+        zarr_attrs(exp, what),
+    )
+}
+
+fn write_state(w: &mut GriddedZarrWriter, t: usize, hours: f64, x: &[f64]) -> Result<(), AssimError> {
+    let g = x.len() / 3;
+    w.write_slice(t, hours, &[&x[..g], &x[g..2 * g], &x[2 * g..]])
+}
+
+/// Hours from the start to analysis `ko`.
+fn hours(twin: &SphereTwin, ko: usize) -> f64 {
+    twin.chrono.obs_step(ko) as f64 * twin.chrono.dt / 3600.0
+}
+
+/// The seed's own outputs in `dir`: the observations as CSV and the truth as Zarr.
+pub(super) fn write_seed_outputs(exp: &Experiment, twin: &SphereTwin, dir: &Path) -> Result<(), AssimError> {
+    std::fs::create_dir_all(dir.join("analyses"))
+        .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
+    let recs: Vec<_> = twin.windows.iter().flat_map(|w| w.records.iter().cloned()).collect();
+    crate::obs::records::write_csv(&dir.join("observations.csv"), &recs)?;
+    let mut w = writer(exp, twin, &dir.join("truth.zarr"), "truth")?;
+    for ko in 0..twin.chrono.n_obs_times() {
+        write_state(&mut w, ko, hours(twin, ko), &twin.truth[ko + 1])?;
+    }
+    w.finish().map(drop)
+}
+
+/// Writes a method's analysis means to `analyses/<label>.zarr` (NaN after a divergence).
+pub(super) struct AnalysisWriter<'a> {
+    twin: &'a SphereTwin,
+    zarr: GriddedZarrWriter,
+}
+
+impl<'a> AnalysisWriter<'a> {
+    /// The store of the method `label` in `dir`.
+    pub(super) fn create(exp: &Experiment, twin: &'a SphereTwin, dir: &Path, label: &str) -> Result<Self, AssimError> {
+        let path = dir.join("analyses").join(format!("{}.zarr", slug(label)));
+        Ok(AnalysisWriter { twin, zarr: writer(exp, twin, &path, &format!("analyses of {label}"))? })
+    }
+}
+
+impl Observer for AnalysisWriter<'_> {
+    fn on_analysis(&mut self, ko: usize, est: &Estimate<'_>) -> Result<(), AssimError> {
+        write_state(&mut self.zarr, ko, hours(self.twin, ko), &est.mean())
+    }
+
+    fn finish(mut self: Box<Self>, run: &SeedRun, _extras: &mut SeedExtras) -> Result<(), AssimError> {
+        let nan = vec![f64::NAN; self.twin.truth[0].len()];
+        for ko in run.rmse_a.len()..self.twin.chrono.n_obs_times() {
+            write_state(&mut self.zarr, ko, hours(self.twin, ko), &nan)?;
+        }
+        self.zarr.finish().map(drop)
+    }
+}
+
+/// Kinetic-energy spectra and balance of the analyses (every `every`-th analysis after the
+/// burn-in) and the truth's at the same times, and forecasts from those analyses by `model`.
+pub(super) struct Diagnostics<'a> {
+    twin: &'a SphereTwin,
+    model: &'a SwGridModel,
+    forecasts: ForecastConfig,
+    first_averaged: usize,
+    extra_windows: usize,
+    starts: Vec<(usize, Vec<f64>)>,
+    ke_a: Vec<f64>,
+    ke_t: Vec<f64>,
+    imb_a: f64,
+    imb_t: f64,
+    n: usize,
+}
+
+impl<'a> Diagnostics<'a> {
+    /// Diagnostics of one cycle on `twin`, forecasts by `model`.
+    pub(super) fn new(twin: &'a SphereTwin, model: &'a SwGridModel, forecasts: ForecastConfig) -> Self {
+        let c = &twin.chrono;
+        let per_day = (86400.0 / (c.dko as f64 * c.dt)).round().max(1.0) as usize;
+        let t = twin.sw().truncation().t();
+        Diagnostics {
+            twin,
+            model,
+            first_averaged: c.averaged()[0],
+            extra_windows: forecasts.lead_days * per_day,
+            forecasts,
+            starts: Vec::new(),
+            ke_a: vec![0.0; t + 1],
+            ke_t: vec![0.0; t + 1],
+            imb_a: 0.0,
+            imb_t: 0.0,
+            n: 0,
+        }
+    }
+}
+
+impl Observer for Diagnostics<'_> {
+    fn on_analysis(&mut self, ko: usize, est: &Estimate<'_>) -> Result<(), AssimError> {
+        let twin = self.twin;
+        if !twin.chrono.is_averaged(ko) || !(ko - self.first_averaged).is_multiple_of(self.forecasts.every) {
+            return Ok(());
+        }
+        let mean = est.mean();
+        if !mean.iter().all(|x| x.is_finite()) {
+            return Ok(());
+        }
+        let truth = &twin.truth[ko + 1];
+        for (acc, x) in [(&mut self.ke_a, &mean), (&mut self.ke_t, truth)] {
+            for (a, e) in acc.iter_mut().zip(ke_spectrum(twin.sw(), x)) {
+                *a += e;
+            }
+        }
+        self.imb_a += geostrophic_imbalance(twin.sw(), &mean);
+        self.imb_t += geostrophic_imbalance(twin.sw(), truth);
+        self.n += 1;
+        if ko + 1 + self.extra_windows < twin.truth.len() {
+            self.starts.push((ko, mean));
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, run: &SeedRun, extras: &mut SeedExtras) -> Result<(), AssimError> {
+        if run.diverged.is_some() || self.n == 0 {
+            return Ok(());
+        }
+        extras.forecast = Some(forecast_skill(self.twin, self.model, &self.starts, self.forecasts.lead_days));
+        let k = self.n as f64;
+        extras.physics = Some(PhysicsMeans {
+            ke_a: self.ke_a.iter().map(|b| b / k).collect(),
+            ke_t: self.ke_t.iter().map(|b| b / k).collect(),
+            imb_a: self.imb_a / k,
+            imb_t: self.imb_t / k,
+        });
+        Ok(())
+    }
+}
+
+/// Kinetic-energy spectrum of a grid state: per total wavenumber, m² s⁻² (the winds only).
+pub fn ke_spectrum(model: &ShallowWater, x: &[f64]) -> Vec<f64> {
+    let g = model.grid().len();
+    let (vor, div) = model.transform().vor_div_from_uv(&x[g..2 * g], &x[2 * g..]);
+    let tr = *model.truncation();
+    model.kinetic_energy_spectrum(&crate::dynamics::shallow_water::SwState { vor, div, phi: tr.zeros() })
+}
+
+/// Geostrophic imbalance: the area-weighted RMS of the ageostrophic wind `v − v_g` (m s⁻¹),
+/// `v_g = k × ∇Φ / f`, poleward of 20° (where `f` is large enough for balance to hold).
+pub fn geostrophic_imbalance(model: &ShallowWater, x: &[f64]) -> f64 {
+    let grid = model.grid();
+    let (g, nlon) = (grid.len(), grid.nlon());
+    let sht = model.transform();
+    let (gx, gy) = sht.gradient(&sht.analysis(&x[..g]));
+    let omega = model.params().omega;
+    let (mut sum, mut wsum) = (0.0, 0.0);
+    for p in 0..g {
+        let lat = grid.lat()[p / nlon];
+        if lat.abs() < 20f64.to_radians() {
+            continue;
+        }
+        let f = 2.0 * omega * lat.sin();
+        let (ug, vg) = (-gy[p] / f, gx[p] / f);
+        let w = grid.area_weight(p / nlon);
+        sum += w * ((x[g + p] - ug).powi(2) + (x[2 * g + p] - vg).powi(2));
+        wsum += w;
+    }
+    (sum / wsum).sqrt()
+}
+
+/// Per-lead scores of forecasts by `model` from `starts` (pairs of analysis index and mean
+/// state): `lead_days` daily leads of one continuous forecast each (the forcing known at its
+/// start only); for each lead, the per-variable RMSE and ACC averaged over starts.
+pub fn forecast_skill(
+    twin: &SphereTwin,
+    model: &SwGridModel,
+    starts: &[(usize, Vec<f64>)],
+    lead_days: usize,
+) -> Vec<Vec<VariableScores>> {
+    let c = &twin.chrono;
+    let per_day = (86400.0 / (c.dko as f64 * c.dt)).round() as usize;
+    let day_steps = (per_day * c.dko) as u64;
+    let runs: Vec<Vec<Vec<VariableScores>>> = starts
+        .par_iter()
+        .map(|(ko, x0)| {
+            let k0 = ((ko + 1) * c.dko) as u64;
+            model
+                .forecast_leads(x0, k0, day_steps, lead_days)
+                .iter()
+                .enumerate()
+                .map_while(|(d, x)| {
+                    let w = ko + 1 + (d + 1) * per_day;
+                    twin.truth.get(w).map(|t| twin.scorer.variables(x, None, t, false))
+                })
+                .collect()
+        })
+        .collect();
+    (0..lead_days)
+        .map(|d| {
+            let rows: Vec<&Vec<VariableScores>> = runs.iter().filter_map(|r| r.get(d)).collect();
+            // No start reached this lead: NaN, not a zero error.
+            let n = if rows.is_empty() { f64::NAN } else { rows.len() as f64 };
+            (0..3)
+                .map(|v| VariableScores {
+                    rmse: (rows.iter().map(|r| r[v].rmse.powi(2)).sum::<f64>() / n).sqrt(),
+                    bias: rows.iter().map(|r| r[v].bias).sum::<f64>() / n,
+                    acc: rows.iter().map(|r| r[v].acc).sum::<f64>() / n,
+                    spread: f64::NAN,
+                    crps: f64::NAN,
+                })
+                .collect()
+        })
+        .collect()
+}
