@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use assim_core::AssimError;
 use assim_core::experiment::Experiment;
-use assim_gen::autoencoder_train::AutoencoderConfig;
-use assim_gen::checkpoint::Checkpoint;
-use assim_gen::train::TrainConfig;
+use assim_gen::latent::train::AutoencoderConfig;
+use assim_gen::train::checkpoint::Checkpoint;
+use assim_gen::train::denoiser::TrainConfig;
 
 /// The preset files of one resolution.
 struct Preset {
@@ -115,7 +115,7 @@ pub fn run(out: &Path, t42: bool, quiet: bool) -> Result<(), AssimError> {
         ));
     } else {
         say("[cycling] 3D-Var, LETKF and the latent method on the same truth".into());
-        let exp = Experiment::load(&config.join("experiment.toml"))?;
+        let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods())?;
         crate::run_and_write(&exp, out, quiet)?;
     }
     let written = crate::report::report(out)?;
@@ -141,8 +141,8 @@ mod tests {
             ] {
                 write_preset(&config.join(name), text, &dir).unwrap();
             }
-            let exp = Experiment::load(&config.join("experiment.toml")).unwrap();
-            assert!(exp.is_sphere());
+            let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods()).unwrap();
+            assert!(exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some());
             AutoencoderConfig::load(&config.join("autoencoder.toml")).unwrap();
             let (cfg, _) = TrainConfig::load(&config.join("latent_train.toml")).unwrap();
             assert_eq!(cfg.autoencoder.as_deref(), Some(dir.join("autoencoder.ckpt").to_str().unwrap()));

@@ -122,7 +122,7 @@ fn main() -> ExitCode {
             println!("wrote {} in {}", files.join(", "), dir.display());
         }),
         Command::Run { experiment, out, quiet } => {
-            Experiment::load(&experiment).and_then(|exp| run_and_write(&exp, &out, quiet))
+            Experiment::load_with(&experiment, &assim_gen::methods()).and_then(|exp| run_and_write(&exp, &out, quiet))
         }
     };
     match result {
@@ -157,7 +157,6 @@ pub(crate) fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result
     };
     let report: RunReport = run_experiment_in(
         exp,
-        &assim_gen::filter::build_method,
         |si, mi| {
             stage_bar.finish_and_clear();
             bar.set_position((si * exp.methods.len() + mi) as u64);

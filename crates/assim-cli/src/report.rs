@@ -216,7 +216,7 @@ pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
             let t = truth.read_slice("geopotential", last)?;
             for m in methods {
                 let name = m["name"].as_str().unwrap_or("?");
-                let path = dir.join("analyses").join(format!("{}.zarr", assim_core::experiment::slug(name)));
+                let path = dir.join("analyses").join(format!("{}.zarr", assim_core::bed::sphere::slug(name)));
                 if !path.is_dir() {
                     continue;
                 }
@@ -225,7 +225,7 @@ pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
                     continue;
                 }
                 let err: Vec<f64> = a.iter().zip(&t).map(|(x, y)| x - y).collect();
-                let file = format!("error_map_{}.png", assim_core::experiment::slug(name));
+                let file = format!("error_map_{}.png", assim_core::bed::sphere::slug(name));
                 map_plot(
                     &dir.join(&file),
                     &format!("{name}: geopotential analysis − truth, last analysis"),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use assim_core::AssimError;
-use assim_gen::train::{TrainConfig, train};
+use assim_gen::train::denoiser::{TrainConfig, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Refuses to overwrite a checkpoint without `--resume`/`--force`, or to resume none.
@@ -24,7 +24,7 @@ fn check_out(out: &Path, resume: bool, force: bool) -> Result<(), AssimError> {
 /// Trains the sphere autoencoder of the training file `config` and prints the log and the
 /// reconstruction floor.
 pub fn autoencoder(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<(), AssimError> {
-    use assim_gen::autoencoder_train::{AutoencoderConfig, train_autoencoder};
+    use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
     let (cfg, exp) = AutoencoderConfig::load(config)?;
     check_out(Path::new(&cfg.out), resume, force)?;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };

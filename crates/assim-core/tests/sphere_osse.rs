@@ -6,7 +6,7 @@ use std::sync::Arc;
 use assim_core::AssimError;
 use assim_core::classical::{Assimilator, Estimate, Gaussian, Setup, SpectralVar3D, StateDistribution};
 use assim_core::dynamics::Lorenz96;
-use assim_core::experiment::{Experiment, MethodSpec, run_experiment, run_experiment_in};
+use assim_core::experiment::{Experiment, run_experiment, run_experiment_in};
 use assim_core::io::zarr::ZarrReader;
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
@@ -154,8 +154,7 @@ fn short_t21_cycling_orders_the_methods_and_reports_everything() {
     let exp = Experiment::parse_in(SHORT, "short.toml", dir).unwrap();
     let out = std::env::temp_dir().join(format!("assim-sphere-osse-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let own = |m: &dyn MethodSpec, e: &Experiment| m.build(e);
-    let r = run_experiment_in(&exp, &own, |_, _| {}, &mut |_, _, _| {}, Some(&out)).unwrap();
+    let r = run_experiment_in(&exp, |_, _| {}, &mut |_, _, _| {}, Some(&out)).unwrap();
     let by = |name: &str| r.methods.iter().find(|m| m.name.starts_with(name)).unwrap();
     let (clim, free, var, letkf) = (by("Climatology"), by("FreeRun"), by("Var3D"), by("LETKF"));
     for m in [var, letkf] {

@@ -9,10 +9,10 @@
 mod common;
 
 use assim_core::rng::stream;
-use assim_gen::denoiser::Denoiser;
-use assim_gen::network::{EdmNetwork, NetworkSize};
-use assim_gen::params::{init_values, load_flat};
-use assim_gen::schedule::Edm;
+use assim_gen::prior::denoiser::Denoiser;
+use assim_gen::prior::network::{EdmNetwork, NetworkSize};
+use assim_gen::train::params::{init_values, load_flat};
+use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::normal;
 use burn::tensor::{Device, Tensor};
 use common::best_of;
@@ -56,7 +56,7 @@ fn main() {
         for _ in 0..steps {
             let loss = train_net.loss(xb.clone(), eb.clone(), sb.clone(), Some(&cb));
             let g = loss.backward();
-            let _ = assim_gen::params::flatten_grads(&train_net, &g);
+            let _ = assim_gen::train::params::flatten_grads(&train_net, &g);
         }
     });
     println!("assim (burn 0.22 flex), batch {n} × nx {nx}, {evals} evaluations:");

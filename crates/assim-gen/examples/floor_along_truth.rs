@@ -17,7 +17,7 @@ use assim_core::AssimError;
 use assim_core::classical::StateDistribution;
 use assim_core::experiment::sphere::SphereTwin;
 use assim_core::experiment::{Experiment, Scenario};
-use assim_gen::latent::TrainedAutoencoder;
+use assim_gen::latent::space::TrainedAutoencoder;
 
 mod common;
 

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use assim_gen::autoencoder_train::{AutoencoderConfig, train_autoencoder};
-use assim_gen::checkpoint::Checkpoint;
+use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
+use assim_gen::train::checkpoint::Checkpoint;
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("assim-vae-{name}-{}", std::process::id()));

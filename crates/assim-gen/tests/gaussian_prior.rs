@@ -6,9 +6,9 @@
 //! factor) ≈ 0.03 (bound 0.08); the samplers' own discretisation error must fit within that.
 
 use assim_core::rng::stream;
-use assim_gen::denoiser::GaussianPrior;
-use assim_gen::sampler::Sampler;
-use assim_gen::schedule::Edm;
+use assim_gen::prior::denoiser::GaussianPrior;
+use assim_gen::prior::sampler::Sampler;
+use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::{normal, to_rows};
 use burn::tensor::Device;
 use faer::Mat;

@@ -11,13 +11,13 @@
 
 use assim_core::experiment::{GuidanceConfig, ObsKind, Optimizer};
 use assim_core::rng::stream;
-use assim_gen::denoiser::Denoiser;
-use assim_gen::denoiser::GaussianPrior;
+use assim_gen::prior::denoiser::Denoiser;
+use assim_gen::prior::denoiser::GaussianPrior;
 use assim_gen::guidance::Guided;
-use assim_gen::normalise::Normalisation;
+use assim_gen::prior::normalise::Normalisation;
 use assim_gen::obs::TensorObs;
-use assim_gen::sampler::Sampler;
-use assim_gen::schedule::Edm;
+use assim_gen::prior::sampler::Sampler;
+use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::{from_rows, normal, to_rows};
 use burn::tensor::{Device, Tensor};
 use faer::Mat;

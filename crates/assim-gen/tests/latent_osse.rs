@@ -15,14 +15,14 @@ use assim_core::experiment::{
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
-use assim_gen::autoencoder::{SphereVae, VaeSize};
-use assim_gen::autoencoder_train::{AutoencoderConfig, train_autoencoder};
-use assim_gen::checkpoint::Checkpoint;
+use assim_gen::latent::autoencoder::{SphereVae, VaeSize};
+use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
+use assim_gen::train::checkpoint::Checkpoint;
 use assim_gen::filter::build_method;
-use assim_gen::latent::{DecodedObs, TrainedAutoencoder};
+use assim_gen::latent::space::{DecodedObs, TrainedAutoencoder};
 use assim_gen::obs::Observe;
 use assim_gen::tensor::{from_rows, to_rows};
-use assim_gen::train::{TrainConfig, train};
+use assim_gen::train::denoiser::{TrainConfig, train};
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("assim-latent-{name}-{}", std::process::id()));

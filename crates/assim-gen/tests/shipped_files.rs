@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use assim_core::experiment::{Experiment, MethodConfig};
-use assim_gen::train::TrainConfig;
+use assim_gen::train::denoiser::TrainConfig;
 
 fn experiments() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use assim_core::experiment::{Experiment, MethodConfig};
-use assim_gen::checkpoint::Checkpoint;
-use assim_gen::denoiser::Denoiser;
-use assim_gen::network::EdmNetwork;
-use assim_gen::params::load_flat;
+use assim_gen::train::checkpoint::Checkpoint;
+use assim_gen::prior::denoiser::Denoiser;
+use assim_gen::prior::network::EdmNetwork;
+use assim_gen::train::params::load_flat;
 use assim_gen::tensor::{from_rows, normal};
-use assim_gen::train::{DataConfig, NetworkConfig, OptimConfig, TrainConfig, train};
-use assim_gen::trained::{BackgroundMode, TrainedDenoiser};
+use assim_gen::train::denoiser::{DataConfig, NetworkConfig, OptimConfig, TrainConfig, train};
+use assim_gen::prior::trained::{BackgroundMode, TrainedDenoiser};
 use burn::tensor::Device;
 
 const EXPERIMENT: &str = r#"
@@ -109,7 +109,7 @@ fn same_seed_same_weights_and_resume_repeats_the_uninterrupted_run() {
     let cr = Checkpoint::load(&r).unwrap();
     assert_eq!(ca.array("params"), cr.array("params"), "resumed weights differ");
     assert_eq!(ca.array("ema"), cr.array("ema"));
-    let losses = |log: &[assim_gen::train::LogRow]| {
+    let losses = |log: &[assim_gen::train::denoiser::LogRow]| {
         log.iter().map(|r| (r.step, r.train_loss, r.valid_loss)).collect::<Vec<_>>()
     };
     assert_eq!(losses(&full.log), losses(&rest.log), "the resumed loss curve differs");

@@ -3,9 +3,9 @@
 //! towards the exact Gaussian denoiser.
 
 use assim_core::rng::{fill_normal, stream};
-use assim_gen::denoiser::{Denoiser, GaussianPrior};
-use assim_gen::network::{EdmNetwork, NetworkSize};
-use assim_gen::schedule::Edm;
+use assim_gen::prior::denoiser::{Denoiser, GaussianPrior};
+use assim_gen::prior::network::{EdmNetwork, NetworkSize};
+use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::{from_rows, normal, to_rows};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};

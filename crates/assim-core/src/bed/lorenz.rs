@@ -196,7 +196,7 @@ impl BedConfig for LorenzConfig {
     fn lacks(&self, need: Need) -> Option<String> {
         let op = self.observations.operator;
         match need {
-            Need::LinearObs if op != ObsKind::Identity => Some(format!(
+            Need::LinearObs | Need::StateObs if op != ObsKind::Identity => Some(format!(
                 "observations.operator = {:?} is nonlinear (use \"identity\")",
                 op.function().map_or("identity", |h| h.name())
             )),

@@ -31,6 +31,8 @@ pub enum Need {
     Localisation,
     /// A spatial grid that a convolutional network runs on (generative methods).
     Grid,
+    /// Observations of state components themselves, `y = x_i` (RePaint replaces them).
+    StateObs,
 }
 
 impl Need {
@@ -41,6 +43,7 @@ impl Need {
             Need::SmallState => "a state small enough for dense covariances and a global update",
             Need::Localisation => "a localisation geometry",
             Need::Grid => "a spatial grid for its network",
+            Need::StateObs => "observations of state components themselves",
         }
     }
 }

@@ -15,7 +15,7 @@ pub use cycle::{Divergence, DivergenceConfig, Scenario, SeedRun, cycle};
 pub use file::Experiment;
 pub use method::{Method, MethodCheck, MethodEntry, MethodRegistry, MethodSpec, Need};
 pub use report::{LeadScores, MethodReport, Physics, RunReport, SeedReport, Summary, VariableSummary};
-pub use runner::{MethodBuilder, run_experiment, run_experiment_in, run_experiment_with};
+pub use runner::{run_experiment, run_experiment_in};
 pub use simulate::{DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationReport, state_from_store};
 
 pub use crate::dynamics::shallow_water::SimulationConfig;

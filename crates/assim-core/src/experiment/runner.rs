@@ -5,51 +5,32 @@
 use std::path::Path;
 
 use super::report::{summarise_method, summarise_seed};
-use super::{Experiment, MethodSpec, RunReport, SeedReport, cycle};
+use super::{Experiment, RunReport, SeedReport, cycle};
 use crate::AssimError;
 use crate::bed::{SeedExtras, StageProgress};
-use crate::classical::{Assimilator, Estimate};
+use crate::classical::Estimate;
 use crate::rng::stream;
-
-/// Builds the assimilator of one method entry of an experiment (by default the entry's own
-/// [`MethodSpec::build`]; tests hand in their own).
-pub type MethodBuilder<'a> = dyn Fn(&dyn MethodSpec, &Experiment) -> Result<Box<dyn Assimilator>, AssimError> + 'a;
-
-/// Each entry builds itself.
-fn build_own(spec: &dyn MethodSpec, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
-    spec.build(exp)
-}
 
 /// Runs every method of the experiment. `progress(seed_index, method_index)` is called
 /// before each run.
 pub fn run_experiment(exp: &Experiment, progress: impl FnMut(usize, usize)) -> Result<RunReport, AssimError> {
-    run_experiment_with(exp, &build_own, progress)
+    run_experiment_in(exp, progress, &mut |_, _, _| {}, None)
 }
 
-/// Runs the experiment with methods made by `build`.
-pub fn run_experiment_with(
-    exp: &Experiment,
-    build: &MethodBuilder<'_>,
-    progress: impl FnMut(usize, usize),
-) -> Result<RunReport, AssimError> {
-    run_experiment_in(exp, build, progress, &mut |_, _, _| {}, None)
-}
-
-/// [`run_experiment_with`], with progress of the set-up stages (`stage(name, done, total)`:
+/// [`run_experiment`], with progress of the set-up stages (`stage(name, done, total)`:
 /// the climate and truth runs on the sphere) and, with `out`, the files the bed leaves
 /// besides the metrics (on the sphere the analyses and truth as Zarr and the observations as
 /// CSV, of the first seed). Every method is built once before any work, so a bad entry (a
 /// missing checkpoint, say) fails fast.
 pub fn run_experiment_in(
     exp: &Experiment,
-    build: &MethodBuilder<'_>,
     mut progress: impl FnMut(usize, usize),
     stage: &mut StageProgress<'_>,
     out: Option<&Path>,
 ) -> Result<RunReport, AssimError> {
     crate::linalg::init();
     for m in &exp.methods {
-        build(&**m, exp)?;
+        m.build(exp)?;
     }
     let bed = exp.bed.prepare(exp)?;
     let chrono = exp.chronology();
@@ -64,7 +45,7 @@ pub fn run_experiment_in(
         let free = world.free_run();
         for (mi, spec) in exp.methods.iter().enumerate() {
             progress(si, mi);
-            let mut method = build(&**spec, exp)?;
+            let mut method = spec.build(exp)?;
             let mut rng = stream(seed, &format!("method:{}", spec.label()));
             let scenario: &dyn super::Scenario = match (&free, spec.is_filter()) {
                 (Some(f), false) => f.as_ref(),

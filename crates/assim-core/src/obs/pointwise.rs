@@ -23,12 +23,12 @@ pub trait ElementFn: Send + Sync + Debug {
 
 /// What a pointwise operator is made of: the observed indices and `h` (`None`: the identity,
 /// so the operator selects state components and is linear).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PointwiseView<'a> {
     /// The observed state index of each observation (length `P`).
     pub indices: &'a [usize],
     /// The function, or `None` for the identity.
-    pub h: Option<&'a dyn ElementFn>,
+    pub h: Option<Arc<dyn ElementFn>>,
 }
 
 /// `y_p = h(x[indices[p]])` for a nonlinear `h`.
@@ -56,7 +56,7 @@ impl ObsOperator for Pointwise {
     }
 
     fn pointwise(&self) -> Option<PointwiseView<'_>> {
-        Some(PointwiseView { indices: &self.sites.indices, h: Some(self.h.as_ref()) })
+        Some(PointwiseView { indices: &self.sites.indices, h: Some(self.h.clone()) })
     }
 }
 

@@ -170,6 +170,11 @@ impl BedConfig for SphereConfig {
                  localised update (use Climatology, FreeRun, Var3D, LETKF or a latent generative method)",
                 self.nx()
             )),
+            Need::StateObs => Some(
+                "the sphere's observations are interpolated to stations and averaged over footprints, not state \
+                 components (use dps, sda_gamma, mmps or latent_optimization)"
+                    .into(),
+            ),
             Need::LinearObs | Need::Localisation | Need::Grid => None,
         }
     }

@@ -1,6 +1,6 @@
 //! The denoising network, preconditioned as in EDM, with one of two backbones: a residual
 //! convolutional network with circular padding for 1-D periodic states (Lorenz-96), or its
-//! 2-D counterpart on a latent grid of the sphere ([`crate::sphere_network`]).
+//! 2-D counterpart on a latent grid of the sphere ([`crate::prior::sphere_network`]).
 //!
 //! Shapes: states `[n, nx]`; the backbone sees channels `[n, c_in, nx]` (c_in = 1 for an
 //! unconditional prior p(x), 2 when the background is concatenated as a second channel for
@@ -11,9 +11,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::denoiser::Denoiser;
-use crate::schedule::Edm;
-use crate::sphere_network::SphereResNet;
+use crate::prior::denoiser::Denoiser;
+use crate::prior::schedule::Edm;
+use crate::prior::sphere_network::SphereResNet;
 
 /// Size of the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,15 +8,15 @@
 
 use assim_core::AssimError;
 use assim_core::classical::Estimate;
-use assim_core::experiment::sphere::SphereTwin;
+use assim_core::bed::sphere::SphereTwin;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
 
-use crate::latent::TrainedAutoencoder;
-use crate::normalise::Normalisation;
-use crate::train::{Pairs, TrainConfig, TrainingData};
-use crate::trained::BackgroundMode;
+use crate::latent::space::TrainedAutoencoder;
+use crate::prior::normalise::Normalisation;
+use crate::train::denoiser::{Pairs, TrainConfig, TrainingData};
+use crate::prior::trained::BackgroundMode;
 
 /// The states of one period: each truth once, each background with the index of its truth.
 #[derive(Default)]
@@ -52,8 +52,8 @@ pub fn sphere_pairs(
             let p = if ko < train_end { &mut train } else { &mut valid };
             p.truth.push(twin.truth(ko).to_vec());
         }
-        for m in &d.methods {
-            let mut method = crate::filter::build_method(m, &exp)?;
+        for m in d.entries("data.methods")? {
+            let mut method = m.build(&exp)?;
             let mut rng = stream(seed, &format!("training-backgrounds:{}", m.label()));
             method.initialise(&twin.setup(0), &mut rng)?;
             let (mut se, mut count) = (0.0, 0usize);

@@ -15,20 +15,20 @@ use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
 use assim_core::classical::Estimate;
-use assim_core::experiment::{
-    Experiment, MethodConfig, ModelConfig, TwinSetup, build_classical, parse_toml, read_text,
-};
+use assim_core::bed::lorenz::{LorenzConfig, LorenzModel, TwinSetup};
+use assim_core::bed::sphere::SphereConfig;
+use assim_core::experiment::{Experiment, MethodCheck, MethodEntry, parse_toml, read_text};
 use assim_core::linalg::row_mean;
 use assim_core::rng::{fill_normal, stream, uniform};
 
-use crate::checkpoint::Checkpoint;
-use crate::latent::TrainedAutoencoder;
-use crate::network::{EdmNetwork, NetworkSize};
-use crate::normalise::Normalisation;
-use crate::optim::{AdamW, clip_global_norm, ema_update};
-use crate::params::{count, flatten_grads, init_values, load_flat};
-use crate::schedule::Edm;
-use crate::trained::{BackgroundMode, DenoiserMeta, LatentMeta};
+use crate::train::checkpoint::Checkpoint;
+use crate::latent::space::TrainedAutoencoder;
+use crate::prior::network::{EdmNetwork, NetworkSize};
+use crate::prior::normalise::Normalisation;
+use crate::train::optim::{AdamW, clip_global_norm, ema_update};
+use crate::train::params::{count, flatten_grads, init_values, load_flat};
+use crate::prior::schedule::Edm;
+use crate::prior::trained::{BackgroundMode, DenoiserMeta, LatentMeta};
 
 /// A training file (TOML, documented in `docs/training.md`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -69,12 +69,27 @@ pub struct DataConfig {
     pub background: BackgroundMode,
     /// Filters whose forecasts are the backgrounds (pairs from all are pooled): classical ones,
     /// and on the sphere also a latent `Generative` method already trained (closed-loop
-    /// training on the backgrounds the prior will meet in its own cycling).
-    pub methods: Vec<MethodConfig>,
+    /// training on the backgrounds the prior will meet in its own cycling). `[[methods]]`
+    /// entries, written back with their defaults.
+    #[serde(serialize_with = "crate::filter::serialize_entries")]
+    pub methods: Vec<toml::Value>,
     /// On the sphere: the seeds of the training truths (default `[seed]`); pick seeds the
     /// experiments do not test on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seeds: Vec<u64>,
+}
+
+impl DataConfig {
+    /// The filters of `methods`, read with every method the program knows; `file` names them
+    /// in errors.
+    pub fn entries(&self, file: &str) -> Result<Vec<MethodEntry>, AssimError> {
+        let registry = crate::methods();
+        self.methods
+            .iter()
+            .enumerate()
+            .map(|(i, v)| registry.parse(v).map_err(|m| AssimError::config(file, format!("data.methods[{i}]"), m)))
+            .collect()
+    }
 }
 
 /// The denoiser network.
@@ -133,7 +148,7 @@ impl TrainConfig {
         let (text, file) = read_text(path)?;
         let cfg: TrainConfig = parse_toml(&text, &file)?;
         let exp_path = path.parent().unwrap_or(Path::new(".")).join(&cfg.experiment);
-        let exp = Experiment::load(&exp_path)?;
+        let exp = Experiment::load_with(&exp_path, &crate::methods())?;
         cfg.validate(&file, &exp)?;
         Ok((cfg, exp))
     }
@@ -141,7 +156,18 @@ impl TrainConfig {
     /// Checks every value the types do not.
     pub fn validate(&self, file: &str, exp: &Experiment) -> Result<(), AssimError> {
         let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
-        if exp.is_sphere() {
+        let entries = self.data.entries(file)?;
+        for (i, m) in entries.iter().enumerate() {
+            let check = MethodCheck {
+                file,
+                at: format!("data.methods[{i}]"),
+                bed: exp.bed.as_ref(),
+                chrono: exp.chronology(),
+                registry: &exp.registry,
+            };
+            check.check(&**m)?;
+        }
+        if exp.bed_as::<SphereConfig>().is_some() {
             if self.autoencoder.is_none() {
                 return err(
                     "autoencoder",
@@ -154,28 +180,26 @@ impl TrainConfig {
                     format!("seed {s} is one the experiment tests on: train on truths of their own"),
                 );
             }
-            for (i, m) in self.data.methods.iter().enumerate() {
-                match m {
-                    MethodConfig::Var3D { .. } | MethodConfig::LETKF { .. } => {}
-                    // Closed-loop training: the backgrounds of a latent method already trained.
-                    MethodConfig::Generative(g) if Path::new(&g.checkpoint) == Path::new(&self.out) => {
+            for (i, m) in entries.iter().enumerate() {
+                // Closed-loop training: the backgrounds of a latent method already trained.
+                if let Some(g) = m.downcast::<crate::filter::GenerativeConfig>() {
+                    if Path::new(&g.checkpoint) == Path::new(&self.out) {
                         return err(
                             &format!("data.methods[{i}].checkpoint"),
                             "is this file's `out`: cycle an earlier prior and write the new one elsewhere"
                                 .into(),
                         );
                     }
-                    MethodConfig::Generative(_) => {}
-                    _ => {
-                        return err(
-                            &format!("data.methods[{i}]"),
-                            "on the sphere use Var3D, LETKF or a trained latent Generative method".into(),
-                        );
-                    }
+                } else if !["Var3D", "LETKF"].contains(&m.name()) {
+                    return err(
+                        &format!("data.methods[{i}]"),
+                        "on the sphere use Var3D, LETKF or a trained latent Generative method".into(),
+                    );
                 }
             }
         } else {
-            if !matches!(exp.model, ModelConfig::Lorenz96 { .. }) {
+            let l96 = exp.bed_as::<LorenzConfig>().is_some_and(|c| matches!(c.model, LorenzModel::Lorenz96(_)));
+            if !l96 {
                 return err(
                     "experiment",
                     "the denoiser needs a periodic model (lorenz96) or the sphere (shallow_water)".into(),
@@ -187,7 +211,7 @@ impl TrainConfig {
                     "autoencoder and data.seeds are for shallow-water experiments".into(),
                 );
             }
-            if let Some(i) = self.data.methods.iter().position(|m| matches!(m, MethodConfig::Generative(_))) {
+            if let Some(i) = entries.iter().position(|m| m.is_generative()) {
                 return err(&format!("data.methods[{i}]"), "must be a classical method".into());
             }
         }
@@ -209,7 +233,7 @@ impl TrainConfig {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
         }
         let o = &self.optim;
-        crate::optim::check_optim(
+        crate::train::optim::check_optim(
             [o.steps, o.batch, o.valid_every, o.checkpoint_every],
             o.lr,
             o.clip,
@@ -320,7 +344,7 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
     exp.chronology.ko = Some(cycles - 1);
     exp.chronology.t = None;
     exp.chronology.burn_in = 0.0;
-    let twin_setup = TwinSetup::new(&exp)?;
+    let twin_setup = TwinSetup::of(&exp)?;
     let twin = twin_setup.simulate(cfg.seed)?;
     let setup = twin_setup.setup(&twin);
     let chrono = twin_setup.chrono;
@@ -334,8 +358,8 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
     let mut train = Pairs { nx, ..Default::default() };
     let mut valid = Pairs { nx, ..Default::default() };
     let mut background_rmse = Vec::new();
-    for m in &d.methods {
-        let mut method = build_classical(m, &exp)?;
+    for m in d.entries("data.methods")? {
+        let mut method = m.build(&exp)?;
         let mut rng = stream(cfg.seed, &format!("training-backgrounds:{}", m.label()));
         method.initialise(&setup, &mut rng)?;
         let (mut se, mut count) = (0.0, 0usize);
@@ -482,7 +506,7 @@ pub fn train(
         }
     };
     let mut data = match &ae {
-        Some(ae) => crate::latent_pairs::sphere_pairs(cfg, exp, ae, &mut |stage, done, total| {
+        Some(ae) => crate::latent::pairs::sphere_pairs(cfg, exp, ae, &mut |stage, done, total| {
             progress(&Progress { stage: stage.to_string(), step: done, steps: total, loss: f64::NAN })
         })?,
         None => generate_data(cfg, exp)?,
@@ -493,7 +517,7 @@ pub fn train(
     }
     let start_step = state.step;
     let meta = DenoiserMeta {
-        model: exp.model.clone(),
+        model: exp.bed.model(),
         nx,
         conditional: cfg.network.conditional,
         background: cfg.data.background,

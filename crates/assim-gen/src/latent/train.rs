@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use assim_core::AssimError;
 use assim_core::experiment::Scenario;
-use assim_core::experiment::sphere::{SphereTwin, climate_run};
+use assim_core::bed::sphere::{SphereConfig, SphereTwin, climate_run};
 use assim_core::experiment::{Experiment, parse_toml, read_text};
 use assim_core::obs::Variable;
 use assim_core::rng::{fill_normal, stream, uniform};
@@ -18,10 +18,10 @@ use assim_core::spectral::SpectralTransform;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::autoencoder::{FieldNormalisation, SphereVae, VaeSize, train_step};
-use crate::checkpoint::Checkpoint;
-use crate::optim::AdamW;
-use crate::params::{init_values, load_flat};
+use crate::latent::autoencoder::{FieldNormalisation, SphereVae, VaeSize, train_step};
+use crate::train::checkpoint::Checkpoint;
+use crate::train::optim::AdamW;
+use crate::train::params::{init_values, load_flat};
 
 /// An autoencoder training file.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -168,7 +168,7 @@ impl AutoencoderConfig {
     /// Checks every value the types do not.
     pub fn validate(&self, file: &str, exp: &Experiment) -> Result<(), AssimError> {
         let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
-        if !exp.is_sphere() {
+        if exp.bed_as::<SphereConfig>().is_none() {
             return err(
                 "data.experiment",
                 "needs a shallow-water experiment (model.kind = \"shallow_water\")".into(),
@@ -196,7 +196,7 @@ impl AutoencoderConfig {
             return err("network", "width and latent must be ≥ 1".into());
         }
         let o = &self.optim;
-        crate::optim::check_optim(
+        crate::train::optim::check_optim(
             [o.steps, o.batch, o.valid_every, o.checkpoint_every],
             o.lr,
             o.clip,

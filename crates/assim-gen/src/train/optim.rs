@@ -1,5 +1,5 @@
 //! AdamW (Loshchilov & Hutter 2019), global-norm clipping and an EMA of the weights, on flat
-//! f32 vectors (see [`crate::params`]): the whole optimiser state is three vectors and a step
+//! f32 vectors (see [`crate::train::params`]): the whole optimiser state is three vectors and a step
 //! count, which the checkpoints store as they are.
 
 /// Adam's moments with decoupled weight decay.

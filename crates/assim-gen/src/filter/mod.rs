@@ -11,25 +11,29 @@ use burn::tensor::{Device, Tensor, TensorData};
 use faer::Mat;
 
 use assim_core::AssimError;
-use assim_core::classical::{Assimilator, EnsembleFilter, Setup, post_process};
-use assim_core::experiment::{
-    Experiment, GenerativeConfig, GuidanceConfig, LatentAnalysis, MethodConfig, build_classical,
-};
+use assim_core::classical::{EnsembleFilter, Setup, post_process};
+use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
 use assim_core::rng::AssimRng;
 
-use crate::guidance::Guided;
-use crate::latent::{DecodedObs, TrainedAutoencoder};
+mod config;
+pub mod spinup;
+
+pub use config::{GenerativeConfig, LatentAnalysis, SamplerKind, Spinup};
+
+use crate::guidance::{GuidanceConfig, Guided};
+use crate::latent::space::{DecodedObs, TrainedAutoencoder};
 use crate::obs::{Observe, TensorObs};
-use crate::sampler::Sampler;
-use crate::schedule::Edm;
+use crate::prior::sampler::Sampler;
+use crate::prior::schedule::Edm;
 use crate::tensor::{from_rows, normal, to_rows};
-use crate::trained::{BackgroundMode, TrainedDenoiser};
+use crate::prior::trained::{BackgroundMode, TrainedDenoiser};
 
 /// Where the prior's states live.
 enum Space {
-    /// The model state, observed by the experiment's fixed operator (Lorenz-96).
-    State(Box<TensorObs>),
+    /// The model state, observed by the bed's pointwise operator (Lorenz-96), as tensors
+    /// (set at the first analysis, from the operator itself).
+    State(Option<Box<TensorObs>>),
     /// The latent of a sphere autoencoder: each window's operator is applied to the decoded
     /// fields, and the analysis members are `D(z)`.
     Latent(Box<TrainedAutoencoder>),
@@ -54,11 +58,7 @@ impl GenerativeFilter {
         let path = Path::new(&cfg.checkpoint);
         let prior = TrainedDenoiser::load(path, &device)?;
         prior.meta.check_compatible(exp, path)?;
-        let sampler = match cfg.sampler.as_str() {
-            "euler" => Sampler::Euler,
-            "pc" => Sampler::PredictorCorrector { corrections: cfg.corrections, snr: cfg.snr },
-            _ => Sampler::Heun,
-        };
+        let sampler = cfg.sampler();
         let mut edm = prior.meta.edm;
         if let Some(s) = cfg.sigma_max {
             if s <= edm.sigma_min {
@@ -106,17 +106,13 @@ impl GenerativeFilter {
                 Space::Latent(Box::new(ae))
             }
             None => {
-                let indices = exp.obs_indices().map_err(AssimError::Input)?;
-                let var = vec![exp.obs().sigma.powi(2); indices.len()];
-                let norm = prior.meta.normalisation;
-                Space::State(Box::new(TensorObs::new(
-                    exp.nx(),
-                    &indices,
-                    exp.obs().operator,
-                    &var,
-                    norm,
-                    &device,
-                )))
+                if cfg.latent_analysis != LatentAnalysis::Decoded {
+                    return Err(AssimError::Input(format!(
+                        "{}: latent_analysis is for latent priors; this one models the state",
+                        path.display()
+                    )));
+                }
+                Space::State(None)
             }
         };
         Ok(GenerativeFilter {
@@ -173,10 +169,13 @@ impl GenerativeFilter {
         base: Option<(&Tensor<2>, f64)>,
     ) -> Result<Box<dyn Observe + 'a>, AssimError> {
         match &self.space {
-            Space::State(obs) => Ok(match base {
-                Some((b, rho)) => Box::new(obs.about(b.clone(), rho)),
-                None => Box::new(obs.as_ref().clone()),
-            }),
+            Space::State(obs) => {
+                let obs = obs.as_ref().expect("the tensor operator is set when the filter is prepared");
+                Ok(match base {
+                    Some((b, rho)) => Box::new(obs.about(b.clone(), rho)),
+                    None => Box::new(obs.as_ref().clone()),
+                })
+            }
             Space::Latent(ae) => {
                 let op = setup.obs.as_sparse().ok_or_else(|| {
                     AssimError::Input("a latent prior needs the sphere's sparse observation operator".into())
@@ -204,6 +203,19 @@ impl EnsembleFilter for GenerativeFilter {
 
     fn members_mut(&mut self) -> &mut Mat<f64> {
         &mut self.members
+    }
+
+    /// A state prior observes through the bed's operator: its tensor form, once.
+    fn prepare(&mut self, setup: &Setup<'_>) -> Result<(), AssimError> {
+        if let Space::State(obs) = &mut self.space {
+            let view = setup.obs.pointwise().ok_or_else(|| {
+                AssimError::Input("a state prior needs a pointwise observation operator y = h(x_i)".into())
+            })?;
+            let norm = self.prior.meta.normalisation;
+            let nx = self.prior.meta.nx;
+            *obs = Some(Box::new(TensorObs::new(nx, view.indices, view.h, setup.obs_var, norm, &self.device)));
+        }
+        Ok(())
     }
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
@@ -286,18 +298,11 @@ impl EnsembleFilter for GenerativeFilter {
     }
 }
 
-/// Builds any method of an experiment: generative entries here, the rest by assim-core.
-pub fn build_method(cfg: &MethodConfig, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
-    match cfg {
-        MethodConfig::Generative(g) => {
-            let main = GenerativeFilter::new(g, exp)?;
-            Ok(match &g.spinup {
-                Some(sp) => {
-                    Box::new(crate::spinup::SpunUp::new(build_classical(&sp.method, exp)?, main, sp.windows))
-                }
-                None => Box::new(main),
-            })
-        }
-        _ => build_classical(cfg, exp),
-    }
+/// Writes `[[methods]]` entries with their defaults filled in (read with every method the
+/// program knows; an entry that does not read is written as given).
+pub fn serialize_entries<S: serde::Serializer>(entries: &[toml::Value], s: S) -> Result<S::Ok, S::Error> {
+    let registry = crate::methods();
+    let full: Vec<toml::Value> =
+        entries.iter().map(|v| registry.parse(v).map_or_else(|_| v.clone(), |e| e.entry())).collect();
+    serde::Serialize::serialize(&full, s)
 }

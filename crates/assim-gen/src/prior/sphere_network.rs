@@ -3,7 +3,7 @@
 //! across the poles in latitude, [`sphere_pad`]), with the noise-level embedding added in
 //! every block.
 //!
-//! Shapes: the flat states `[n, c·h·w]` of [`crate::denoiser::Denoiser`] are latent grids
+//! Shapes: the flat states `[n, c·h·w]` of [`crate::prior::denoiser::Denoiser`] are latent grids
 //! `[n, c, h, w]` in row-major order; the input `[n, c_in, c·h·w]` (the state and, for a
 //! background-conditioned prior, the background) becomes `[n, c_in·c, h, w]`.
 
@@ -12,8 +12,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::autoencoder::sphere_pad;
-use crate::network::{NetworkSize, NoiseEmbedding};
+use crate::latent::autoencoder::sphere_pad;
+use crate::prior::network::{NetworkSize, NoiseEmbedding};
 
 /// One residual block: `x + conv(silu(conv(silu(x)) + e(σ)))`.
 #[derive(Module, Debug)]
@@ -91,9 +91,9 @@ impl SphereResNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::denoiser::Denoiser;
-    use crate::network::EdmNetwork;
-    use crate::schedule::Edm;
+    use crate::prior::denoiser::Denoiser;
+    use crate::prior::network::EdmNetwork;
+    use crate::prior::schedule::Edm;
     use crate::tensor::{from_rows, to_rows};
 
     /// Rolling the latent grid in longitude rolls the denoised state the same way: the

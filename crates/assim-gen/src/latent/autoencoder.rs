@@ -159,14 +159,14 @@ impl SphereVae {
 pub fn train_step(
     template: &SphereVae,
     params: &mut [f32],
-    adam: &mut crate::optim::AdamW,
+    adam: &mut crate::train::optim::AdamW,
     x: Tensor<4>,
     eps: Tensor<4>,
     row_weights: Tensor<4>,
     hyper: (f64, f64, f64),
     step: usize,
 ) -> Result<f64, assim_core::AssimError> {
-    use crate::params::{flatten_grads, load_flat};
+    use crate::train::params::{flatten_grads, load_flat};
     let (beta, clip, lr) = hyper;
     let net = load_flat(template.clone(), params, &x.device(), true);
     let loss = net.loss(x, eps, row_weights, beta);
@@ -177,7 +177,7 @@ pub fn train_step(
         )));
     }
     let mut g = flatten_grads(&net, &loss.backward());
-    crate::optim::clip_global_norm(&mut g, clip);
+    crate::train::optim::clip_global_norm(&mut g, clip);
     adam.step(params, &g, lr, step + 1);
     Ok(value)
 }
@@ -208,8 +208,8 @@ pub fn fit(
     cfg: &FitConfig,
     device: &Device,
 ) -> (Vec<f32>, Vec<f64>) {
-    use crate::optim::AdamW;
-    use crate::params::init_values;
+    use crate::train::optim::AdamW;
+    use crate::train::params::init_values;
     use assim_core::rng::{fill_normal, stream, uniform};
     let [h, w] = shape;
     let c = size.channels;
@@ -329,7 +329,7 @@ mod tests {
         let first = log[..10].iter().sum::<f64>() / 10.0;
         let last = log[log.len() - 10..].iter().sum::<f64>() / 10.0;
         assert!(last < 0.3 * first, "loss {first} -> {last}");
-        let vae = crate::params::load_flat(SphereVae::new(size, &dev), &weights, &dev, false);
+        let vae = crate::train::params::load_flat(SphereVae::new(size, &dev), &weights, &dev, false);
         let x: Vec<f32> = test.iter().flatten().copied().collect();
         let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [16, c, h, w]), &dev);
         let rec = values(vae.decode(vae.encode(xt).0));

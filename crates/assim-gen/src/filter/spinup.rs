@@ -50,6 +50,7 @@ impl SpunUp {
 impl Assimilator for SpunUp {
     fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
         self.done = 0;
+        self.main.prepare(setup)?;
         self.helper.initialise(setup, rng)
     }
 

@@ -13,8 +13,8 @@ use assim_core::AssimError;
 use assim_core::rng::AssimRng;
 use burn::tensor::Tensor;
 
-use crate::denoiser::Denoiser;
-use crate::schedule::Edm;
+use crate::prior::denoiser::Denoiser;
+use crate::prior::schedule::Edm;
 use crate::tensor::normal;
 
 /// Which integrator walks the noise levels.

@@ -8,13 +8,14 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
-use assim_core::experiment::{Experiment, ModelConfig};
+use assim_core::bed::sphere::SphereConfig;
+use assim_core::experiment::Experiment;
 
-use crate::checkpoint::Checkpoint;
-use crate::network::{EdmNetwork, NetworkSize};
-use crate::normalise::Normalisation;
-use crate::params::{count, load_flat};
-use crate::schedule::Edm;
+use crate::train::checkpoint::Checkpoint;
+use crate::prior::network::{EdmNetwork, NetworkSize};
+use crate::prior::normalise::Normalisation;
+use crate::train::params::{count, load_flat};
+use crate::prior::schedule::Edm;
 
 /// Which forecast a background-conditioned prior was trained to condition on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +30,8 @@ pub enum BackgroundMode {
 /// What a denoiser checkpoint was trained for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DenoiserMeta {
-    /// The dynamical model (kind and parameters) of the training states.
-    pub model: ModelConfig,
+    /// The dynamical model (the experiment's `[model]` table) of the training states.
+    pub model: serde_json::Value,
     /// State dimension.
     pub nx: usize,
     /// p(x | x_b) (true) or p(x) (false).
@@ -66,27 +67,22 @@ pub struct LatentMeta {
 impl DenoiserMeta {
     /// Refuses an experiment whose model or grid differ from the training ones.
     pub fn check_compatible(&self, exp: &Experiment, path: &Path) -> Result<(), AssimError> {
-        let same = match (&self.model, &exp.model) {
-            (ModelConfig::Lorenz96 { nx: a, forcing: f }, ModelConfig::Lorenz96 { nx: b, forcing: g }) => {
-                a == b && f == g && self.nx == exp.nx()
-            }
-            (ModelConfig::ShallowWater { .. }, ModelConfig::ShallowWater { .. }) => {
-                let t = exp.climate.as_ref().map(|c| c.model.truncation);
-                self.latent.as_ref().is_some_and(|l| Some(l.truncation) == t)
-            }
-            _ => false,
-        };
+        let same = exp.bed.same_model(&self.model)
+            && match &self.latent {
+                Some(l) => exp.bed_as::<SphereConfig>().is_some_and(|c| c.truncation() == l.truncation),
+                None => self.nx == exp.nx(),
+            };
         if !same {
             return Err(AssimError::Format {
                 path: path.to_path_buf(),
                 msg: format!(
-                    "this denoiser was trained for {:?} (nx = {}{}); the experiment runs {:?} (nx = {})",
+                    "this denoiser was trained for {} (nx = {}{}); the experiment runs {} (nx = {})",
                     self.model,
                     self.nx,
                     self.latent
                         .as_ref()
                         .map_or(String::new(), |l| format!(", latent of a T{} autoencoder", l.truncation)),
-                    exp.model,
+                    exp.bed.model(),
                     exp.nx()
                 ),
             });

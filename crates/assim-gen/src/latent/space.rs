@@ -15,10 +15,10 @@ use assim_core::experiment::Experiment;
 use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::stream;
 
-use crate::autoencoder::{FieldNormalisation, SphereVae, VaeSize};
-use crate::checkpoint::Checkpoint;
+use crate::latent::autoencoder::{FieldNormalisation, SphereVae, VaeSize};
+use crate::train::checkpoint::Checkpoint;
 use crate::obs::Observe;
-use crate::params::{count, load_flat};
+use crate::train::params::{count, load_flat};
 use crate::tensor::normal;
 
 /// A trained autoencoder with its normalisation, on a plain (inference) device.
@@ -119,8 +119,8 @@ impl TrainedAutoencoder {
 
     /// Refuses an experiment on another grid (a latent checkpoint for another resolution).
     pub fn check_experiment(&self, exp: &Experiment) -> Result<(), AssimError> {
-        let t = exp.climate.as_ref().map(|c| c.model.truncation);
-        if !exp.is_sphere() || t != Some(self.truncation) || exp.nx() != self.state_dim() {
+        let t = exp.bed_as::<assim_core::bed::sphere::SphereConfig>().map(|c| c.truncation());
+        if t != Some(self.truncation) || exp.nx() != self.state_dim() {
             return Err(AssimError::Format {
                 path: self.path.clone(),
                 msg: format!(
