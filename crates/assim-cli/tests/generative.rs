@@ -210,6 +210,11 @@ fn bad_generative_inputs_fail_cleanly_and_write_nothing() {
         &format!("{EXPERIMENT}{}", gen_method(&ckpt, &lo("{ kind = \"sda_gamma\", gamma = -1.0 }"), "")),
         "guidance.score.gamma",
     );
+    // A latent analysis with a prior of the state itself.
+    fail(
+        &format!("{EXPERIMENT}{}", gen_method(&ckpt, "{ kind = \"mmps\" }", "latent_analysis = \"increment\"\n")),
+        "latent_analysis",
+    );
     let arctan = EXPERIMENT.replace("sigma = 1.0", "sigma = 1.0\noperator = \"arctan\"");
     fail(&format!("{arctan}{}", gen_method(&ckpt, "{ kind = \"repaint\" }", "")), "RePaint");
     fail(&format!("{arctan}[[methods]]\nmethod = \"Var3D\"\n"), "linear observation operator");

@@ -10,7 +10,7 @@
 
 mod common;
 
-use assim_core::experiment::{GuidanceConfig, Optimizer};
+use assim_gen::guidance::{Dps, GuidanceConfig, LatentOptimization, Mmps, Optimizer, SdaGamma};
 use assim_core::grid::LatLonGrid;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
@@ -50,14 +50,14 @@ fn network(grid: &LatLonGrid, stations: usize, footprints: usize) -> Vec<Observa
 /// LO-SDA's guidance as in `experiments/swe_t42_lo_sda.toml`: the optimisation at σ ≤ 0.5 on
 /// SDA guidance (Γ = 10).
 fn lo_on_sda(optimizer: Optimizer) -> GuidanceConfig {
-    GuidanceConfig::LatentOptimization {
+    GuidanceConfig::LatentOptimization(LatentOptimization {
         iters: 5,
         lr: 0.1,
         lambda: 1.0,
         sigma_below: 0.5,
-        score: Some(Box::new(GuidanceConfig::SdaGamma { gamma: 10.0 })),
+        score: Some(Box::new(GuidanceConfig::SdaGamma(SdaGamma { gamma: 10.0 }))),
         optimizer,
-    }
+    })
 }
 
 fn main() {
@@ -110,17 +110,17 @@ fn main() {
         let obs = DecodedObs::new(&ae, &op, &var, cond.clone() * 0.8, 0.3).expect("obs");
         for guidance in [
             GuidanceConfig::None,
-            GuidanceConfig::Dps { zeta: 0.5 },
-            GuidanceConfig::SdaGamma { gamma: 0.01 },
-            GuidanceConfig::Mmps { cg_iters: 1 },
-            GuidanceConfig::LatentOptimization {
+            GuidanceConfig::Dps(Dps { zeta: 0.5 }),
+            GuidanceConfig::SdaGamma(SdaGamma { gamma: 0.01 }),
+            GuidanceConfig::Mmps(Mmps { cg_iters: 1 }),
+            GuidanceConfig::LatentOptimization(LatentOptimization {
                 iters: 5,
                 lr: 0.1,
                 lambda: 1.0,
                 sigma_below: 0.5,
                 score: None,
                 optimizer: Default::default(),
-            },
+            }),
             // LO-SDA as cycled at T42: the optimisation on SDA guidance (Adam, and Gauss–Newton).
             lo_on_sda(Optimizer::Adam),
             lo_on_sda(Optimizer::GaussNewton),

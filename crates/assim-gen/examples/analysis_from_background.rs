@@ -21,11 +21,11 @@ use faer::Mat;
 
 use assim_core::AssimError;
 use assim_core::classical::EnsembleFilter;
-use assim_core::experiment::sphere::SphereTwin;
-use assim_core::experiment::{Experiment, MethodConfig, Scenario};
+use assim_core::bed::sphere::SphereTwin;
+use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
-use assim_gen::filter::{GenerativeFilter, build_method};
+use assim_gen::filter::{GenerativeConfig, GenerativeFilter};
 
 mod common;
 
@@ -50,28 +50,25 @@ fn main() -> Result<(), AssimError> {
         return Err(usage());
     }
     assim_core::linalg::init();
-    let mut exp = Experiment::load(Path::new(exp_file))?;
+    let mut exp = Experiment::load_with(Path::new(exp_file), &assim_gen::methods())?;
     exp.chronology.ko = Some(last);
     exp.chronology.t = None;
     let chrono = exp.chronology();
     let provider = exp
         .methods
         .iter()
-        .find(|m| !matches!(m, MethodConfig::Generative(_)))
+        .find(|m| !m.is_generative())
         .ok_or_else(|| AssimError::Input("the file has no classical method to make the backgrounds".into()))?
         .clone();
     let generative: Vec<_> = exp
         .methods
         .iter()
-        .filter_map(|m| match m {
-            MethodConfig::Generative(g) => Some((m.label(), g.clone())),
-            _ => None,
-        })
+        .filter_map(|m| m.downcast::<GenerativeConfig>().map(|g| (m.label(), g.clone())))
         .collect();
     let mut filters =
         generative.iter().map(|(_, g)| GenerativeFilter::new(g, &exp)).collect::<Result<Vec<_>, _>>()?;
     let twin = SphereTwin::new(&exp, seed, 0, &mut |_, _, _| {})?;
-    let mut method = build_method(&provider, &exp)?;
+    let mut method = provider.build(&exp)?;
     let mut rng = stream(seed, "analysis-from-background");
     method.initialise(&twin.setup(0), &mut rng)?;
     let (mut bg, mut an, mut floor_b, mut floor_t) =

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use assim_core::AssimError;
 use assim_core::classical::StateDistribution;
-use assim_core::experiment::sphere::SphereTwin;
+use assim_core::bed::sphere::SphereTwin;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_gen::latent::space::TrainedAutoencoder;
 
@@ -31,7 +31,7 @@ fn main() -> Result<(), AssimError> {
     let seed =
         rest.first().map_or(Ok(1), |s| s.parse::<u64>()).map_err(|e| AssimError::Input(e.to_string()))?;
     assim_core::linalg::init();
-    let exp = Experiment::load(Path::new(exp_file))?;
+    let exp = Experiment::load_with(Path::new(exp_file), &assim_gen::methods())?;
     let device = assim_gen::tensor::compute_device()?;
     let ae = TrainedAutoencoder::load(Path::new(ae_file), &device)?;
     ae.check_experiment(&exp)?;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use assim_core::experiment::{Experiment, MethodConfig};
+use assim_core::experiment::Experiment;
 use assim_gen::train::checkpoint::Checkpoint;
 use assim_gen::prior::denoiser::Denoiser;
 use assim_gen::prior::network::EdmNetwork;
@@ -48,13 +48,11 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
             train_cycles: 200,
             valid_cycles: 20,
             background: BackgroundMode::Mean,
-            methods: vec![MethodConfig::EnKF {
-                upd_a: "Sqrt".into(),
-                n: 8,
-                infl: 1.05,
-                rot: false,
-                label: None,
-            }],
+            methods: vec![toml::toml! { method = "EnKF"
+            upd_a = "Sqrt"
+            n = 8
+            infl = 1.05 }
+            .into()],
             seeds: Vec::new(),
         },
         network: NetworkConfig {

@@ -3,7 +3,7 @@
 
 use assim_core::classical::Estimate;
 use assim_core::experiment::Scenario;
-use assim_core::experiment::sphere::SphereTwin;
+use assim_core::bed::sphere::SphereTwin;
 
 /// Squared errors summed over windows: overall (clim sd) and Φ, u, v (SI units).
 #[derive(Default, Clone, Copy)]

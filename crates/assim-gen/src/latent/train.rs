@@ -159,7 +159,7 @@ impl AutoencoderConfig {
         let (text, file) = read_text(path)?;
         let cfg: AutoencoderConfig = parse_toml(&text, &file)?;
         let dir = path.parent().unwrap_or(Path::new(""));
-        let exp = Experiment::load(&dir.join(&cfg.data.experiment))
+        let exp = Experiment::load_with(&dir.join(&cfg.data.experiment), &crate::methods())
             .map_err(|e| AssimError::config(&file, "data.experiment", e.to_string()))?;
         cfg.validate(&file, &exp)?;
         Ok((cfg, exp))
