@@ -121,9 +121,8 @@ fn main() -> ExitCode {
         Command::Report { dir } => report::report(&dir).map(|files| {
             println!("wrote {} in {}", files.join(", "), dir.display());
         }),
-        Command::Run { experiment, out, quiet } => {
-            Experiment::load_with(&experiment, &assim_gen::methods()).and_then(|exp| run_and_write(&exp, &out, quiet))
-        }
+        Command::Run { experiment, out, quiet } => Experiment::load_with(&experiment, &assim_gen::methods())
+            .and_then(|exp| run_and_write(&exp, &out, quiet)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

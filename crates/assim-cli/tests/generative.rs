@@ -212,7 +212,10 @@ fn bad_generative_inputs_fail_cleanly_and_write_nothing() {
     );
     // A latent analysis with a prior of the state itself.
     fail(
-        &format!("{EXPERIMENT}{}", gen_method(&ckpt, "{ kind = \"mmps\" }", "latent_analysis = \"increment\"\n")),
+        &format!(
+            "{EXPERIMENT}{}",
+            gen_method(&ckpt, "{ kind = \"mmps\" }", "latent_analysis = \"increment\"\n")
+        ),
         "latent_analysis",
     );
     let arctan = EXPERIMENT.replace("sigma = 1.0", "sigma = 1.0\noperator = \"arctan\"");

@@ -1,8 +1,8 @@
 //! With an unbounded localisation radius every local analysis sees every observation with
 //! weight 1, so the LETKF must reproduce the global ETKF (EnKF Sqrt) member by member.
 
-use assim_core::classical::{Assimilator, EnKF, EnKFUpdate, Estimate, LETKF};
 use assim_core::bed::lorenz::TwinSetup;
+use assim_core::classical::{Assimilator, EnKF, EnKFUpdate, Estimate, LETKF};
 use assim_core::experiment::Experiment;
 use assim_core::rng::stream;
 

@@ -11,9 +11,9 @@ mod common;
 use assim_core::rng::stream;
 use assim_gen::prior::denoiser::Denoiser;
 use assim_gen::prior::network::{EdmNetwork, NetworkSize};
-use assim_gen::train::params::{init_values, load_flat};
 use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::normal;
+use assim_gen::train::params::{init_values, load_flat};
 use burn::tensor::{Device, Tensor};
 use common::best_of;
 

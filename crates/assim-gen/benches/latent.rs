@@ -10,19 +10,19 @@
 
 mod common;
 
-use assim_gen::guidance::{Dps, GuidanceConfig, LatentOptimization, Mmps, Optimizer, SdaGamma};
 use assim_core::grid::LatLonGrid;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
-use assim_gen::latent::autoencoder::{SphereVae, VaeSize};
-use assim_gen::prior::denoiser::Denoiser;
 use assim_gen::guidance::Guided;
+use assim_gen::guidance::{Dps, GuidanceConfig, LatentOptimization, Mmps, Optimizer, SdaGamma};
+use assim_gen::latent::autoencoder::{SphereVae, VaeSize};
 use assim_gen::latent::space::{DecodedObs, TrainedAutoencoder};
+use assim_gen::prior::denoiser::Denoiser;
 use assim_gen::prior::network::{EdmNetwork, NetworkSize};
-use assim_gen::train::params::{init_values, load_flat};
 use assim_gen::prior::sampler::Sampler;
 use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::normal;
+use assim_gen::train::params::{init_values, load_flat};
 use burn::tensor::{Device, Tensor};
 use common::best_of;
 

@@ -20,8 +20,8 @@ use std::path::Path;
 use faer::Mat;
 
 use assim_core::AssimError;
-use assim_core::classical::EnsembleFilter;
 use assim_core::bed::sphere::SphereTwin;
+use assim_core::classical::EnsembleFilter;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;

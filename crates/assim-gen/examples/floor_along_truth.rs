@@ -14,8 +14,8 @@
 use std::path::Path;
 
 use assim_core::AssimError;
-use assim_core::classical::StateDistribution;
 use assim_core::bed::sphere::SphereTwin;
+use assim_core::classical::StateDistribution;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_gen::latent::space::TrainedAutoencoder;
 

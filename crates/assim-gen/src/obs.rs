@@ -223,7 +223,11 @@ mod tests {
                 assert!((hx[p] - f(phys)).abs() < 1e-5);
                 let e = 1e-3;
                 let fd = (f(norm.inverse(x[i] + e)) - f(norm.inverse(x[i] - e))) / (2.0 * e);
-                assert!((slope[p] - fd).abs() < 1e-3 * (1.0 + fd.abs()), "{kind:?}: slope {} vs {fd}", slope[p]);
+                assert!(
+                    (slope[p] - fd).abs() < 1e-3 * (1.0 + fd.abs()),
+                    "{kind:?}: slope {} vs {fd}",
+                    slope[p]
+                );
             }
         }
     }

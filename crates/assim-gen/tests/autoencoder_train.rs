@@ -128,7 +128,10 @@ fn the_shipped_training_files_validate() {
     for name in ["swe_t21_autoencoder.toml", "swe_t21_autoencoder_truths.toml", "swe_t42_autoencoder.toml"] {
         let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name);
         let (cfg, exp) = AutoencoderConfig::load(&f).unwrap();
-        assert!(exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some() && cfg.optim.steps >= 1000, "{name}");
+        assert!(
+            exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some() && cfg.optim.steps >= 1000,
+            "{name}"
+        );
     }
 }
 

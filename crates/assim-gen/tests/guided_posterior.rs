@@ -9,13 +9,13 @@
 //! strategies approximate the likelihood; their errors are measured and bounded loosely (the
 //! bounds are the measured values with a margin, stated next to each) so a regression shows.
 
-use assim_gen::guidance::{Dps, GuidanceConfig, LatentOptimization, Mmps, Optimizer, SdaGamma};
 use assim_core::rng::stream;
+use assim_gen::guidance::Guided;
+use assim_gen::guidance::{Dps, GuidanceConfig, LatentOptimization, Mmps, Optimizer, SdaGamma};
+use assim_gen::obs::TensorObs;
 use assim_gen::prior::denoiser::Denoiser;
 use assim_gen::prior::denoiser::GaussianPrior;
-use assim_gen::guidance::Guided;
 use assim_gen::prior::normalise::Normalisation;
-use assim_gen::obs::TensorObs;
 use assim_gen::prior::sampler::Sampler;
 use assim_gen::prior::schedule::Edm;
 use assim_gen::tensor::{from_rows, normal, to_rows};
@@ -58,8 +58,7 @@ fn kalman(t: &Toy) -> (Vec<f64>, Mat<f64>) {
 fn problem(device: &Device) -> (Toy, GaussianPrior, TensorObs, Tensor<2>) {
     let t = toy();
     let prior = GaussianPrior::new(t.mean.clone(), &t.cov, device).unwrap();
-    let obs =
-        TensorObs::new(NX, &OBS, None, &[R; 3], Normalisation { mean: 0.0, std: 1.0 }, device);
+    let obs = TensorObs::new(NX, &OBS, None, &[R; 3], Normalisation { mean: 0.0, std: 1.0 }, device);
     let y = from_rows(&t.y, 1, 3, device);
     (t, prior, obs, y)
 }

@@ -7,21 +7,21 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use assim_core::classical::Estimate;
-use assim_core::bed::sphere::SphereTwin;
 use assim_core::bed::sphere::SphereConfig;
+use assim_core::bed::sphere::SphereTwin;
+use assim_core::classical::Estimate;
 use assim_core::experiment::{Experiment, Scenario, run_experiment};
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
-use assim_gen::latent::autoencoder::{SphereVae, VaeSize};
-use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
-use assim_gen::train::checkpoint::Checkpoint;
 use assim_gen::filter::GenerativeConfig;
 use assim_gen::guidance::GuidanceConfig;
+use assim_gen::latent::autoencoder::{SphereVae, VaeSize};
 use assim_gen::latent::space::{DecodedObs, TrainedAutoencoder};
+use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
 use assim_gen::obs::Observe;
 use assim_gen::tensor::{from_rows, to_rows};
+use assim_gen::train::checkpoint::Checkpoint;
 use assim_gen::train::denoiser::{TrainConfig, train};
 
 fn scratch(name: &str) -> PathBuf {
@@ -179,7 +179,8 @@ fn latent_methods_train_and_cycle_in_the_osse() {
     methods.push_str(&generative(&uncond, "{ kind = \"latent_optimization\", iters = 2 }"));
     // The analysis as the forecast plus the decoded latent increment.
     methods.push_str(&generative(&cond, "{ kind = \"dps\", zeta = 0.5 }\nlatent_analysis = \"increment\""));
-    let exp = Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
+    let exp =
+        Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
     let report = run_experiment(&exp, |_, _| {}).unwrap();
     assert_eq!(report.methods.len(), 7);
     for m in &report.methods[1..] {
@@ -216,7 +217,8 @@ fn a_member_conditioned_latent_prior_trains_on_every_member_and_cycles() {
     let lo = "{ kind = \"latent_optimization\", iters = 2, sigma_below = 1.0 }";
     let mut methods = generative(&member, lo);
     methods.push_str(&generative(&member, &format!("{lo}\nlatent_analysis = \"increment\"")));
-    let exp = Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
+    let exp =
+        Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
     let report = run_experiment(&exp, |_, _| {}).unwrap();
     for m in &report.methods {
         let s = &m.per_seed[0];
@@ -280,7 +282,8 @@ fn keep_interpolates_between_the_decoded_and_the_increment_analysis() {
         methods
             .push_str(&generative(&prior, &format!("{lo}\nlatent_analysis = \"increment\"\nkeep = {keep}")));
     }
-    let exp = Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
+    let exp =
+        Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
     let twin = SphereTwin::new(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
     let analyses: Vec<Vec<f64>> = exp
         .methods
@@ -310,7 +313,10 @@ fn keep_interpolates_between_the_decoded_and_the_increment_analysis() {
         [("latent_analysis = \"increment\"\nkeep = 1.5", "[0, 1]"), ("keep = 0.5", "increment")]
     {
         let text = generative(&prior, &format!("{lo}\n{extra}"));
-        let e = Experiment::load_with(&experiment(&dir, "bad.toml", 2, &text), &assim_gen::methods()).err().unwrap().to_string();
+        let e = Experiment::load_with(&experiment(&dir, "bad.toml", 2, &text), &assim_gen::methods())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("keep") && e.contains(msg), "{e}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -323,7 +329,8 @@ fn the_decoded_operator_is_the_core_operator_on_the_decoded_state() {
     let ae = TrainedAutoencoder::load(&vae, &Device::flex()).unwrap();
     check_decoded_operator(&ae, [32, 64]);
     // A latent for another resolution: the T42 experiment is refused, naming both grids.
-    let t42 = Experiment::load_with(&repo("experiments/swe_t42_stations.toml"), &assim_gen::methods()).unwrap();
+    let t42 =
+        Experiment::load_with(&repo("experiments/swe_t42_stations.toml"), &assim_gen::methods()).unwrap();
     let e = ae.check_experiment(&t42).err().unwrap().to_string();
     assert!(e.contains("T21") && e.contains("T42"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -389,12 +396,10 @@ fn check_decoded_operator(ae: &TrainedAutoencoder, shape: [usize; 2]) {
 #[test]
 fn repaint_and_unsuitable_files_are_refused() {
     let dir = scratch("refuse");
-    let e = Experiment::load_with(&experiment(
-        &dir,
-        "repaint.toml",
-        2,
-        &generative(Path::new("x.ckpt"), "{ kind = \"repaint\" }"),
-    ), &assim_gen::methods())
+    let e = Experiment::load_with(
+        &experiment(&dir, "repaint.toml", 2, &generative(Path::new("x.ckpt"), "{ kind = \"repaint\" }")),
+        &assim_gen::methods(),
+    )
     .err()
     .unwrap()
     .to_string();
@@ -445,7 +450,8 @@ fn the_shipped_latent_files_validate() {
     let spun = generative_entries("swe_t42_latent_spinup.toml", |g| g.spinup.is_some());
     assert_eq!(spun, 4, "every latent method of the cold-start file is spun up");
     let on_a_score = generative_entries("swe_t42_lo_sda.toml", |g| {
-        g.spinup.is_some() && matches!(&g.guidance, GuidanceConfig::LatentOptimization(lo) if lo.score.is_some())
+        g.spinup.is_some()
+            && matches!(&g.guidance, GuidanceConfig::LatentOptimization(lo) if lo.score.is_some())
     });
     assert_eq!(on_a_score, 2, "both LO-SDA entries optimise on SDA guidance, spun up");
     let inflated = generative_entries("swe_t42_calibrated.toml", |g| g.spinup.is_some() && g.infl > 1.0);
@@ -485,7 +491,9 @@ fn a_spun_up_method_is_its_helper_until_the_hand_over() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let exp = Experiment::load_with(&with_burn_in("run.toml", &format!("{var3d}{spun}")), &assim_gen::methods()).unwrap();
+    let exp =
+        Experiment::load_with(&with_burn_in("run.toml", &format!("{var3d}{spun}")), &assim_gen::methods())
+            .unwrap();
     let twin = SphereTwin::new(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
     let chrono = exp.chronology();
     let mut methods: Vec<_> = exp.methods.iter().map(|m| m.build(&exp).unwrap()).collect();
@@ -537,7 +545,10 @@ fn a_spun_up_method_is_its_helper_until_the_hand_over() {
         ("xb = 0.01 } }", "xb = -1.0 } }", "spinup.method.xb"),
     ] {
         let e =
-            Experiment::load_with(&with_burn_in("bad.toml", &spun.replace(from, to)), &assim_gen::methods()).err().unwrap().to_string();
+            Experiment::load_with(&with_burn_in("bad.toml", &spun.replace(from, to)), &assim_gen::methods())
+                .err()
+                .unwrap()
+                .to_string();
         assert!(e.contains(&format!("methods[0].{msg}")), "{e}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -18,7 +18,8 @@ fn training_files_and_generative_experiments_validate() {
         assert!(cfg.out.starts_with("checkpoints/"), "{name}: {}", cfg.out);
     }
     for name in ["l96_generative", "l96_sparse", "l96_arctan", "l96_unconditional"] {
-        let exp = Experiment::load_with(&experiments().join(format!("{name}.toml")), &assim_gen::methods()).unwrap();
+        let exp = Experiment::load_with(&experiments().join(format!("{name}.toml")), &assim_gen::methods())
+            .unwrap();
         let generative = exp.methods.iter().filter(|m| m.is_generative()).count();
         assert!(generative >= 2, "{name}: {generative} generative methods");
         assert!(exp.chronology().n_obs_times() > 1000, "{name}: at least 1000 cycles");

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use assim_core::experiment::Experiment;
-use assim_gen::train::checkpoint::Checkpoint;
 use assim_gen::prior::denoiser::Denoiser;
 use assim_gen::prior::network::EdmNetwork;
-use assim_gen::train::params::load_flat;
-use assim_gen::tensor::{from_rows, normal};
-use assim_gen::train::denoiser::{DataConfig, NetworkConfig, OptimConfig, TrainConfig, train};
 use assim_gen::prior::trained::{BackgroundMode, TrainedDenoiser};
+use assim_gen::tensor::{from_rows, normal};
+use assim_gen::train::checkpoint::Checkpoint;
+use assim_gen::train::denoiser::{DataConfig, NetworkConfig, OptimConfig, TrainConfig, train};
+use assim_gen::train::params::load_flat;
 use burn::tensor::Device;
 
 const EXPERIMENT: &str = r#"
@@ -48,11 +48,13 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
             train_cycles: 200,
             valid_cycles: 20,
             background: BackgroundMode::Mean,
-            methods: vec![toml::toml! { method = "EnKF"
-            upd_a = "Sqrt"
-            n = 8
-            infl = 1.05 }
-            .into()],
+            methods: vec![
+                toml::toml! { method = "EnKF"
+                upd_a = "Sqrt"
+                n = 8
+                infl = 1.05 }
+                .into(),
+            ],
             seeds: Vec::new(),
         },
         network: NetworkConfig {

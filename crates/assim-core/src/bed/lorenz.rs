@@ -13,7 +13,9 @@ use crate::classical::{Estimate, Gaussian, Setup};
 use crate::dynamics::{Lorenz63, Lorenz96, Model};
 use crate::experiment::{Chronology, Experiment, Need, Scenario};
 use crate::metrics::{Scores, VariableScores};
-use crate::obs::{ArcTan, ElementFn, Localizer, ObsOperator, PartialIdentity, PeriodicLine, Pointwise, Square};
+use crate::obs::{
+    ArcTan, ElementFn, Localizer, ObsOperator, PartialIdentity, PeriodicLine, Pointwise, Square,
+};
 use crate::rng::{AssimRng, normal, stream};
 
 /// `[model]` of a Lorenz twin.
@@ -221,13 +223,14 @@ impl BedConfig for LorenzConfig {
         match &self.x0.mean {
             MeanSpec::Named(n) if n == "e0" || n == "zero" => {}
             MeanSpec::Named(n) => {
-                return Err(ctx.error("x0.mean", format!("unknown name {n:?}: use \"e0\", \"zero\" or a list")));
+                return Err(
+                    ctx.error("x0.mean", format!("unknown name {n:?}: use \"e0\", \"zero\" or a list"))
+                );
             }
             MeanSpec::Values(v) if v.len() != nx => {
-                return Err(ctx.error(
-                    "x0.mean",
-                    format!("has {} values but the model has {nx} variables", v.len()),
-                ));
+                return Err(
+                    ctx.error("x0.mean", format!("has {} values but the model has {nx} variables", v.len()))
+                );
             }
             MeanSpec::Values(v) if v.iter().any(|x| !x.is_finite()) => {
                 return Err(ctx.error("x0.mean", "values must be finite"));

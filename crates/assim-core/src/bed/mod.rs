@@ -39,8 +39,11 @@ impl FileContext<'_> {
 
 /// Reads a bed from the `[model]` table (its `kind` chose the bed) and takes the bed's own
 /// sections out of `sections` (what is left must be the experiment's common keys).
-pub type BedReader =
-    fn(model: toml::Value, sections: &mut toml::Table, ctx: &FileContext<'_>) -> Result<Arc<dyn BedConfig>, AssimError>;
+pub type BedReader = fn(
+    model: toml::Value,
+    sections: &mut toml::Table,
+    ctx: &FileContext<'_>,
+) -> Result<Arc<dyn BedConfig>, AssimError>;
 
 /// The registered beds: `model.kind` → reader.
 pub const BEDS: &[(&str, BedReader)] =
@@ -59,7 +62,9 @@ pub fn read_bed(
     };
     match BEDS.iter().find(|(k, _)| *k == kind) {
         Some((_, read)) => read(model, sections, ctx),
-        None => Err(ctx.error("model.kind", format!("unknown model {kind:?}: use one of {}", kinds.join(", ")))),
+        None => {
+            Err(ctx.error("model.kind", format!("unknown model {kind:?}: use one of {}", kinds.join(", "))))
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
-use crate::rng::AssimRng;
 use crate::experiment::{Experiment, Method};
+use crate::rng::AssimRng;
 
 /// Always answers the climatological mean, with the climatological variance as its spread.
 #[derive(Default)]

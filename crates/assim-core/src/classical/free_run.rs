@@ -3,8 +3,8 @@
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
-use crate::rng::AssimRng;
 use crate::experiment::{Experiment, Method};
+use crate::rng::AssimRng;
 
 /// A single forecast from a draw of X0 (a random climate state on the sphere), ignoring
 /// every observation.

@@ -48,13 +48,18 @@ impl ChronologyConfig {
             return Err(err("chronology.dko", "must be ≥ 1".into()));
         }
         match (self.ko, self.t) {
-            (Some(_), Some(_)) => return Err(err("chronology.t", "give either `ko` or `t`, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(err("chronology.t", "give either `ko` or `t`, not both".into()));
+            }
             (None, None) => return Err(err("chronology.ko", "missing: give `ko` (or `t`)".into())),
             (Some(0), _) => {
                 return Err(err("chronology.ko", "must be ≥ 1 (Ko = 0 gives a single analysis)".into()));
             }
             (None, Some(t)) if !(t.is_finite() && t >= 2.0 * self.dt * self.dko as f64) => {
-                return Err(err("chronology.t", format!("must span at least two observation times (got {t})")));
+                return Err(err(
+                    "chronology.t",
+                    format!("must span at least two observation times (got {t})"),
+                ));
             }
             _ => {}
         }

@@ -141,7 +141,10 @@ impl Experiment {
         if !self.description.is_empty() {
             t.insert("description".into(), self.description.clone().into());
         }
-        t.insert("seeds".into(), toml::Value::Array(self.seeds.iter().map(|&s| toml::Value::Integer(s as i64)).collect()));
+        t.insert(
+            "seeds".into(),
+            toml::Value::Array(self.seeds.iter().map(|&s| toml::Value::Integer(s as i64)).collect()),
+        );
         self.bed.write(&mut t);
         for (k, v) in [
             ("chronology", toml::Value::try_from(&self.chronology)),
@@ -191,7 +194,8 @@ impl Experiment {
                 registry: &self.registry,
             };
             if !labels.insert(m.label()) {
-                return Err(check.error("label", format!("two methods are named {:?}; give one a `label`", m.label())));
+                return Err(check
+                    .error("label", format!("two methods are named {:?}; give one a `label`", m.label())));
             }
             check.check(&**m)?;
         }
@@ -277,7 +281,10 @@ n = 10
     #[test]
     fn refusals_say_what_the_method_needs_and_why_the_bed_lacks_it() {
         let l63 = GOOD.replace("kind = \"lorenz96\"", "kind = \"lorenz63\"");
-        let m = err_of(&l63.replace("upd_a = \"Sqrt\"\nn = 10", "").replace("\"EnKF\"", "\"LETKF\"\nn = 10\nloc_rad = 2.0"));
+        let m = err_of(
+            &l63.replace("upd_a = \"Sqrt\"\nn = 10", "")
+                .replace("\"EnKF\"", "\"LETKF\"\nn = 10\nloc_rad = 2.0"),
+        );
         assert!(m.contains("methods[0].method") && m.contains("localisation"), "{m}");
         let arctan = GOOD.replace("sigma = 1.0", "sigma = 1.0\noperator = \"arctan\"");
         let m = err_of(&arctan.replace("upd_a = \"Sqrt\"\nn = 10", "").replace("\"EnKF\"", "\"Var3D\""));

@@ -196,7 +196,11 @@ impl MethodCheck<'_> {
     }
     /// Refuses a non-positive (or non-finite) factor at key `k`.
     pub fn positive(&self, k: &str, v: f64) -> Result<(), AssimError> {
-        if v.is_finite() && v > 0.0 { Ok(()) } else { Err(self.error(k, format!("must be positive (got {v})"))) }
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.error(k, format!("must be positive (got {v})")))
+        }
     }
     /// Refuses an ensemble size below 2 at key `k`.
     pub fn ensemble_size(&self, k: &str, n: usize) -> Result<(), AssimError> {
@@ -214,10 +218,9 @@ impl MethodCheck<'_> {
     pub fn check(&self, spec: &dyn MethodSpec) -> Result<(), AssimError> {
         for need in spec.needs() {
             if let Some(why) = self.bed.lacks(need) {
-                return Err(self.error(
-                    "method",
-                    format!("{} needs {}: {why}", spec.label(), need.describe()),
-                ));
+                return Err(
+                    self.error("method", format!("{} needs {}: {why}", spec.label(), need.describe()))
+                );
             }
         }
         spec.validate(self)

@@ -16,7 +16,9 @@ pub use file::Experiment;
 pub use method::{Method, MethodCheck, MethodEntry, MethodRegistry, MethodSpec, Need};
 pub use report::{LeadScores, MethodReport, Physics, RunReport, SeedReport, Summary, VariableSummary};
 pub use runner::{run_experiment, run_experiment_in};
-pub use simulate::{DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationReport, state_from_store};
+pub use simulate::{
+    DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationReport, state_from_store,
+};
 
 pub use crate::dynamics::shallow_water::SimulationConfig;
 pub use crate::io::config_file::{parse_toml, read_text};

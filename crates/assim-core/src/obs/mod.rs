@@ -13,9 +13,9 @@ pub use arctan::ArcTan;
 pub use localization::{GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
 pub use pointwise::{ElementFn, Pointwise, PointwiseView};
-pub use square::Square;
 pub use records::{Observation, Source, Variable};
 pub use sparse::SparseLinear;
+pub use square::Square;
 
 use faer::{Mat, MatRef};
 

@@ -1,9 +1,9 @@
 //! What the diagnostic examples share: RMSEs of states against an OSSE's truth, accumulated
 //! over windows.
 
+use assim_core::bed::sphere::SphereTwin;
 use assim_core::classical::Estimate;
 use assim_core::experiment::Scenario;
-use assim_core::bed::sphere::SphereTwin;
 
 /// Squared errors summed over windows: overall (clim sd) and Φ, u, v (SI units).
 #[derive(Default, Clone, Copy)]

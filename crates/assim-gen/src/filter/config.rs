@@ -163,7 +163,9 @@ impl GenerativeConfig {
 
     /// Checks the spin-up entry: a classical method whose analyses all fall in the burn-in.
     fn validate_spinup(&self, sp: &Spinup, check: &MethodCheck<'_>) -> Result<(), AssimError> {
-        let entry = sp.entry().map_err(|m| check.error("spinup.method", format!("must be a classical method: {m}")))?;
+        let entry = sp
+            .entry()
+            .map_err(|m| check.error("spinup.method", format!("must be a classical method: {m}")))?;
         let chrono = check.chrono;
         if sp.windows == 0 || sp.windows > chrono.n_obs_times() || chrono.is_averaged(sp.windows - 1) {
             let scored = (0..chrono.n_obs_times()).find(|&k| chrono.is_averaged(k)).unwrap_or(0);
@@ -187,7 +189,8 @@ impl Method for GenerativeConfig {
     }
 
     fn auto_label(&self) -> String {
-        let mut s = format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler.name(), self.steps);
+        let mut s =
+            format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler.name(), self.steps);
         if self.latent_analysis == LatentAnalysis::Increment {
             s.push_str(" x_b+ΔD");
             if self.keep != 1.0 {
@@ -225,7 +228,9 @@ impl Method for GenerativeConfig {
             check.positive("sigma_max", s)?;
         }
         if !(self.prior_infl.is_finite() && self.prior_infl > 0.0) {
-            return Err(check.error("prior_infl", format!("must be a positive factor (got {})", self.prior_infl)));
+            return Err(
+                check.error("prior_infl", format!("must be a positive factor (got {})", self.prior_infl))
+            );
         }
         if !(0.0..=1.0).contains(&self.keep) {
             return Err(check.error("keep", format!("must be in [0, 1] (got {})", self.keep)));

@@ -26,8 +26,8 @@ use crate::latent::space::{DecodedObs, TrainedAutoencoder};
 use crate::obs::{Observe, TensorObs};
 use crate::prior::sampler::Sampler;
 use crate::prior::schedule::Edm;
-use crate::tensor::{from_rows, normal, to_rows};
 use crate::prior::trained::{BackgroundMode, TrainedDenoiser};
+use crate::tensor::{from_rows, normal, to_rows};
 
 /// Where the prior's states live.
 enum Space {
@@ -213,7 +213,8 @@ impl EnsembleFilter for GenerativeFilter {
             })?;
             let norm = self.prior.meta.normalisation;
             let nx = self.prior.meta.nx;
-            *obs = Some(Box::new(TensorObs::new(nx, view.indices, view.h, setup.obs_var, norm, &self.device)));
+            *obs =
+                Some(Box::new(TensorObs::new(nx, view.indices, view.h, setup.obs_var, norm, &self.device)));
         }
         Ok(())
     }

@@ -86,7 +86,9 @@ impl Strategy for LatentOptimization {
             }
         }
         if self.sigma_below.is_nan() || self.sigma_below <= 0.0 {
-            return Err(check.error(&k("sigma_below"), format!("must be positive or inf (got {})", self.sigma_below)));
+            return Err(
+                check.error(&k("sigma_below"), format!("must be positive or inf (got {})", self.sigma_below))
+            );
         }
         if let Some(score) = &self.score {
             if !score.strategy().samples_posterior() {

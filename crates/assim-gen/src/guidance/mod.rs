@@ -75,7 +75,10 @@ impl GuidanceConfig {
         let strategy = self.strategy();
         for need in strategy.needs() {
             if let Some(why) = check.bed.lacks(need) {
-                return Err(check.error(&format!("{at}.kind"), format!("{} needs {}: {why}", strategy.name(), need.describe())));
+                return Err(check.error(
+                    &format!("{at}.kind"),
+                    format!("{} needs {}: {why}", strategy.name(), need.describe()),
+                ));
             }
         }
         strategy.validate(at, check)
@@ -125,7 +128,12 @@ pub struct Guided<'a> {
 
 impl<'a> Guided<'a> {
     /// Guides `prior` towards `y` (physical units, `[1, P]` or `[n, P]`) observed by `obs`.
-    pub fn new(prior: &'a dyn Denoiser, obs: &'a dyn Observe, y: Tensor<2>, guidance: GuidanceConfig) -> Self {
+    pub fn new(
+        prior: &'a dyn Denoiser,
+        obs: &'a dyn Observe,
+        y: Tensor<2>,
+        guidance: GuidanceConfig,
+    ) -> Self {
         Guided { prior, obs, y, guidance }
     }
 

@@ -19,6 +19,8 @@ impl Strategy for RePaint {
     }
     fn denoise(&self, g: &Guided<'_>, x: Tensor<2>, sigma: f64, cond: Option<&Tensor<2>>) -> Tensor<2> {
         let d = g.prior.denoise(x, sigma, cond).without_autodiff();
-        g.obs.paint(d, g.y.clone()).expect("RePaint is refused at validation and load for operators that do not select")
+        g.obs
+            .paint(d, g.y.clone())
+            .expect("RePaint is refused at validation and load for operators that do not select")
     }
 }

@@ -7,16 +7,16 @@
 //! last two are pooled over seeds and methods.
 
 use assim_core::AssimError;
-use assim_core::classical::Estimate;
 use assim_core::bed::sphere::SphereTwin;
+use assim_core::classical::Estimate;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
 
 use crate::latent::space::TrainedAutoencoder;
 use crate::prior::normalise::Normalisation;
-use crate::train::denoiser::{Pairs, TrainConfig, TrainingData};
 use crate::prior::trained::BackgroundMode;
+use crate::train::denoiser::{Pairs, TrainConfig, TrainingData};
 
 /// The states of one period: each truth once, each background with the index of its truth.
 #[derive(Default)]

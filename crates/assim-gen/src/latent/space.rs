@@ -16,10 +16,10 @@ use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::stream;
 
 use crate::latent::autoencoder::{FieldNormalisation, SphereVae, VaeSize};
-use crate::train::checkpoint::Checkpoint;
 use crate::obs::Observe;
-use crate::train::params::{count, load_flat};
 use crate::tensor::normal;
+use crate::train::checkpoint::Checkpoint;
+use crate::train::params::{count, load_flat};
 
 /// A trained autoencoder with its normalisation, on a plain (inference) device.
 pub struct TrainedAutoencoder {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use assim_core::AssimError;
-use assim_core::experiment::Scenario;
 use assim_core::bed::sphere::{SphereConfig, SphereTwin, climate_run};
+use assim_core::experiment::Scenario;
 use assim_core::experiment::{Experiment, parse_toml, read_text};
 use assim_core::obs::Variable;
 use assim_core::rng::{fill_normal, stream, uniform};

@@ -11,11 +11,11 @@ use assim_core::AssimError;
 use assim_core::bed::sphere::SphereConfig;
 use assim_core::experiment::Experiment;
 
-use crate::train::checkpoint::Checkpoint;
 use crate::prior::network::{EdmNetwork, NetworkSize};
 use crate::prior::normalise::Normalisation;
-use crate::train::params::{count, load_flat};
 use crate::prior::schedule::Edm;
+use crate::train::checkpoint::Checkpoint;
+use crate::train::params::{count, load_flat};
 
 /// Which forecast a background-conditioned prior was trained to condition on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

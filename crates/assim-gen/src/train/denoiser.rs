@@ -14,21 +14,21 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
-use assim_core::classical::Estimate;
 use assim_core::bed::lorenz::{LorenzConfig, LorenzModel, TwinSetup};
 use assim_core::bed::sphere::SphereConfig;
+use assim_core::classical::Estimate;
 use assim_core::experiment::{Experiment, MethodCheck, MethodEntry, parse_toml, read_text};
 use assim_core::linalg::row_mean;
 use assim_core::rng::{fill_normal, stream, uniform};
 
-use crate::train::checkpoint::Checkpoint;
 use crate::latent::space::TrainedAutoencoder;
 use crate::prior::network::{EdmNetwork, NetworkSize};
 use crate::prior::normalise::Normalisation;
-use crate::train::optim::{AdamW, clip_global_norm, ema_update};
-use crate::train::params::{count, flatten_grads, init_values, load_flat};
 use crate::prior::schedule::Edm;
 use crate::prior::trained::{BackgroundMode, DenoiserMeta, LatentMeta};
+use crate::train::checkpoint::Checkpoint;
+use crate::train::optim::{AdamW, clip_global_norm, ema_update};
+use crate::train::params::{count, flatten_grads, init_values, load_flat};
 
 /// A training file (TOML, documented in `docs/training.md`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -87,7 +87,9 @@ impl DataConfig {
         self.methods
             .iter()
             .enumerate()
-            .map(|(i, v)| registry.parse(v).map_err(|m| AssimError::config(file, format!("data.methods[{i}]"), m)))
+            .map(|(i, v)| {
+                registry.parse(v).map_err(|m| AssimError::config(file, format!("data.methods[{i}]"), m))
+            })
             .collect()
     }
 }
@@ -198,7 +200,8 @@ impl TrainConfig {
                 }
             }
         } else {
-            let l96 = exp.bed_as::<LorenzConfig>().is_some_and(|c| matches!(c.model, LorenzModel::Lorenz96(_)));
+            let l96 =
+                exp.bed_as::<LorenzConfig>().is_some_and(|c| matches!(c.model, LorenzModel::Lorenz96(_)));
             if !l96 {
                 return err(
                     "experiment",

@@ -8,7 +8,9 @@ mod observers;
 mod twin;
 
 pub use observers::{forecast_skill, geostrophic_imbalance, ke_spectrum, slug};
-pub use twin::{ClimateRun, FreeRunView, ObsWindow, SphereClimate, SphereTwin, climate_run, obs_window, simulate_values};
+pub use twin::{
+    ClimateRun, FreeRunView, ObsWindow, SphereClimate, SphereTwin, climate_run, obs_window, simulate_values,
+};
 
 use std::any::Any;
 use std::path::Path;
@@ -116,9 +118,9 @@ pub fn read(
             ));
         }
     }
-    let network = sections
-        .remove("network")
-        .ok_or_else(|| ctx.error("network", "missing: the shallow-water model needs an observing [network]"))?;
+    let network = sections.remove("network").ok_or_else(|| {
+        ctx.error("network", "missing: the shallow-water model needs an observing [network]")
+    })?;
     let network = section(network, "network", ctx)?;
     let forecasts = sections.remove("forecasts").map(|f| section(f, "forecasts", ctx)).transpose()?;
     let climate = SimulationConfig::load(&ctx.base_dir.join(&model.climate))
@@ -187,7 +189,9 @@ impl BedConfig for SphereConfig {
         let m = &self.model;
         let sim = &self.climate;
         if sim.forcing.is_none() {
-            return Err(ctx.error("model.climate", "the simulation file has no [forcing]: a climate needs one"));
+            return Err(
+                ctx.error("model.climate", "the simulation file has no [forcing]: a climate needs one")
+            );
         }
         if m.spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
             return Err(ctx.error("model.spinup_days", "must be ≥ 0"));

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::SphereTwin;
 use super::ForecastConfig;
+use super::SphereTwin;
 use crate::AssimError;
 use crate::bed::{Observer, PhysicsMeans, SeedExtras};
 use crate::classical::Estimate;
@@ -83,7 +83,12 @@ pub(super) struct AnalysisWriter<'a> {
 
 impl<'a> AnalysisWriter<'a> {
     /// The store of the method `label` in `dir`.
-    pub(super) fn create(exp: &Experiment, twin: &'a SphereTwin, dir: &Path, label: &str) -> Result<Self, AssimError> {
+    pub(super) fn create(
+        exp: &Experiment,
+        twin: &'a SphereTwin,
+        dir: &Path,
+        label: &str,
+    ) -> Result<Self, AssimError> {
         let path = dir.join("analyses").join(format!("{}.zarr", slug(label)));
         Ok(AnalysisWriter { twin, zarr: writer(exp, twin, &path, &format!("analyses of {label}"))? })
     }

@@ -119,7 +119,8 @@ pub fn climate_run(
 ) -> Result<ClimateRun, AssimError> {
     let cfg = sphere_config(exp)?;
     let m = &cfg.model;
-    let (spinup_days, climate_days, climate_interval_hours) = (&m.spinup_days, &m.climate_days, &m.climate_interval_hours);
+    let (spinup_days, climate_days, climate_interval_hours) =
+        (&m.spinup_days, &m.climate_days, &m.climate_interval_hours);
     let sim_cfg = cfg.climate.as_ref().clone();
     let dt = sim_cfg.model.dt_seconds;
     let spin = spinup_days.unwrap_or(sim_cfg.run.spinup_days);
@@ -346,4 +347,3 @@ impl Scenario for FreeRunView<'_> {
         self.0.score(est, ko, with_crps)
     }
 }
-

@@ -361,4 +361,3 @@ impl SimulationConfig {
         if self.model.orography == "williamson5" { Orography::Williamson5Mountain } else { Orography::None }
     }
 }
-

@@ -26,8 +26,8 @@ mod grid_model;
 mod initial;
 
 pub use config::{
-    ForcingConfig, HyperdiffusionConfig, InitialConfig, JetDragConfig, RunConfig, SimulationConfig, StirringConfig,
-    SwModelConfig, TimeFilterConfig,
+    ForcingConfig, HyperdiffusionConfig, InitialConfig, JetDragConfig, RunConfig, SimulationConfig,
+    StirringConfig, SwModelConfig, TimeFilterConfig,
 };
 pub use forcing::{Forcing, JetDrag, Stirring, StirringState};
 pub use grid_model::{ForecastStirring, SwGridModel, grid_state};
