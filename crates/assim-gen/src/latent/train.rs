@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use assim_core::AssimError;
 use assim_core::bed::sphere::{SphereConfig, SphereTwin, climate_run};
@@ -22,6 +21,7 @@ use crate::latent::autoencoder::{FieldNormalisation, SphereVae, VaeSize, train_s
 use crate::train::checkpoint::Checkpoint;
 use crate::train::optim::AdamW;
 use crate::train::params::{init_values, load_flat};
+use crate::train::trainer::{Objective, Plan, TrainState, resumable, run, save_with_log};
 
 /// An autoencoder training file.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -366,11 +366,99 @@ fn reconstruct(vae: &SphereVae, fields: &[Vec<f32>], shape: [usize; 2], device: 
         .collect()
 }
 
-struct State {
-    params: Vec<f32>,
-    adam: AdamW,
-    step: usize,
-    log: Vec<VaeLogRow>,
+/// The autoencoder's step, log row and checkpoint (with its reconstruction floor at the end),
+/// for the shared loop.
+struct VaeObjective<'a> {
+    cfg: &'a AutoencoderConfig,
+    template: SphereVae,
+    data: Data,
+    shape: [usize; 2],
+    /// Latitude weights of the loss `[1, 1, h, 1]` on the autodiff device, and as numbers.
+    row_weights: (Tensor<4>, Vec<f32>),
+    ad: Device,
+    device: Device,
+    out: PathBuf,
+    floor: Option<Vec<FloorRow>>,
+}
+
+impl VaeObjective<'_> {
+    /// The latitude-weighted reconstruction MSE of the validation fields (normalised units).
+    fn valid_mse(&self, params: &[f32]) -> f64 {
+        let [h, w] = self.shape;
+        let vae = load_flat(self.template.clone(), params, &self.device, false);
+        let rec = reconstruct(&vae, &self.data.valid, self.shape, &self.device);
+        let mut acc = 0.0;
+        for (r, x) in rec.iter().zip(&self.data.valid) {
+            for (i, (a, b)) in r.iter().zip(x).enumerate() {
+                acc += f64::from(self.row_weights.1[(i / w) % h]) * f64::from(a - b).powi(2);
+            }
+        }
+        acc / (self.data.valid.len() * 3 * h * w) as f64
+    }
+}
+
+impl Objective for VaeObjective<'_> {
+    type Row = VaeLogRow;
+
+    fn step(&mut self, k: usize, state: &mut TrainState) -> Result<f64, AssimError> {
+        let (o, size, train) = (&self.cfg.optim, self.cfg.size(), &self.data.train);
+        let [h, w] = self.shape;
+        let mut rng = stream(self.cfg.seed, &format!("vae batch {k}"));
+        let rows: Vec<&Vec<f32>> = (0..o.batch)
+            .map(|_| &train[((uniform(&mut rng) * train.len() as f64) as usize).min(train.len() - 1)])
+            .collect();
+        let x = batch_tensor(&rows, self.shape, &self.ad);
+        let mut eps = vec![0.0; o.batch * size.latent * (h / 4) * (w / 4)];
+        fill_normal(&mut rng, &mut eps);
+        let eps: Vec<f32> = eps.iter().map(|&e| e as f32).collect();
+        let eps =
+            Tensor::<4>::from_data(TensorData::new(eps, [o.batch, size.latent, h / 4, w / 4]), &self.ad);
+        let rw = self.row_weights.0.clone();
+        train_step(&self.template, &mut state.params, &mut state.adam, x, eps, rw, (o.beta, o.clip, o.lr), k)
+    }
+
+    fn row(&self, state: &TrainState, train_loss: f64, elapsed_s: f64) -> VaeLogRow {
+        VaeLogRow { step: state.step, train_loss, valid_mse: self.valid_mse(&state.params), elapsed_s }
+    }
+
+    fn elapsed(row: &VaeLogRow) -> f64 {
+        row.elapsed_s
+    }
+
+    fn save(&mut self, s: &TrainState, log: &[VaeLogRow], last: bool) -> Result<(), AssimError> {
+        if last {
+            self.floor = Some(floor(&self.template, &s.params, &self.data, self.shape, &self.device));
+        }
+        let (d, cfg) = (&self.data, self.cfg);
+        let ckpt = Checkpoint {
+            meta: serde_json::json!({
+                "kind": "autoencoder",
+                "autoencoder": {
+                    "size": cfg.size(),
+                    "truncation": d.transform.truncation().t(),
+                    "grid": self.shape,
+                    "variables": Variable::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
+                    "normalise": cfg.data.normalise,
+                    "scale": d.norm.scale,
+                },
+                "training": {
+                    "config": cfg,
+                    "step": s.step,
+                    "n_train": d.train.len(),
+                    "n_valid": d.valid.len(),
+                    "log": log,
+                    "floor": self.floor,
+                },
+            }),
+            arrays: vec![
+                ("params".into(), s.params.clone()),
+                ("adam_m".into(), s.adam.m.clone()),
+                ("adam_v".into(), s.adam.v.clone()),
+                ("norm_offset".into(), d.norm.offset.iter().map(|&x| x as f32).collect()),
+            ],
+        };
+        save_with_log(&ckpt, &self.out)
+    }
 }
 
 /// Trains (or with `resume` continues) the autoencoder of `cfg`; `stop_after` ends the run
@@ -386,101 +474,36 @@ pub fn train_autoencoder(
     let out = PathBuf::from(&cfg.out);
     let device = crate::tensor::compute_device()?;
     let ad = device.clone().autodiff();
-    let size = cfg.size();
-    let template = SphereVae::new(size, &device);
-    let mut state = if resume {
+    let template = SphereVae::new(cfg.size(), &device);
+    let (mut state, mut log) = if resume {
         resume_state(cfg, &out)?
     } else {
         let params = init_values(&template, &mut stream(cfg.seed, "vae-initial-weights"));
         let n = params.len();
-        State { params, adam: AdamW::new(n, 0.0), step: 0, log: Vec::new() }
+        (TrainState { params, ema: Vec::new(), adam: AdamW::new(n, 0.0), step: 0 }, Vec::new())
     };
     let n_params = state.params.len();
-    let d = data(cfg, exp, progress)?;
-    let grid = d.transform.grid().clone();
+    let data = data(cfg, exp, progress)?;
+    let grid = data.transform.grid().clone();
     let shape = [grid.nlat(), grid.nlon()];
-    let [h, w] = shape;
-    let rw_mean = grid.row_weights().iter().sum::<f64>() / h as f64;
+    let rw_mean = grid.row_weights().iter().sum::<f64>() / shape[0] as f64;
     let rw: Vec<f32> = grid.row_weights().iter().map(|x| (x / rw_mean) as f32).collect();
-    let rw_t = |dev: &Device| Tensor::<4>::from_data(TensorData::new(rw.clone(), [1, 1, h, 1]), dev);
-    let valid_mse = |params: &[f32]| -> f64 {
-        let vae = load_flat(template.clone(), params, &device, false);
-        let rec = reconstruct(&vae, &d.valid, shape, &device);
-        let mut acc = 0.0;
-        for (r, x) in rec.iter().zip(&d.valid) {
-            for (i, (a, b)) in r.iter().zip(x).enumerate() {
-                acc += f64::from(rw[(i / w) % h]) * f64::from(a - b).powi(2);
-            }
-        }
-        acc / (d.valid.len() * 3 * h * w) as f64
-    };
+    let rw_ad = Tensor::<4>::from_data(TensorData::new(rw.clone(), [1, 1, shape[0], 1]), &ad);
     let o = &cfg.optim;
-    let elapsed0 = state.log.last().map_or(0.0, |r| r.elapsed_s);
-    let clock = Instant::now();
-    let (mut loss_sum, mut loss_n, mut done_here) = (0.0, 0usize, 0usize);
-    let rw_ad = rw_t(&ad);
-    while state.step < o.steps {
-        let k = state.step;
-        let mut rng = stream(cfg.seed, &format!("vae batch {k}"));
-        let rows: Vec<&Vec<f32>> = (0..o.batch)
-            .map(|_| &d.train[((uniform(&mut rng) * d.train.len() as f64) as usize).min(d.train.len() - 1)])
-            .collect();
-        let x = batch_tensor(&rows, shape, &ad);
-        let mut eps = vec![0.0; o.batch * size.latent * (h / 4) * (w / 4)];
-        fill_normal(&mut rng, &mut eps);
-        let eps: Vec<f32> = eps.iter().map(|&e| e as f32).collect();
-        let eps = Tensor::<4>::from_data(TensorData::new(eps, [o.batch, size.latent, h / 4, w / 4]), &ad);
-        let loss_v = train_step(
-            &template,
-            &mut state.params,
-            &mut state.adam,
-            x,
-            eps,
-            rw_ad.clone(),
-            (o.beta, o.clip, o.lr),
-            k,
-        )?;
-        state.step += 1;
-        done_here += 1;
-        loss_sum += loss_v;
-        loss_n += 1;
-        progress("train", state.step, o.steps);
-        let last = state.step == o.steps;
-        let interrupted = stop_after.is_some_and(|s| done_here >= s);
-        if state.step.is_multiple_of(o.valid_every) || last {
-            state.log.push(VaeLogRow {
-                step: state.step,
-                train_loss: loss_sum / loss_n.max(1) as f64,
-                valid_mse: valid_mse(&state.params),
-                elapsed_s: elapsed0 + clock.elapsed().as_secs_f64(),
-            });
-            (loss_sum, loss_n) = (0.0, 0);
-        }
-        let floor = last.then(|| floor(&template, &state.params, &d, shape, &device));
-        if state.step.is_multiple_of(o.checkpoint_every) || last || interrupted {
-            save(cfg, &state, &d, shape, floor.as_deref(), &out)?;
-        }
-        if last {
-            return Ok(VaeOutcome {
-                log: state.log,
-                path: out,
-                n_params,
-                n_train: d.train.len(),
-                n_valid: d.valid.len(),
-                floor,
-            });
-        }
-        if interrupted {
-            break;
-        }
-    }
+    let plan = Plan { steps: o.steps, valid_every: o.valid_every, checkpoint_every: o.checkpoint_every };
+    let mut objective =
+        VaeObjective { cfg, template, data, shape, row_weights: (rw_ad, rw), ad, device, out, floor: None };
+    run(&mut objective, &mut state, &mut log, plan, stop_after, &mut |step, steps, _| {
+        progress("train", step, steps)
+    })?;
+    let d = &objective.data;
     Ok(VaeOutcome {
-        log: state.log,
-        path: out,
+        log,
+        path: objective.out,
         n_params,
         n_train: d.train.len(),
         n_valid: d.valid.len(),
-        floor: None,
+        floor: objective.floor,
     })
 }
 
@@ -523,67 +546,13 @@ fn floor(
         .collect()
 }
 
-/// The training file with the step count removed: what must match for a resume.
-fn resume_key(cfg: &AutoencoderConfig) -> serde_json::Value {
-    let mut v = serde_json::to_value(cfg).unwrap_or_default();
-    v["optim"]["steps"] = serde_json::Value::Null;
-    v
-}
-
-fn save(
-    cfg: &AutoencoderConfig,
-    s: &State,
-    d: &Data,
-    shape: [usize; 2],
-    floor: Option<&[FloorRow]>,
-    out: &Path,
-) -> Result<(), AssimError> {
-    let ckpt = Checkpoint {
-        meta: serde_json::json!({
-            "kind": "autoencoder",
-            "autoencoder": {
-                "size": cfg.size(),
-                "truncation": d.transform.truncation().t(),
-                "grid": shape,
-                "variables": Variable::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
-                "normalise": cfg.data.normalise,
-                "scale": d.norm.scale,
-            },
-            "training": {
-                "config": cfg,
-                "step": s.step,
-                "n_train": d.train.len(),
-                "n_valid": d.valid.len(),
-                "log": s.log,
-                "floor": floor,
-            },
-        }),
-        arrays: vec![
-            ("params".into(), s.params.clone()),
-            ("adam_m".into(), s.adam.m.clone()),
-            ("adam_v".into(), s.adam.v.clone()),
-            ("norm_offset".into(), d.norm.offset.iter().map(|&x| x as f32).collect()),
-        ],
-    };
-    ckpt.save(out)?;
-    let log = serde_json::to_vec_pretty(&ckpt.meta["training"]).unwrap_or_default();
-    assim_core::io::write_atomic(&out.with_extension("log.json"), &log)
-}
-
-fn resume_state(cfg: &AutoencoderConfig, out: &Path) -> Result<State, AssimError> {
-    let ckpt = Checkpoint::load(out)?;
+fn resume_state(cfg: &AutoencoderConfig, out: &Path) -> Result<(TrainState, Vec<VaeLogRow>), AssimError> {
     let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
-    if ckpt.meta["kind"] != "autoencoder" {
-        return Err(bad(format!("is not an autoencoder checkpoint (kind {})", ckpt.meta["kind"])));
+    let kind = Checkpoint::load(out)?.meta["kind"].clone();
+    if kind != "autoencoder" {
+        return Err(bad(format!("is not an autoencoder checkpoint (kind {kind})")));
     }
-    let stored: AutoencoderConfig = serde_json::from_value(ckpt.meta["training"]["config"].clone())
-        .map_err(|e| bad(format!("no readable training configuration: {e}")))?;
-    if resume_key(&stored) != resume_key(cfg) {
-        return Err(bad(
-            "was written by a different training configuration (only optim.steps may change on --resume)"
-                .into(),
-        ));
-    }
+    let (ckpt, step, log) = resumable(cfg, out)?;
     let get = |name: &str| -> Result<Vec<f32>, AssimError> {
         Ok(ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?.to_vec())
     };
@@ -592,8 +561,5 @@ fn resume_state(cfg: &AutoencoderConfig, out: &Path) -> Result<State, AssimError
     if m.len() != params.len() || v.len() != params.len() {
         return Err(bad("optimiser moments do not match the weights".into()));
     }
-    let step = ckpt.meta["training"]["step"].as_u64().ok_or_else(|| bad("no training step".into()))? as usize;
-    let log =
-        serde_json::from_value(ckpt.meta["training"]["log"].clone()).map_err(|e| bad(format!("log: {e}")))?;
-    Ok(State { params, adam: AdamW { m, v, weight_decay: 0.0 }, step, log })
+    Ok((TrainState { params, ema: Vec::new(), adam: AdamW { m, v, weight_decay: 0.0 }, step }, log))
 }

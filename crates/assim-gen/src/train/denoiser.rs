@@ -8,7 +8,6 @@
 //! comes from the stream `(seed, k)`, so a resumed run repeats the uninterrupted one exactly.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -29,6 +28,7 @@ use crate::prior::trained::{BackgroundMode, DenoiserMeta, LatentMeta};
 use crate::train::checkpoint::Checkpoint;
 use crate::train::optim::{AdamW, clip_global_norm, ema_update};
 use crate::train::params::{count, flatten_grads, init_values, load_flat};
+use crate::train::trainer::{Objective, Plan, TrainState, resumable, run, save_with_log};
 
 /// A training file (TOML, documented in `docs/training.md`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -458,17 +458,96 @@ pub struct TrainOutcome {
     pub start_step: usize,
 }
 
-/// The optimiser state and weights, as flat vectors.
-struct State {
-    params: Vec<f32>,
-    ema: Vec<f32>,
-    adam: AdamW,
-    step: usize,
-    log: Vec<LogRow>,
-}
-
 /// Validation pairs used by the loss (at most this many, the same every time).
 const MAX_VALID: usize = 2048;
+
+/// The denoiser's step, log row and checkpoint, for the shared loop.
+struct DenoiserObjective<'a> {
+    cfg: &'a TrainConfig,
+    template: EdmNetwork,
+    edm: Edm,
+    nx: usize,
+    data: TrainingData,
+    meta: DenoiserMeta,
+    out: PathBuf,
+    /// The autodiff device of the steps, the plain one of the validation.
+    ad: Device,
+    device: Device,
+    valid: (Tensor<2>, Tensor<2>, Tensor<2>, Tensor<2>),
+}
+
+impl DenoiserObjective<'_> {
+    /// The EDM loss of the weights on the fixed validation pairs.
+    fn valid_loss(&self, weights: &[f32]) -> f64 {
+        let net = load_flat(self.template.clone(), weights, &self.device, false);
+        let (x, c, e, s) = &self.valid;
+        let cond = self.cfg.network.conditional.then_some(c);
+        f64::from(net.loss(x.clone(), e.clone(), s.clone(), cond).into_scalar::<f32>())
+    }
+}
+
+impl Objective for DenoiserObjective<'_> {
+    type Row = LogRow;
+
+    fn step(&mut self, k: usize, state: &mut TrainState) -> Result<f64, AssimError> {
+        let (o, train) = (&self.cfg.optim, &self.data.train);
+        let mut rng = stream(self.cfg.seed, &format!("batch {k}"));
+        let rows: Vec<usize> = (0..o.batch)
+            .map(|_| ((uniform(&mut rng) * train.len() as f64) as usize).min(train.len() - 1))
+            .collect();
+        let (x, c) = train.batch(&rows, &self.ad);
+        let (e, s) = noise(&self.edm, self.cfg.seed, &format!("noise {k}"), o.batch, self.nx, &self.ad);
+        let net = load_flat(self.template.clone(), &state.params, &self.ad, true);
+        let cond = self.cfg.network.conditional.then_some(&c);
+        let loss = net.loss(x, e, s, cond);
+        let loss_v = f64::from(loss.clone().into_scalar::<f32>());
+        if !loss_v.is_finite() {
+            return Err(AssimError::Numerical(format!("training loss became non-finite at step {k}")));
+        }
+        let mut g = flatten_grads(&net, &loss.backward());
+        clip_global_norm(&mut g, o.clip);
+        state.adam.step(&mut state.params, &g, self.cfg.lr_at(k), k + 1);
+        ema_update(&mut state.ema, &state.params, o.ema, k);
+        Ok(loss_v)
+    }
+
+    fn row(&self, state: &TrainState, train_loss: f64, elapsed_s: f64) -> LogRow {
+        LogRow {
+            step: state.step,
+            train_loss,
+            valid_loss: self.valid_loss(&state.ema),
+            lr: self.cfg.lr_at(state.step - 1),
+            elapsed_s,
+        }
+    }
+
+    fn elapsed(row: &LogRow) -> f64 {
+        row.elapsed_s
+    }
+
+    fn save(&mut self, s: &TrainState, log: &[LogRow], _last: bool) -> Result<(), AssimError> {
+        let ckpt = Checkpoint {
+            meta: serde_json::json!({
+                "kind": "denoiser",
+                "denoiser": self.meta,
+                "training": {
+                    "config": self.cfg,
+                    "step": s.step,
+                    "n_pairs": self.data.train.len(),
+                    "background_rmse": self.data.background_rmse,
+                    "log": log,
+                },
+            }),
+            arrays: vec![
+                ("params".into(), s.params.clone()),
+                ("ema".into(), s.ema.clone()),
+                ("adam_m".into(), s.adam.m.clone()),
+                ("adam_v".into(), s.adam.v.clone()),
+            ],
+        };
+        save_with_log(&ckpt, &self.out)
+    }
+}
 
 /// Trains (or, with `resume`, continues) the denoiser of `cfg`; `stop_after` ends the run
 /// early after that many steps of this invocation (a checkpoint is written first), which is
@@ -483,7 +562,6 @@ pub fn train(
     let out = PathBuf::from(&cfg.out);
     let edm = Edm::default();
     let device = crate::tensor::compute_device()?;
-    let ad = device.clone().autodiff();
     let ae = match &cfg.autoencoder {
         Some(p) => {
             let ae = TrainedAutoencoder::load(Path::new(p), &device)?;
@@ -496,17 +574,12 @@ pub fn train(
     let nx = ae.as_ref().map_or(exp.nx(), TrainedAutoencoder::latent_dim);
     let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &device);
     let n_params = count(&template);
-    let mut state = if resume {
+    let (mut state, mut log) = if resume {
         resume_state(cfg, &out, n_params)?
     } else {
         let params = init_values(&template, &mut stream(cfg.seed, "initial-weights"));
-        State {
-            ema: params.clone(),
-            adam: AdamW::new(n_params, cfg.optim.weight_decay),
-            params,
-            step: 0,
-            log: Vec::new(),
-        }
+        let adam = AdamW::new(n_params, cfg.optim.weight_decay);
+        (TrainState { ema: params.clone(), adam, params, step: 0 }, Vec::new())
     };
     let mut data = match &ae {
         Some(ae) => crate::latent::pairs::sphere_pairs(cfg, exp, ae, &mut |stage, done, total| {
@@ -538,63 +611,25 @@ pub fn train(
     let valid_rows: Vec<usize> = (0..n_valid).map(|i| i * data.valid.len() / n_valid).collect();
     let (valid_x, valid_c) = data.valid.batch(&valid_rows, &device);
     let (valid_eps, valid_sigma) = noise(&edm, cfg.seed, "validation", n_valid, nx, &device);
-    let valid_loss = |weights: &[f32]| -> f64 {
-        let net = load_flat(template.clone(), weights, &device, false);
-        let cond = cfg.network.conditional.then_some(&valid_c);
-        f64::from(
-            net.loss(valid_x.clone(), valid_eps.clone(), valid_sigma.clone(), cond).into_scalar::<f32>(),
-        )
-    };
-    let elapsed0 = state.log.last().map_or(0.0, |r| r.elapsed_s);
-    let clock = Instant::now();
     let o = &cfg.optim;
-    let (mut loss_sum, mut loss_n) = (0.0, 0usize);
-    let mut done_here = 0usize;
-    while state.step < o.steps {
-        let k = state.step;
-        let mut rng = stream(cfg.seed, &format!("batch {k}"));
-        let rows: Vec<usize> = (0..o.batch)
-            .map(|_| ((uniform(&mut rng) * data.train.len() as f64) as usize).min(data.train.len() - 1))
-            .collect();
-        let (x, c) = data.train.batch(&rows, &ad);
-        let (e, s) = noise(&edm, cfg.seed, &format!("noise {k}"), o.batch, nx, &ad);
-        let net = load_flat(template.clone(), &state.params, &ad, true);
-        let cond = cfg.network.conditional.then_some(&c);
-        let loss = net.loss(x, e, s, cond);
-        let loss_v = f64::from(loss.clone().into_scalar::<f32>());
-        if !loss_v.is_finite() {
-            return Err(AssimError::Numerical(format!("training loss became non-finite at step {k}")));
-        }
-        let mut g = flatten_grads(&net, &loss.backward());
-        clip_global_norm(&mut g, o.clip);
-        let lr = cfg.lr_at(k);
-        state.adam.step(&mut state.params, &g, lr, k + 1);
-        ema_update(&mut state.ema, &state.params, o.ema, k);
-        state.step += 1;
-        done_here += 1;
-        loss_sum += loss_v;
-        loss_n += 1;
-        progress(&Progress { stage: "train".into(), step: state.step, steps: o.steps, loss: loss_v });
-        let last = state.step == o.steps;
-        let interrupted = stop_after.is_some_and(|s| done_here >= s);
-        if state.step.is_multiple_of(o.valid_every) || last {
-            state.log.push(LogRow {
-                step: state.step,
-                train_loss: loss_sum / loss_n.max(1) as f64,
-                valid_loss: valid_loss(&state.ema),
-                lr,
-                elapsed_s: elapsed0 + clock.elapsed().as_secs_f64(),
-            });
-            (loss_sum, loss_n) = (0.0, 0);
-        }
-        if state.step.is_multiple_of(o.checkpoint_every) || last || interrupted {
-            save_state(cfg, &meta, &state, &out, &data)?;
-        }
-        if interrupted {
-            break;
-        }
-    }
-    Ok(TrainOutcome { log: state.log, path: out, n_params, n_pairs: data.train.len(), start_step })
+    let plan = Plan { steps: o.steps, valid_every: o.valid_every, checkpoint_every: o.checkpoint_every };
+    let mut objective = DenoiserObjective {
+        cfg,
+        template,
+        edm,
+        nx,
+        data,
+        meta,
+        out,
+        ad: device.clone().autodiff(),
+        device,
+        valid: (valid_x, valid_c, valid_eps, valid_sigma),
+    };
+    run(&mut objective, &mut state, &mut log, plan, stop_after, &mut |step, steps, loss| {
+        progress(&Progress { stage: "train".into(), step, steps, loss })
+    })?;
+    let n_pairs = objective.data.train.len();
+    Ok(TrainOutcome { log, path: objective.out, n_params, n_pairs, start_step })
 }
 
 /// Standard-normal noise `[n, nx]` and log-normal training σ `[n, 1]` from one named stream.
@@ -612,56 +647,13 @@ fn noise(edm: &Edm, seed: u64, label: &str, n: usize, nx: usize, device: &Device
     )
 }
 
-/// The training file with the step count removed: what must match for a resume.
-fn resume_key(cfg: &TrainConfig) -> serde_json::Value {
-    let mut v = serde_json::to_value(cfg).unwrap_or_default();
-    v["optim"]["steps"] = serde_json::Value::Null;
-    v
-}
-
-fn save_state(
+fn resume_state(
     cfg: &TrainConfig,
-    meta: &DenoiserMeta,
-    s: &State,
     out: &Path,
-    data: &TrainingData,
-) -> Result<(), AssimError> {
-    let ckpt = Checkpoint {
-        meta: serde_json::json!({
-            "kind": "denoiser",
-            "denoiser": meta,
-            "training": {
-                "config": cfg,
-                "step": s.step,
-                "n_pairs": data.train.len(),
-                "background_rmse": data.background_rmse,
-                "log": s.log,
-            },
-        }),
-        arrays: vec![
-            ("params".into(), s.params.clone()),
-            ("ema".into(), s.ema.clone()),
-            ("adam_m".into(), s.adam.m.clone()),
-            ("adam_v".into(), s.adam.v.clone()),
-        ],
-    };
-    ckpt.save(out)?;
-    // The log beside the checkpoint, for plots and for people.
-    let log = serde_json::to_vec_pretty(&ckpt.meta["training"]).unwrap_or_default();
-    assim_core::io::write_atomic(&out.with_extension("log.json"), &log)
-}
-
-fn resume_state(cfg: &TrainConfig, out: &Path, n_params: usize) -> Result<State, AssimError> {
-    let ckpt = Checkpoint::load(out)?;
+    n_params: usize,
+) -> Result<(TrainState, Vec<LogRow>), AssimError> {
+    let (ckpt, step, log) = resumable(cfg, out)?;
     let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
-    let stored: TrainConfig = serde_json::from_value(ckpt.meta["training"]["config"].clone())
-        .map_err(|e| bad(format!("no readable training configuration: {e}")))?;
-    if resume_key(&stored) != resume_key(cfg) {
-        return Err(bad(
-            "was written by a different training configuration (only optim.steps may change on --resume)"
-                .into(),
-        ));
-    }
     let get = |name: &str| -> Result<Vec<f32>, AssimError> {
         let a = ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?;
         if a.len() != n_params {
@@ -669,9 +661,6 @@ fn resume_state(cfg: &TrainConfig, out: &Path, n_params: usize) -> Result<State,
         }
         Ok(a.to_vec())
     };
-    let step = ckpt.meta["training"]["step"].as_u64().ok_or_else(|| bad("no training step".into()))? as usize;
-    let log =
-        serde_json::from_value(ckpt.meta["training"]["log"].clone()).map_err(|e| bad(format!("log: {e}")))?;
     let adam = AdamW { m: get("adam_m")?, v: get("adam_v")?, weight_decay: cfg.optim.weight_decay };
-    Ok(State { params: get("params")?, ema: get("ema")?, adam, step, log })
+    Ok((TrainState { params: get("params")?, ema: get("ema")?, adam, step }, log))
 }
