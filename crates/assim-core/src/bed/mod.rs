@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::AssimError;
 use crate::classical::Estimate;
-use crate::experiment::{Chronology, Experiment, MethodSpec, Need, Scenario, SeedRun};
+use crate::experiment::{Chronology, Experiment, MethodEntry, Need, Scenario, SeedRun};
 use crate::metrics::VariableScores;
 
 /// Progress of the set-up: (stage, done, total).
@@ -138,13 +138,16 @@ pub trait World: Scenario {
     fn observers(
         &self,
         exp: &Experiment,
-        method: &dyn MethodSpec,
+        method: &MethodEntry,
         out: Option<&Path>,
-    ) -> Result<Vec<Box<dyn Observer + '_>>, AssimError> {
+    ) -> Result<Observers<'_>, AssimError> {
         let _ = (exp, method, out);
         Ok(Vec::new())
     }
 }
+
+/// The observers of one method's cycle on one seed.
+pub type Observers<'a> = Vec<Box<dyn Observer + 'a>>;
 
 /// Sees every analysis of one method's cycle on one seed, then adds what it measured to the
 /// seed's [`SeedExtras`] (an output file, forecast skill, physical diagnostics).

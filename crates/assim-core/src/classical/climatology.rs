@@ -35,17 +35,10 @@ impl Assimilator for Climatology {
 /// `method = "Climatology"`: no parameters.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClimatologyConfig {
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-}
+pub struct ClimatologyConfig {}
 
 impl Method for ClimatologyConfig {
     const NAME: &'static str = "Climatology";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         "Climatology".into()
     }

@@ -108,16 +108,10 @@ pub struct EnKFConfig {
     /// Random rotation.
     #[serde(default)]
     pub rot: bool,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 impl Method for EnKFConfig {
     const NAME: &'static str = "EnKF";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         super::with_infl_rot(format!("EnKF {:?} N={}", self.upd_a, self.n), self.infl, self.rot)
     }

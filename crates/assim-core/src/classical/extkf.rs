@@ -83,16 +83,10 @@ pub struct ExtKFConfig {
     /// Covariance inflation per unit time.
     #[serde(default = "defaults::one")]
     pub infl: f64,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 impl Method for ExtKFConfig {
     const NAME: &'static str = "ExtKF";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         format!("ExtKF infl={}", self.infl)
     }

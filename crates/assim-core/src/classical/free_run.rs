@@ -38,17 +38,10 @@ impl Assimilator for FreeRun {
 /// the bed's free model.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct FreeRunConfig {
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-}
+pub struct FreeRunConfig {}
 
 impl Method for FreeRunConfig {
     const NAME: &'static str = "FreeRun";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         "FreeRun".into()
     }

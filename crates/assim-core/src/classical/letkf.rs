@@ -149,16 +149,10 @@ pub struct LETKFConfig {
     /// Relaxation to prior spread α (0 = off).
     #[serde(default, skip_serializing_if = "defaults::is_zero")]
     pub rtps: f64,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 impl Method for LETKFConfig {
     const NAME: &'static str = "LETKF";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         let mut s =
             super::with_infl_rot(format!("LETKF N={} loc_rad={}", self.n, self.loc_rad), self.infl, self.rot);

@@ -162,16 +162,10 @@ pub struct PartFiltConfig {
     /// Jitter only duplicated particles.
     #[serde(default = "defaults::yes")]
     pub nuj: bool,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 impl Method for PartFiltConfig {
     const NAME: &'static str = "PartFilt";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         let mut s = format!("PartFilt N={} NER={} reg={}", self.n, self.ner, self.reg);
         if !self.nuj {

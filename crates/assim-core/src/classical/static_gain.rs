@@ -77,17 +77,10 @@ impl Assimilator for StaticGain {
 /// `method = "OptInterp"`: no parameters.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct OptInterpConfig {
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-}
+pub struct OptInterpConfig {}
 
 impl Method for OptInterpConfig {
     const NAME: &'static str = "OptInterp";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         "OptInterp".into()
     }
@@ -114,16 +107,10 @@ pub struct Var3DConfig {
     /// CG stopping tolerance on the relative residual (spectral `B`; default 1e-3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tol: Option<f64>,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 impl Method for Var3DConfig {
     const NAME: &'static str = "Var3D";
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
     fn auto_label(&self) -> String {
         format!("Var3D xB={}", self.xb)
     }

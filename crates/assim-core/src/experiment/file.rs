@@ -197,7 +197,7 @@ impl Experiment {
                 return Err(check
                     .error("label", format!("two methods are named {:?}; give one a `label`", m.label())));
             }
-            check.check(&**m)?;
+            check.check(m)?;
         }
         Ok(())
     }

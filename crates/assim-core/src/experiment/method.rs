@@ -53,8 +53,6 @@ impl Need {
 pub trait Method: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static {
     /// The `method = "…"` name of the entry.
     const NAME: &'static str;
-    /// The user's `label`, if given.
-    fn label(&self) -> Option<&str>;
     /// The generated display name: a DAPPER-style summary of the parameters.
     fn auto_label(&self) -> String;
     /// What it needs of the test bed.
@@ -84,13 +82,13 @@ pub trait Method: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + '
 pub trait MethodSpec: Debug + Send + Sync {
     /// The `method = "…"` name.
     fn name(&self) -> &'static str;
-    /// The display name: the user's `label`, or the generated one.
-    fn label(&self) -> String;
-    /// The parameters as JSON with defaults filled in, `method` included and `label` left
-    /// out (the `params` of `metrics.json`).
+    /// The generated display name.
+    fn auto_label(&self) -> String;
+    /// The parameters as JSON with defaults filled in, `method` included (the `params` of
+    /// `metrics.json`).
     fn params(&self) -> serde_json::Value;
-    /// The entry as written back into the experiment actually run (with the label).
-    fn entry(&self) -> toml::Value;
+    /// The parameters as a `[[methods]]` table with defaults filled in, `method` included.
+    fn table(&self) -> toml::Table;
     /// What it needs of the test bed.
     fn needs(&self) -> Vec<Need>;
     /// See [`Method::validate`].
@@ -109,24 +107,24 @@ impl<M: Method> MethodSpec for M {
     fn name(&self) -> &'static str {
         M::NAME
     }
-    fn label(&self) -> String {
-        Method::label(self).map_or_else(|| self.auto_label(), str::to_string)
+    fn auto_label(&self) -> String {
+        Method::auto_label(self)
     }
     fn params(&self) -> serde_json::Value {
         let mut out = serde_json::Map::new();
         out.insert("method".into(), M::NAME.into());
         if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(self) {
-            out.extend(m.into_iter().filter(|(k, _)| k != "label"));
+            out.extend(m);
         }
         serde_json::Value::Object(out)
     }
-    fn entry(&self) -> toml::Value {
+    fn table(&self) -> toml::Table {
         let mut out = toml::Table::new();
         out.insert("method".into(), M::NAME.into());
         if let Ok(toml::Value::Table(m)) = toml::Value::try_from(self) {
             out.extend(m);
         }
-        toml::Value::Table(out)
+        out
     }
     fn needs(&self) -> Vec<Need> {
         Method::needs(self)
@@ -148,21 +146,39 @@ impl<M: Method> MethodSpec for M {
     }
 }
 
-/// One method entry of an experiment (cheap to clone).
+/// One `[[methods]]` entry of an experiment: the method's parameters and the entry's display
+/// name (cheap to clone).
 #[derive(Clone, Debug)]
-pub struct MethodEntry(pub Arc<dyn MethodSpec>);
+pub struct MethodEntry {
+    spec: Arc<dyn MethodSpec>,
+    given: Option<String>,
+}
 
 impl std::ops::Deref for MethodEntry {
     type Target = dyn MethodSpec;
     fn deref(&self) -> &Self::Target {
-        self.0.as_ref()
+        self.spec.as_ref()
     }
 }
 
 impl MethodEntry {
+    /// The display name: the entry's `label`, or the method's generated one.
+    pub fn label(&self) -> String {
+        self.given.clone().unwrap_or_else(|| self.spec.auto_label())
+    }
+
+    /// The entry as written back into the experiment actually run (defaults filled in).
+    pub fn entry(&self) -> toml::Value {
+        let mut t = self.spec.table();
+        if let Some(l) = &self.given {
+            t.insert("label".into(), l.clone().into());
+        }
+        toml::Value::Table(t)
+    }
+
     /// The parameters of a method of type `M`, if the entry is one.
     pub fn downcast<M: Method>(&self) -> Option<&M> {
-        self.0.as_any().downcast_ref::<M>()
+        self.spec.as_any().downcast_ref::<M>()
     }
 }
 
@@ -214,8 +230,8 @@ impl MethodCheck<'_> {
             Err(self.error(k, format!("must be a positive factor (got {infl})")))
         }
     }
-    /// Checks `spec`'s needs against the bed, then its own values.
-    pub fn check(&self, spec: &dyn MethodSpec) -> Result<(), AssimError> {
+    /// Checks an entry's needs against the bed, then its own values.
+    pub fn check(&self, spec: &MethodEntry) -> Result<(), AssimError> {
         for need in spec.needs() {
             if let Some(why) = self.bed.lacks(need) {
                 return Err(
@@ -227,7 +243,7 @@ impl MethodCheck<'_> {
     }
 }
 
-type Parser = fn(toml::Value) -> Result<MethodEntry, String>;
+type Parser = fn(toml::Value) -> Result<Arc<dyn MethodSpec>, String>;
 
 /// The methods an experiment file may name: `method = "…"` → its parameters' type.
 #[derive(Clone)]
@@ -235,8 +251,11 @@ pub struct MethodRegistry {
     entries: Vec<(&'static str, Parser)>,
 }
 
-fn parse_as<M: Method>(v: toml::Value) -> Result<MethodEntry, String> {
-    v.try_into::<M>().map(|m| MethodEntry(Arc::new(m))).map_err(|e| e.message().trim().replace('\n', " "))
+fn parse_as<M: Method>(v: toml::Value) -> Result<Arc<dyn MethodSpec>, String> {
+    match v.try_into::<M>() {
+        Ok(m) => Ok(Arc::new(m)),
+        Err(e) => Err(e.message().trim().replace('\n', " ")),
+    }
 }
 
 impl MethodRegistry {
@@ -279,7 +298,12 @@ impl MethodRegistry {
             };
             return Err(format!("unknown method {name:?}: use one of {}{hint}", self.names().join(", ")));
         };
-        parse(v)
+        let given = match table.remove("label") {
+            Some(toml::Value::String(s)) => Some(s),
+            Some(other) => return Err(format!("label must be a string (got {other})")),
+            None => None,
+        };
+        Ok(MethodEntry { spec: parse(v)?, given })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Experiment, MethodSpec, SeedRun};
+use super::{Experiment, MethodEntry, SeedRun};
 use crate::bed::SeedExtras;
 use crate::metrics::series_mean;
 use crate::obs::Variable;
@@ -266,7 +266,7 @@ pub(super) fn summarise_seed(seed: u64, run: SeedRun, extras: SeedExtras, averag
 
 /// One method over all seeds: means over the non-diverged ones.
 pub(super) fn summarise_method(
-    cfg: &dyn MethodSpec,
+    cfg: &MethodEntry,
     seeds: Vec<SeedReport>,
     n_cycles: usize,
 ) -> MethodReport {

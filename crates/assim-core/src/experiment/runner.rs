@@ -51,7 +51,7 @@ pub fn run_experiment_in(
                 (Some(f), false) => f.as_ref(),
                 _ => &*world,
             };
-            let mut observers = world.observers(exp, &**spec, outputs)?;
+            let mut observers = world.observers(exp, spec, outputs)?;
             let mut failure = None;
             let mut hook = |ko: usize, est: &Estimate<'_>| {
                 if failure.is_none()
@@ -76,7 +76,7 @@ pub fn run_experiment_in(
         .methods
         .iter()
         .zip(per_method)
-        .map(|(spec, seeds)| summarise_method(&**spec, seeds, chrono.n_obs_times()))
+        .map(|(spec, seeds)| summarise_method(spec, seeds, chrono.n_obs_times()))
         .collect();
     Ok(RunReport::new(exp, averaged.len(), methods))
 }

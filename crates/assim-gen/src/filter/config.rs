@@ -66,9 +66,6 @@ pub struct GenerativeConfig {
     /// prior trained on spun-up backgrounds cannot pull in a climatological first guess).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spinup: Option<Spinup>,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 /// Which integrator walks the noise levels (see [`Sampler`]).
@@ -177,16 +174,12 @@ impl GenerativeConfig {
                 ),
             ));
         }
-        check.nested("spinup.method").check(&*entry)
+        check.nested("spinup.method").check(&entry)
     }
 }
 
 impl Method for GenerativeConfig {
     const NAME: &'static str = "Generative";
-
-    fn label(&self) -> Option<&str> {
-        self.label.as_deref()
-    }
 
     fn auto_label(&self) -> String {
         let mut s =

@@ -167,7 +167,7 @@ impl TrainConfig {
                 chrono: exp.chronology(),
                 registry: &exp.registry,
             };
-            check.check(&**m)?;
+            check.check(m)?;
         }
         if exp.bed_as::<SphereConfig>().is_some() {
             if self.autoencoder.is_none() {

@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Bed, BedConfig, Covariance, FileContext, Observer, StageProgress, World, section};
+use super::{Bed, BedConfig, Covariance, FileContext, Observers, StageProgress, World, section};
 use crate::AssimError;
 use crate::dynamics::shallow_water::{ForecastStirring, SimulationConfig};
-use crate::experiment::{Chronology, Experiment, MethodSpec, Need, Scenario};
+use crate::experiment::{Chronology, Experiment, MethodEntry, Need, Scenario};
 use crate::obs::network::{Network, NetworkConfig};
 
 /// `[model]` of the sphere: the shallow-water model in the stirred climate of a simulation
@@ -277,10 +277,10 @@ impl World for SphereTwin {
     fn observers(
         &self,
         exp: &Experiment,
-        method: &dyn MethodSpec,
+        method: &MethodEntry,
         out: Option<&Path>,
-    ) -> Result<Vec<Box<dyn Observer + '_>>, AssimError> {
-        let mut obs: Vec<Box<dyn Observer + '_>> = Vec::new();
+    ) -> Result<Observers<'_>, AssimError> {
+        let mut obs: Observers<'_> = Vec::new();
         if let Some(dir) = out {
             obs.push(Box::new(observers::AnalysisWriter::create(exp, self, dir, &method.label())?));
         }
