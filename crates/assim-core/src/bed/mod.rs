@@ -137,11 +137,10 @@ pub trait World: Scenario {
     /// The observers of one method's cycle; `out` is where files go (first seed only).
     fn observers(
         &self,
-        exp: &Experiment,
-        method: &MethodEntry,
-        out: Option<&Path>,
+        _: &Experiment,
+        _: &MethodEntry,
+        _: Option<&Path>,
     ) -> Result<Observers<'_>, AssimError> {
-        let _ = (exp, method, out);
         Ok(Vec::new())
     }
 }

@@ -42,17 +42,7 @@ impl EnKF {
 }
 
 impl EnsembleFilter for EnKF {
-    fn size(&self) -> usize {
-        self.n
-    }
-
-    fn members(&self) -> &Mat<f64> {
-        &self.e
-    }
-
-    fn members_mut(&mut self) -> &mut Mat<f64> {
-        &mut self.e
-    }
+    ensemble_accessors!(n, e);
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let he = setup.obs.apply_ensemble(self.e.as_ref());

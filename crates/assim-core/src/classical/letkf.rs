@@ -53,17 +53,7 @@ fn row_spread(e: &Mat<f64>) -> Vec<f64> {
 }
 
 impl EnsembleFilter for LETKF {
-    fn size(&self) -> usize {
-        self.n
-    }
-
-    fn members(&self) -> &Mat<f64> {
-        &self.e
-    }
-
-    fn members_mut(&mut self) -> &mut Mat<f64> {
-        &mut self.e
-    }
+    ensemble_accessors!(n, e);
 
     fn prepare(&mut self, setup: &Setup<'_>) -> Result<(), AssimError> {
         setup

@@ -1,5 +1,21 @@
 //! Classical data assimilation methods, each an [`Assimilator`] the cycling loop drives.
 
+/// The size and member accessors of an [`EnsembleFilter`] whose size is the field `$n` and
+/// whose members are the field `$e`.
+macro_rules! ensemble_accessors {
+    ($n:ident, $e:ident) => {
+        fn size(&self) -> usize {
+            self.$n
+        }
+        fn members(&self) -> &faer::Mat<f64> {
+            &self.$e
+        }
+        fn members_mut(&mut self) -> &mut faer::Mat<f64> {
+            &mut self.$e
+        }
+    };
+}
+
 mod climatology;
 mod enkf;
 mod ensemble;

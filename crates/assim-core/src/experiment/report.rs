@@ -265,11 +265,7 @@ pub(super) fn summarise_seed(seed: u64, run: SeedRun, extras: SeedExtras, averag
 }
 
 /// One method over all seeds: means over the non-diverged ones.
-pub(super) fn summarise_method(
-    cfg: &MethodEntry,
-    seeds: Vec<SeedReport>,
-    n_cycles: usize,
-) -> MethodReport {
+pub(super) fn summarise_method(cfg: &MethodEntry, seeds: Vec<SeedReport>, n_cycles: usize) -> MethodReport {
     let ok: Vec<&SeedReport> = seeds.iter().filter(|s| !s.diverged).collect();
     let avg_of = |xs: Vec<f64>| -> f64 {
         if xs.is_empty() { f64::NAN } else { xs.iter().sum::<f64>() / xs.len() as f64 }

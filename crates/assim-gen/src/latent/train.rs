@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::latent::autoencoder::{FieldNormalisation, SphereVae, VaeSize, train_step};
 use crate::train::checkpoint::Checkpoint;
-use crate::train::optim::AdamW;
+use crate::train::optim::{AdamW, check_optim};
 use crate::train::params::{init_values, load_flat};
 use crate::train::trainer::{Objective, Plan, TrainState, resumable, run, save_with_log};
 
@@ -196,12 +196,7 @@ impl AutoencoderConfig {
             return err("network", "width and latent must be ≥ 1".into());
         }
         let o = &self.optim;
-        crate::train::optim::check_optim(
-            [o.steps, o.batch, o.valid_every, o.checkpoint_every],
-            o.lr,
-            o.clip,
-            |k, m| AssimError::config(file, k, m),
-        )?;
+        check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
         if !(o.beta.is_finite() && o.beta >= 0.0) {
             return err("optim.beta", format!("must be ≥ 0 (got {})", o.beta));
         }

@@ -26,7 +26,7 @@ use crate::prior::normalise::Normalisation;
 use crate::prior::schedule::Edm;
 use crate::prior::trained::{BackgroundMode, DenoiserMeta, LatentMeta};
 use crate::train::checkpoint::Checkpoint;
-use crate::train::optim::{AdamW, clip_global_norm, ema_update};
+use crate::train::optim::{AdamW, check_optim, clip_global_norm, ema_update};
 use crate::train::params::{count, flatten_grads, init_values, load_flat};
 use crate::train::trainer::{Objective, Plan, TrainState, resumable, run, save_with_log};
 
@@ -236,12 +236,7 @@ impl TrainConfig {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
         }
         let o = &self.optim;
-        crate::train::optim::check_optim(
-            [o.steps, o.batch, o.valid_every, o.checkpoint_every],
-            o.lr,
-            o.clip,
-            |k, m| AssimError::config(file, k, m),
-        )?;
+        check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
         if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
             return err("optim.weight_decay", "must be ≥ 0".into());
         }

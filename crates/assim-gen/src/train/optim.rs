@@ -61,12 +61,8 @@ pub fn ema_update(ema: &mut [f32], params: &[f32], decay: f64, k: usize) {
 
 /// The checks every training file's `[optim]` shares: counts ≥ 1, a positive learning rate
 /// and clip. `err(key, message)` makes the error.
-pub fn check_optim(
-    counts: [usize; 4],
-    lr: f64,
-    clip: f64,
-    err: impl Fn(&str, String) -> assim_core::AssimError,
-) -> Result<(), assim_core::AssimError> {
+pub fn check_optim(counts: [usize; 4], lr: f64, clip: f64, file: &str) -> Result<(), assim_core::AssimError> {
+    let err = |k: &str, m: String| assim_core::AssimError::config(file, k, m);
     if counts.contains(&0) {
         return Err(err("optim", "steps, batch, valid_every and checkpoint_every must be ≥ 1".into()));
     }
