@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use assim_core::AssimError;
+use assim_core::experiment::{MethodReport, RunReport};
 use assim_core::io::zarr::ZarrReader;
 use plotters::style::full_palette::*;
-use serde_json::Value;
 
 use crate::plots::{Axes, Line, line_plot, map_plot};
 
@@ -18,10 +18,6 @@ fn read(path: &Path) -> Result<String, AssimError> {
     std::fs::read_to_string(path).map_err(|source| AssimError::Io { path: path.to_path_buf(), source })
 }
 
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
 fn cell(x: f64) -> String {
     if x.is_finite() { format!("{x:.4}") } else { "–".into() }
 }
@@ -29,85 +25,14 @@ fn cell(x: f64) -> String {
 /// Writes the figures and `report.md` into `dir`; returns the list of files written.
 pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
     let metrics_path = dir.join("metrics.json");
-    let metrics: Value = serde_json::from_str(&read(&metrics_path)?).map_err(|e| AssimError::Format {
+    let metrics: RunReport = serde_json::from_str(&read(&metrics_path)?).map_err(|e| AssimError::Format {
         path: metrics_path.clone(),
         msg: format!("not a metrics.json of assim: {e}"),
     })?;
-    let methods = metrics["methods"]
-        .as_array()
-        .ok_or_else(|| AssimError::Format { path: metrics_path.clone(), msg: "no `methods` list".into() })?;
+    let methods = &metrics.methods;
     let mut files = Vec::new();
-    let mut md = String::new();
-    let _ = writeln!(md, "# {}\n", metrics["experiment"].as_str().unwrap_or("assim run"));
-    let _ = writeln!(
-        md,
-        "Seeds {}, {} analyses ({} averaged). Headline RMSE, spread and CRPS are in units of each \
-         variable's climatological standard deviation on the sphere, state units on the Lorenz beds.\n",
-        metrics["seeds"], metrics["n_analyses"], metrics["n_averaged"]
-    );
-    let _ = writeln!(
-        md,
-        "| method | rmse.a ± 95% | spread.a | spread/skill | rmse.f | crps.a | s/cycle | diverged |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for m in methods {
-        let _ = writeln!(
-            md,
-            "| {} | {} ± {} | {} | {} | {} | {} | {} | {} |",
-            m["name"].as_str().unwrap_or("?"),
-            cell(num(&m["rmse_a"])),
-            cell(num(&m["rmse_a_ci"])),
-            cell(num(&m["spread_a"])),
-            cell(num(&m["spread_skill"])),
-            cell(num(&m["rmse_f"])),
-            cell(num(&m["crps_a"])),
-            cell(num(&m["wall_s_per_cycle"])),
-            m["n_diverged"]
-        );
-    }
-    let sphere = methods.iter().any(|m| m.get("variables").is_some());
-    if sphere {
-        let _ = writeln!(
-            md,
-            "\n| method | variable | rmse.a | bias.a | acc.a | spread/skill | crps.a | rmse.f |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-        for m in methods {
-            for v in m["variables"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} ({}) | {} | {} | {} | {} | {} | {} |",
-                    m["name"].as_str().unwrap_or("?"),
-                    v["variable"].as_str().unwrap_or("?"),
-                    v["units"].as_str().unwrap_or(""),
-                    cell(num(&v["rmse_a"])),
-                    cell(num(&v["bias_a"])),
-                    cell(num(&v["acc_a"])),
-                    cell(num(&v["spread_skill"])),
-                    cell(num(&v["crps_a"])),
-                    cell(num(&v["rmse_f"])),
-                );
-            }
-        }
-        let _ = writeln!(
-            md,
-            "\n| method | KE(n > T/2) analysis/truth | imbalance analysis (m/s) | imbalance truth (m/s) | CG iterations |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|");
-        for m in methods {
-            let p = &m["physics"];
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                m["name"].as_str().unwrap_or("?"),
-                cell(num(&p["small_scale_ke_ratio"])),
-                cell(num(&p["imbalance_analysis"])),
-                cell(num(&p["imbalance_truth"])),
-                cell(num(&m["diagnostics"]["cg_iterations"])),
-            );
-        }
-    }
-
+    let mut md = tables(&metrics);
+    let sphere = methods.iter().any(|m| !m.variables.is_empty());
     // RMSE time series (first seed) from series.csv.
     let series = read(&dir.join("series.csv"))?;
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
@@ -147,97 +72,7 @@ pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
     }
 
     if sphere {
-        // Forecast skill: geopotential RMSE against lead.
-        let fc: Vec<Line> = methods
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let pts: Vec<(f64, f64)> = m["forecast"]
-                    .as_array()?
-                    .iter()
-                    .map(|l| (num(&l["lead_hours"]) / 24.0, num(&l["rmse"]["geopotential"])))
-                    .filter(|p| p.1.is_finite())
-                    .collect();
-                (!pts.is_empty()).then(|| Line {
-                    label: m["name"].as_str().unwrap_or("?"),
-                    points: pts,
-                    color: COLOURS[i % COLOURS.len()],
-                })
-            })
-            .collect();
-        if !fc.is_empty() {
-            line_plot(
-                &dir.join("forecast_skill.png"),
-                "forecasts from the analyses: geopotential RMSE",
-                "lead (days)",
-                "RMSE (m² s⁻²)",
-                &fc,
-                Axes::Linear,
-            )?;
-            files.push("forecast_skill.png".to_string());
-            let _ = writeln!(md, "![forecast skill](forecast_skill.png)\n");
-        }
-        // Kinetic-energy spectra of the analyses and the truth.
-        let mut sp: Vec<Line> = Vec::new();
-        if let Some(truth) = methods.iter().find_map(|m| m["physics"]["ke_spectrum_truth"].as_array()) {
-            sp.push(Line {
-                label: "truth",
-                points: truth.iter().enumerate().map(|(n, e)| (n as f64, num(e))).collect(),
-                color: BLACK,
-            });
-        }
-        for (i, m) in methods.iter().enumerate() {
-            if let Some(a) = m["physics"]["ke_spectrum_analysis"].as_array() {
-                sp.push(Line {
-                    label: m["name"].as_str().unwrap_or("?"),
-                    points: a.iter().enumerate().map(|(n, e)| (n as f64, num(e))).collect(),
-                    color: COLOURS[i % COLOURS.len()],
-                });
-            }
-        }
-        if sp.len() > 1 {
-            line_plot(
-                &dir.join("spectra.png"),
-                "kinetic-energy spectra of the analyses",
-                "total wavenumber n",
-                "E(n) (m² s⁻²)",
-                &sp,
-                Axes::LogLog,
-            )?;
-            files.push("spectra.png".to_string());
-            let _ = writeln!(md, "![kinetic-energy spectra](spectra.png)\n");
-        }
-        // Analysis error maps (geopotential, last analysis of the first seed).
-        let truth_path = dir.join("truth.zarr");
-        if truth_path.is_dir() {
-            let truth = ZarrReader::open(&truth_path)?;
-            let (lat, lon) = (truth.read_all("lat")?, truth.read_all("lon")?);
-            let last = truth.shape("geopotential")?[0] - 1;
-            let t = truth.read_slice("geopotential", last)?;
-            for m in methods {
-                let name = m["name"].as_str().unwrap_or("?");
-                let path = dir.join("analyses").join(format!("{}.zarr", assim_core::bed::sphere::slug(name)));
-                if !path.is_dir() {
-                    continue;
-                }
-                let a = ZarrReader::open(&path)?.read_slice("geopotential", last)?;
-                if a.iter().any(|x| !x.is_finite()) {
-                    continue;
-                }
-                let err: Vec<f64> = a.iter().zip(&t).map(|(x, y)| x - y).collect();
-                let file = format!("error_map_{}.png", assim_core::bed::sphere::slug(name));
-                map_plot(
-                    &dir.join(&file),
-                    &format!("{name}: geopotential analysis − truth, last analysis"),
-                    "m² s⁻²",
-                    &lat,
-                    &lon,
-                    &err,
-                )?;
-                let _ = writeln!(md, "![{name} error map]({file})\n");
-                files.push(file);
-            }
-        }
+        sphere_figures(dir, methods, &mut md, &mut files)?;
     }
     assim_core::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
     files.push("report.md".to_string());
@@ -247,4 +82,177 @@ pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
 /// Number of per-variable columns after `spread_a` in series.csv.
 fn extra_cols(series: &str) -> usize {
     series.lines().next().map_or(0, |h| h.split(',').count().saturating_sub(6))
+}
+
+/// The markdown tables of a run: headline scores, and on the sphere per-variable scores and
+/// physical diagnostics.
+fn tables(metrics: &RunReport) -> String {
+    let methods = &metrics.methods;
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", metrics.experiment);
+    let _ = writeln!(
+        md,
+        "Seeds {:?}, {} analyses ({} averaged). Headline RMSE, spread and CRPS are in units of each \
+         variable's climatological standard deviation on the sphere, state units on the Lorenz beds.\n",
+        metrics.seeds, metrics.n_analyses, metrics.n_averaged
+    );
+    let _ = writeln!(
+        md,
+        "| method | rmse.a ± 95% | spread.a | spread/skill | rmse.f | crps.a | s/cycle | diverged |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for m in methods {
+        let s = &m.scores;
+        let _ = writeln!(
+            md,
+            "| {} | {} ± {} | {} | {} | {} | {} | {} | {} |",
+            m.name,
+            cell(s.rmse_a),
+            cell(s.rmse_a_ci),
+            cell(s.spread_a),
+            cell(m.spread_skill),
+            cell(s.rmse_f),
+            cell(s.crps_a),
+            cell(m.wall_s_per_cycle),
+            m.n_diverged
+        );
+    }
+    if methods.iter().all(|m| m.variables.is_empty()) {
+        return md;
+    }
+    let _ =
+        writeln!(md, "\n| method | variable | rmse.a | bias.a | acc.a | spread/skill | crps.a | rmse.f |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for m in methods {
+        for v in &m.variables {
+            let _ = writeln!(
+                md,
+                "| {} | {} ({}) | {} | {} | {} | {} | {} | {} |",
+                m.name,
+                v.variable,
+                v.units,
+                cell(v.rmse_a),
+                cell(v.bias_a),
+                cell(v.acc_a),
+                cell(v.spread_skill),
+                cell(v.crps_a),
+                cell(v.rmse_f),
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n| method | KE(n > T/2) analysis/truth | imbalance analysis (m/s) | imbalance truth (m/s) | CG iterations |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for m in methods {
+        let p = m.physics.as_ref();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            m.name,
+            cell(p.map_or(f64::NAN, |p| p.small_scale_ke_ratio)),
+            cell(p.map_or(f64::NAN, |p| p.imbalance_analysis)),
+            cell(p.map_or(f64::NAN, |p| p.imbalance_truth)),
+            cell(m.diagnostics.get("cg_iterations").copied().unwrap_or(f64::NAN)),
+        );
+    }
+    md
+}
+
+/// The sphere's figures: forecast skill, kinetic-energy spectra and analysis error maps.
+fn sphere_figures(
+    dir: &Path,
+    methods: &[MethodReport],
+    md: &mut String,
+    files: &mut Vec<String>,
+) -> Result<(), AssimError> {
+    // Forecast skill: geopotential RMSE against lead.
+    let fc: Vec<Line> = methods
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let pts: Vec<(f64, f64)> = m
+                .forecast
+                .iter()
+                .map(|l| (l.lead_hours / 24.0, l.rmse.get("geopotential").copied().unwrap_or(f64::NAN)))
+                .filter(|p| p.1.is_finite())
+                .collect();
+            (!pts.is_empty()).then(|| Line { label: &m.name, points: pts, color: COLOURS[i % COLOURS.len()] })
+        })
+        .collect();
+    if !fc.is_empty() {
+        line_plot(
+            &dir.join("forecast_skill.png"),
+            "forecasts from the analyses: geopotential RMSE",
+            "lead (days)",
+            "RMSE (m² s⁻²)",
+            &fc,
+            Axes::Linear,
+        )?;
+        files.push("forecast_skill.png".to_string());
+        let _ = writeln!(md, "![forecast skill](forecast_skill.png)\n");
+    }
+    // Kinetic-energy spectra of the analyses and the truth.
+    let mut sp: Vec<Line> = Vec::new();
+    if let Some(truth) = methods.iter().find_map(|m| m.physics.as_ref().map(|p| &p.ke_spectrum_truth)) {
+        sp.push(Line {
+            label: "truth",
+            points: truth.iter().enumerate().map(|(n, &e)| (n as f64, e)).collect(),
+            color: BLACK,
+        });
+    }
+    for (i, m) in methods.iter().enumerate() {
+        if let Some(a) = m.physics.as_ref().map(|p| &p.ke_spectrum_analysis) {
+            sp.push(Line {
+                label: &m.name,
+                points: a.iter().enumerate().map(|(n, &e)| (n as f64, e)).collect(),
+                color: COLOURS[i % COLOURS.len()],
+            });
+        }
+    }
+    if sp.len() > 1 {
+        line_plot(
+            &dir.join("spectra.png"),
+            "kinetic-energy spectra of the analyses",
+            "total wavenumber n",
+            "E(n) (m² s⁻²)",
+            &sp,
+            Axes::LogLog,
+        )?;
+        files.push("spectra.png".to_string());
+        let _ = writeln!(md, "![kinetic-energy spectra](spectra.png)\n");
+    }
+    // Analysis error maps (geopotential, last analysis of the first seed).
+    let truth_path = dir.join("truth.zarr");
+    if truth_path.is_dir() {
+        let truth = ZarrReader::open(&truth_path)?;
+        let (lat, lon) = (truth.read_all("lat")?, truth.read_all("lon")?);
+        let last = truth.shape("geopotential")?[0] - 1;
+        let t = truth.read_slice("geopotential", last)?;
+        for m in methods {
+            let name = &m.name;
+            let path = dir.join("analyses").join(format!("{}.zarr", assim_core::bed::sphere::slug(name)));
+            if !path.is_dir() {
+                continue;
+            }
+            let a = ZarrReader::open(&path)?.read_slice("geopotential", last)?;
+            if a.iter().any(|x| !x.is_finite()) {
+                continue;
+            }
+            let err: Vec<f64> = a.iter().zip(&t).map(|(x, y)| x - y).collect();
+            let file = format!("error_map_{}.png", assim_core::bed::sphere::slug(name));
+            map_plot(
+                &dir.join(&file),
+                &format!("{name}: geopotential analysis − truth, last analysis"),
+                "m² s⁻²",
+                &lat,
+                &lon,
+                &err,
+            )?;
+            let _ = writeln!(md, "![{name} error map]({file})\n");
+            files.push(file);
+        }
+    }
+    Ok(())
 }

@@ -229,9 +229,11 @@ impl BedConfig for SphereConfig {
     }
 
     fn write(&self, table: &mut toml::Table) {
-        if let Ok(toml::Value::Table(mut m)) = toml::Value::try_from(&self.model) {
-            m.insert("kind".into(), KIND.into());
-            table.insert("model".into(), toml::Value::Table(m));
+        if let Ok(toml::Value::Table(m)) = toml::Value::try_from(&self.model) {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), KIND.into());
+            t.extend(m);
+            table.insert("model".into(), toml::Value::Table(t));
         }
         if let Ok(v) = toml::Value::try_from(&self.network) {
             table.insert("network".into(), v);
