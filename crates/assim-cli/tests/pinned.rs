@@ -1,13 +1,14 @@
 //! Numbers unchanged: short versions of `l96_sakov2008.toml`, `l63_sakov2012.toml` and
-//! `swe_t21_stations.toml`, and two generative Lorenz-96 runs (every guidance strategy and
-//! sampler, identity and arctan observations) are run by `assim run` and compared, number by
-//! number, with the `metrics.json` each gave before the experiment-layer redesign (issue 18),
-//! kept in `tests/pinned/*.metrics.json`. Only wall times are left out.
+//! `swe_t21_stations.toml`, two generative Lorenz-96 runs (every guidance strategy and
+//! sampler, identity and arctan observations) and a latent run on the sphere (every guidance
+//! through the decoder, the increment analysis, a spin-up) are trained and run by `assim` and
+//! compared, number by number, with the `metrics.json` each gave before the experiment-layer
+//! redesign (issue 18), kept in `tests/pinned/*.metrics.json`. Only wall times are left out.
 //!
 //! Tolerance: the Lorenz and shallow-water runs are f64 and must agree to 1e-9 relative
 //! (0 on this machine; the margin covers SIMD paths of faer that another CPU may dispatch,
 //! whose rounding differences a contracting filter does not amplify past 1e-12 in 300
-//! cycles). The generative runs carry an f32 network: 1e-4 relative, below the four
+//! cycles). The generative runs (their training included) carry an f32 network: 1e-4 relative, below the four
 //! significant digits the table prints. `ASSIM_PIN=1` rewrites the files (only ever before a
 //! change that must not move a number).
 
@@ -134,5 +135,19 @@ fn generative_lorenz96_is_unchanged() {
     for name in ["generative", "generative_arctan"] {
         check(name, &dir.join(format!("{name}.toml")), &dir, 1e-4);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn latent_sphere_run_is_unchanged() {
+    let dir = scratch("latent-prior");
+    let climate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/simulate_climate_t21.toml");
+    for file in ["latent.toml", "latent_vae_train.toml", "latent_prior_train.toml"] {
+        let text = std::fs::read_to_string(pinned_dir().join(file)).unwrap();
+        std::fs::write(dir.join(file), text.replace("CLIMATE", climate.to_str().unwrap())).unwrap();
+    }
+    assim(&["train", "autoencoder", "latent_vae_train.toml", "--quiet"], &dir);
+    assim(&["train", "denoiser", "latent_prior_train.toml", "--quiet"], &dir);
+    check("latent", &dir.join("latent.toml"), &dir, 1e-4);
     let _ = std::fs::remove_dir_all(&dir);
 }
