@@ -25,3 +25,29 @@ fn training_files_and_generative_experiments_validate() {
         assert!(exp.chronology().n_obs_times() > 1000, "{name}: at least 1000 cycles");
     }
 }
+
+/// Every shipped experiment, training and autoencoder file loads and validates.
+#[test]
+fn every_shipped_experiment_validates() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(experiments()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let is_experiment = name.ends_with(".toml")
+            && !name.starts_with("simulate_")
+            && !name.contains("_train")
+            && !name.contains("_autoencoder");
+        if is_experiment {
+            Experiment::load_with(&path, &assim_gen::methods()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.contains("_train") {
+            TrainConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.contains("_autoencoder") {
+            assim_gen::latent::train::AutoencoderConfig::load(&path)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else {
+            continue;
+        }
+        n += 1;
+    }
+    assert!(n >= 30, "{n} experiment and training files");
+}
