@@ -13,7 +13,7 @@ use assim_core::AssimError;
 use assim_core::experiment::Experiment;
 use assim_gen::latent::train::AutoencoderConfig;
 use assim_gen::train::checkpoint::Checkpoint;
-use assim_gen::train::denoiser::TrainConfig;
+use assim_gen::train::config::TrainConfig;
 
 /// The preset files of one resolution.
 struct Preset {

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use assim_core::AssimError;
-use assim_gen::train::denoiser::{TrainConfig, train};
+use assim_gen::train::config::TrainConfig;
+use assim_gen::train::denoiser::train;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Refuses to overwrite a checkpoint without `--resume`/`--force`, or to resume none.

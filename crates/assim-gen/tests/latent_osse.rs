@@ -22,7 +22,8 @@ use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
 use assim_gen::obs::Observe;
 use assim_gen::tensor::{from_rows, to_rows};
 use assim_gen::train::checkpoint::Checkpoint;
-use assim_gen::train::denoiser::{TrainConfig, train};
+use assim_gen::train::config::TrainConfig;
+use assim_gen::train::denoiser::train;
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("assim-latent-{name}-{}", std::process::id()));

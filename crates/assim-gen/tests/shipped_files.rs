@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use assim_core::experiment::Experiment;
-use assim_gen::train::denoiser::TrainConfig;
+use assim_gen::train::config::TrainConfig;
 
 fn experiments() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")

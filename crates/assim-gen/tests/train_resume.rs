@@ -10,7 +10,8 @@ use assim_gen::prior::network::EdmNetwork;
 use assim_gen::prior::trained::{BackgroundMode, TrainedDenoiser};
 use assim_gen::tensor::{from_rows, normal};
 use assim_gen::train::checkpoint::Checkpoint;
-use assim_gen::train::denoiser::{DataConfig, NetworkConfig, OptimConfig, TrainConfig, train};
+use assim_gen::train::config::{DataConfig, NetworkConfig, OptimConfig, TrainConfig};
+use assim_gen::train::denoiser::train;
 use assim_gen::train::params::load_flat;
 use burn::tensor::Device;
 

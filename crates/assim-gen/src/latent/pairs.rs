@@ -16,7 +16,8 @@ use assim_core::rng::stream;
 use crate::latent::space::TrainedAutoencoder;
 use crate::prior::normalise::Normalisation;
 use crate::prior::trained::BackgroundMode;
-use crate::train::denoiser::{Pairs, TrainConfig, TrainingData};
+use crate::train::config::TrainConfig;
+use crate::train::pairs::{Pairs, TrainingData};
 
 /// The states of one period: each truth once, each background with the index of its truth.
 #[derive(Default)]

@@ -3,6 +3,7 @@
 //! a trained denoiser as a checkpoint stores it.
 
 pub mod denoiser;
+pub mod embedding;
 pub mod network;
 pub mod normalise;
 pub mod sampler;

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::latent::autoencoder::sphere_pad;
-use crate::prior::network::{NetworkSize, NoiseEmbedding};
+use crate::prior::embedding::{NetworkSize, NoiseEmbedding};
 
 /// One residual block: `x + conv(silu(conv(silu(x)) + e(σ)))`.
 #[derive(Module, Debug)]

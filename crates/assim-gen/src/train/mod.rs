@@ -4,7 +4,9 @@
 //! [`crate::latent::train`].
 
 pub mod checkpoint;
+pub mod config;
 pub mod denoiser;
 pub mod optim;
+pub mod pairs;
 pub mod params;
 pub mod trainer;

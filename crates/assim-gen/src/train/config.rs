@@ -1,0 +1,250 @@
+//! The training file of a denoiser (`assim train denoiser FILE`, documented in
+//! `docs/training.md`): the experiment whose model and observations make the data, the filters
+//! whose forecasts are the backgrounds, the network and the optimiser.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use assim_core::AssimError;
+use assim_core::bed::lorenz::{LorenzConfig, LorenzModel};
+use assim_core::bed::sphere::SphereConfig;
+use assim_core::experiment::{Experiment, MethodCheck, MethodEntry, parse_toml, read_text};
+
+use crate::prior::network::NetworkSize;
+use crate::prior::trained::BackgroundMode;
+use crate::train::optim::check_optim;
+
+/// A training file (TOML, documented in `docs/training.md`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Short name.
+    pub name: String,
+    /// The experiment file whose model, observing network, X0, dt and dko generate the data
+    /// (relative to this file).
+    pub experiment: String,
+    /// The checkpoint to write (relative to the working directory).
+    pub out: String,
+    /// On the sphere: the trained autoencoder (relative to the working directory) whose latent
+    /// the prior lives in. Required for a shallow-water experiment, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoencoder: Option<String>,
+    /// Seed of the truth, the filters, the initial weights and every batch.
+    pub seed: u64,
+    /// Training data.
+    pub data: DataConfig,
+    /// The network.
+    pub network: NetworkConfig,
+    /// The optimiser and its schedule.
+    pub optim: OptimConfig,
+}
+
+/// Where the training pairs come from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Analyses discarded while the filters spin up.
+    pub burn_in_cycles: usize,
+    /// Analysis times of the training period.
+    pub train_cycles: usize,
+    /// Analysis times of the validation period (after the training period).
+    pub valid_cycles: usize,
+    /// `"member"` (each member's forecast is a background) or `"mean"`.
+    pub background: BackgroundMode,
+    /// Filters whose forecasts are the backgrounds (pairs from all are pooled): classical ones,
+    /// and on the sphere also a latent `Generative` method already trained (closed-loop
+    /// training on the backgrounds the prior will meet in its own cycling). `[[methods]]`
+    /// entries, written back with their defaults.
+    #[serde(serialize_with = "crate::filter::serialize_entries")]
+    pub methods: Vec<toml::Value>,
+    /// On the sphere: the seeds of the training truths (default `[seed]`); pick seeds the
+    /// experiments do not test on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
+}
+
+impl DataConfig {
+    /// The filters of `methods`, read with every method the program knows; `file` names them
+    /// in errors.
+    pub fn entries(&self, file: &str) -> Result<Vec<MethodEntry>, AssimError> {
+        let registry = crate::methods();
+        self.methods
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                registry.parse(v).map_err(|m| AssimError::config(file, format!("data.methods[{i}]"), m))
+            })
+            .collect()
+    }
+}
+
+/// The denoiser network.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Background-conditioned p(x | x_b) (true) or unconditional p(x).
+    pub conditional: bool,
+    /// Model the background increment `z = (x − x_b)/ρ` instead of the state (conditional
+    /// priors only): the network then works at the scale of the background error, not of
+    /// the climate.
+    #[serde(default)]
+    pub increment: bool,
+    /// Hidden channels.
+    pub width: usize,
+    /// Residual blocks.
+    pub blocks: usize,
+    /// Convolution kernel (odd).
+    pub kernel: usize,
+    /// Fourier features of the noise level.
+    pub embedding: usize,
+}
+
+/// AdamW with linear warm-up then cosine decay to `lr/20`, EMA and clipping.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Pairs per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warm-up steps.
+    pub warmup: usize,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// EMA decay of the weights used for sampling.
+    pub ema: f64,
+    /// Largest global gradient norm (gradients above are rescaled).
+    pub clip: f64,
+    /// Steps between validation losses (and log rows).
+    pub valid_every: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+impl TrainConfig {
+    /// The seeds of the sphere's training truths: `data.seeds`, or `[seed]` when it is empty.
+    pub fn training_seeds(&self) -> Vec<u64> {
+        if self.data.seeds.is_empty() { vec![self.seed] } else { self.data.seeds.clone() }
+    }
+
+    /// Reads and validates a training file.
+    pub fn load(path: &Path) -> Result<(Self, Experiment), AssimError> {
+        let (text, file) = read_text(path)?;
+        let cfg: TrainConfig = parse_toml(&text, &file)?;
+        let exp_path = path.parent().unwrap_or(Path::new(".")).join(&cfg.experiment);
+        let exp = Experiment::load_with(&exp_path, &crate::methods())?;
+        cfg.validate(&file, &exp)?;
+        Ok((cfg, exp))
+    }
+
+    /// Checks every value the types do not.
+    pub fn validate(&self, file: &str, exp: &Experiment) -> Result<(), AssimError> {
+        let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
+        let entries = self.data.entries(file)?;
+        for (i, m) in entries.iter().enumerate() {
+            let check = MethodCheck {
+                file,
+                at: format!("data.methods[{i}]"),
+                bed: exp.bed.as_ref(),
+                chrono: exp.chronology(),
+                registry: &exp.registry,
+            };
+            check.check(m)?;
+        }
+        if exp.bed_as::<SphereConfig>().is_some() {
+            if self.autoencoder.is_none() {
+                return err(
+                    "autoencoder",
+                    "a shallow-water prior lives in a latent: give the autoencoder checkpoint".into(),
+                );
+            }
+            if let Some(s) = self.training_seeds().iter().find(|s| exp.seeds.contains(s)) {
+                return err(
+                    "data.seeds",
+                    format!("seed {s} is one the experiment tests on: train on truths of their own"),
+                );
+            }
+            for (i, m) in entries.iter().enumerate() {
+                // Closed-loop training: the backgrounds of a latent method already trained.
+                if let Some(g) = m.downcast::<crate::filter::GenerativeConfig>() {
+                    if Path::new(&g.checkpoint) == Path::new(&self.out) {
+                        return err(
+                            &format!("data.methods[{i}].checkpoint"),
+                            "is this file's `out`: cycle an earlier prior and write the new one elsewhere"
+                                .into(),
+                        );
+                    }
+                } else if !["Var3D", "LETKF"].contains(&m.name()) {
+                    return err(
+                        &format!("data.methods[{i}]"),
+                        "on the sphere use Var3D, LETKF or a trained latent Generative method".into(),
+                    );
+                }
+            }
+        } else {
+            let l96 =
+                exp.bed_as::<LorenzConfig>().is_some_and(|c| matches!(c.model, LorenzModel::Lorenz96(_)));
+            if !l96 {
+                return err(
+                    "experiment",
+                    "the denoiser needs a periodic model (lorenz96) or the sphere (shallow_water)".into(),
+                );
+            }
+            if self.autoencoder.is_some() || !self.data.seeds.is_empty() {
+                return err(
+                    "autoencoder",
+                    "autoencoder and data.seeds are for shallow-water experiments".into(),
+                );
+            }
+            if let Some(i) = entries.iter().position(|m| m.is_generative()) {
+                return err(&format!("data.methods[{i}]"), "must be a classical method".into());
+            }
+        }
+        if self.out.trim().is_empty() {
+            return err("out", "give the checkpoint path".into());
+        }
+        let d = &self.data;
+        if d.train_cycles < 10 || d.valid_cycles == 0 {
+            return err("data.train_cycles", "need ≥ 10 training and ≥ 1 validation cycles".into());
+        }
+        if d.methods.is_empty() {
+            return err("data.methods", "list at least one filter".into());
+        }
+        let n = &self.network;
+        if n.increment && !n.conditional {
+            return err("network.increment", "an increment prior needs conditional = true".into());
+        }
+        if n.width == 0 || n.blocks == 0 || n.embedding == 0 || n.kernel.is_multiple_of(2) {
+            return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
+        }
+        let o = &self.optim;
+        check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return err("optim.weight_decay", "must be ≥ 0".into());
+        }
+        if !(0.0..1.0).contains(&o.ema) {
+            return err("optim.ema", format!("must be in [0, 1) (got {})", o.ema));
+        }
+        Ok(())
+    }
+
+    /// The network size.
+    pub fn size(&self) -> NetworkSize {
+        let n = &self.network;
+        NetworkSize { width: n.width, blocks: n.blocks, kernel: n.kernel, embedding: n.embedding, grid: None }
+    }
+
+    /// The learning rate at step `k` (0-based).
+    pub fn lr_at(&self, k: usize) -> f64 {
+        let o = &self.optim;
+        if k < o.warmup {
+            return o.lr * (k + 1) as f64 / o.warmup as f64;
+        }
+        let t = (k - o.warmup) as f64 / (o.steps.saturating_sub(o.warmup)).max(1) as f64;
+        let floor = o.lr / 20.0;
+        floor + 0.5 * (o.lr - floor) * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+    }
+}
