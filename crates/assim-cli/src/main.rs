@@ -166,7 +166,7 @@ pub(crate) fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result
     )?;
     bar.finish_and_clear();
     println!("{}", table::render(exp, &report));
-    assim_core::io::write_run_outputs(out, exp, &report)?;
+    assim_core::experiment::write_run_outputs(out, exp, &report)?;
     println!("wrote {}/metrics.json, metrics.csv, series.csv, config.toml", out.display());
     Ok(())
 }

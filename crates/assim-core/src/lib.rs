@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod assimilator;
 pub mod bed;
 pub mod classical;
 pub mod dynamics;

@@ -35,7 +35,7 @@ fn members(a: &dyn Assimilator) -> faer::Mat<f64> {
 
 fn run_pair(n: usize) -> f64 {
     let exp = Experiment::parse(EXP, "letkf_global.rs").unwrap();
-    let ts = TwinSetup::of(&exp).unwrap();
+    let ts = TwinSetup::new(exp.bed_as().unwrap(), exp.chronology()).unwrap();
     let twin = ts.simulate(7).unwrap();
     let setup = ts.setup(&twin);
     let mut global = EnKF::new(EnKFUpdate::Sqrt, n, 1.03, false);

@@ -183,7 +183,7 @@ fn short_t21_cycling_orders_the_methods_and_reports_everything() {
     assert!(phys.imbalance_truth > 0.0 && phys.small_scale_ke_ratio > 0.0);
     assert!(var.diagnostics["cg_iterations"] >= 1.0);
     // metrics.csv carries the per-variable and forecast columns, one cell per header column.
-    let csv = assim_core::io::metrics_csv(&r);
+    let csv = assim_core::experiment::metrics_csv(&r);
     let header = csv.lines().next().unwrap();
     assert!(
         header.contains("acc_a_geopotential") && header.contains("fc48h_rmse_northward_wind"),

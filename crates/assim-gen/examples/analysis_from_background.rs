@@ -20,7 +20,6 @@ use std::path::Path;
 use faer::Mat;
 
 use assim_core::AssimError;
-use assim_core::bed::sphere::SphereTwin;
 use assim_core::classical::EnsembleFilter;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
@@ -65,10 +64,12 @@ fn main() -> Result<(), AssimError> {
         .iter()
         .filter_map(|m| m.downcast::<GenerativeConfig>().map(|g| (m.label(), g.clone())))
         .collect();
-    let mut filters =
-        generative.iter().map(|(_, g)| GenerativeFilter::new(g, &exp)).collect::<Result<Vec<_>, _>>()?;
-    let twin = SphereTwin::new(&exp, seed, 0, &mut |_, _, _| {})?;
-    let mut method = provider.build(&exp)?;
+    let mut filters = generative
+        .iter()
+        .map(|(_, g)| GenerativeFilter::new(g, exp.bed.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let twin = assim_gen::latent::space::sphere_twin(&exp, seed, 0, &mut |_, _, _| {})?;
+    let mut method = provider.build(exp.bed.as_ref())?;
     let mut rng = stream(seed, "analysis-from-background");
     method.initialise(&twin.setup(0), &mut rng)?;
     let (mut bg, mut an, mut floor_b, mut floor_t) =

@@ -14,7 +14,6 @@
 use std::path::Path;
 
 use assim_core::AssimError;
-use assim_core::bed::sphere::SphereTwin;
 use assim_core::classical::StateDistribution;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_gen::latent::space::TrainedAutoencoder;
@@ -35,7 +34,7 @@ fn main() -> Result<(), AssimError> {
     let device = assim_gen::tensor::compute_device()?;
     let ae = TrainedAutoencoder::load(Path::new(ae_file), &device)?;
     ae.check_experiment(&exp)?;
-    let twin = SphereTwin::new(&exp, seed, 0, &mut |_, _, _| {})?;
+    let twin = assim_gen::latent::space::sphere_twin(&exp, seed, 0, &mut |_, _, _| {})?;
     let windows = exp.chronology().ko + 1;
     let truths: Vec<&[f64]> = (0..windows).map(|ko| twin.truth(ko)).collect();
     let decoded = ae.decode_states(ae.encode(&truths));

@@ -28,5 +28,5 @@ pub mod train;
 
 /// Every method an experiment file may name: the classical ones and the generative one.
 pub fn methods() -> assim_core::experiment::MethodRegistry {
-    assim_core::experiment::MethodRegistry::classical().with::<filter::GenerativeConfig>()
+    assim_core::classical::registry().with::<filter::GenerativeConfig>()
 }

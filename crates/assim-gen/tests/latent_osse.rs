@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use assim_core::bed::sphere::SphereConfig;
-use assim_core::bed::sphere::SphereTwin;
 use assim_core::classical::Estimate;
 use assim_core::experiment::{Experiment, Scenario, run_experiment};
 use assim_core::obs::ObsOperator;
@@ -193,7 +192,7 @@ fn latent_methods_train_and_cycle_in_the_osse() {
     }
     // Another autoencoder at the recorded path: the prior refuses to run in its latent.
     train_vae(&dir, 2);
-    let e = exp.methods[1].build(&exp).err().unwrap().to_string();
+    let e = exp.methods[1].build(exp.bed.as_ref()).err().unwrap().to_string();
     assert!(e.contains("another autoencoder"), "{e}");
     let _ = vae;
     std::fs::remove_dir_all(&dir).unwrap();
@@ -285,12 +284,12 @@ fn keep_interpolates_between_the_decoded_and_the_increment_analysis() {
     }
     let exp =
         Experiment::load_with(&experiment(&dir, "run.toml", 2, &methods), &assim_gen::methods()).unwrap();
-    let twin = SphereTwin::new(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
+    let twin = assim_gen::latent::space::sphere_twin(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
     let analyses: Vec<Vec<f64>> = exp
         .methods
         .iter()
         .map(|m| {
-            let mut method = m.build(&exp).unwrap();
+            let mut method = m.build(exp.bed.as_ref()).unwrap();
             let mut rng = stream(5, "keep");
             method.initialise(&twin.setup(0), &mut rng).unwrap();
             method.analyse(&twin.setup(0), twin.observations(0), 0.0, &mut rng).unwrap();
@@ -495,9 +494,9 @@ fn a_spun_up_method_is_its_helper_until_the_hand_over() {
     let exp =
         Experiment::load_with(&with_burn_in("run.toml", &format!("{var3d}{spun}")), &assim_gen::methods())
             .unwrap();
-    let twin = SphereTwin::new(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
+    let twin = assim_gen::latent::space::sphere_twin(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
     let chrono = exp.chronology();
-    let mut methods: Vec<_> = exp.methods.iter().map(|m| m.build(&exp).unwrap()).collect();
+    let mut methods: Vec<_> = exp.methods.iter().map(|m| m.build(exp.bed.as_ref()).unwrap()).collect();
     let mut rngs = [stream(5, "spinup"), stream(5, "spinup")];
     for (m, rng) in methods.iter_mut().zip(&mut rngs) {
         m.initialise(&twin.setup(0), rng).unwrap();

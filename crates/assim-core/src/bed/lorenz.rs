@@ -3,15 +3,17 @@
 //! keys are `[model]` (`kind = "lorenz96"` or `"lorenz63"`), `[x0]` and `[observations]`.
 
 use std::any::Any;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::Need;
 use super::{Bed, BedConfig, Covariance, FileContext, StageProgress, World, section};
 use crate::AssimError;
-use crate::classical::{Estimate, Gaussian, Setup};
+use crate::assimilator::{Estimate, Gaussian, Setup};
 use crate::dynamics::{Lorenz63, Lorenz96, Model};
-use crate::experiment::{Chronology, Experiment, Need, Scenario};
+use crate::experiment::{Chronology, Scenario};
 use crate::metrics::{Scores, VariableScores};
 use crate::obs::{
     ArcTan, ElementFn, Localizer, ObsOperator, PartialIdentity, PeriodicLine, Pointwise, Square,
@@ -267,8 +269,8 @@ impl BedConfig for LorenzConfig {
         }
     }
 
-    fn prepare<'a>(&'a self, exp: &'a Experiment) -> Result<Box<dyn Bed + 'a>, AssimError> {
-        Ok(Box::new(TwinSetup::new(self, exp.chronology())?))
+    fn prepare<'a>(&'a self, chrono: Chronology, _base_dir: &Path) -> Result<Box<dyn Bed + 'a>, AssimError> {
+        Ok(Box::new(TwinSetup::new(self, chrono)?))
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -311,14 +313,6 @@ impl TwinSetup {
             localizer,
             chrono,
         })
-    }
-
-    /// The set-up of a validated experiment on a Lorenz twin (an error on another bed).
-    pub fn of(exp: &Experiment) -> Result<Self, AssimError> {
-        let cfg = exp
-            .bed_as::<LorenzConfig>()
-            .ok_or_else(|| AssimError::Input(format!("{} is not a Lorenz twin", exp.bed.name())))?;
-        Self::new(cfg, exp.chronology())
     }
 
     /// Simulates the truth and observations for one seed.

@@ -15,9 +15,38 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::AssimError;
-use crate::classical::Estimate;
-use crate::experiment::{Chronology, Experiment, MethodEntry, Need, Scenario, SeedRun};
+use crate::assimilator::Estimate;
+use crate::experiment::{Chronology, Scenario, SeedRun};
 use crate::metrics::VariableScores;
+
+/// What a method may need of a test bed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// A linear observation operator (gain-based and variational methods).
+    LinearObs,
+    /// A state small enough for dense covariances and global updates (Kalman filters
+    /// without localisation, particle filters).
+    SmallState,
+    /// A localisation geometry: distances between state variables and observations.
+    Localisation,
+    /// A spatial grid that a convolutional network runs on (generative methods).
+    Grid,
+    /// Observations of state components themselves, `y = x_i` (RePaint replaces them).
+    StateObs,
+}
+
+impl Need {
+    /// What the need is, for refusal messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Need::LinearObs => "a linear observation operator",
+            Need::SmallState => "a state small enough for dense covariances and a global update",
+            Need::Localisation => "a localisation geometry",
+            Need::Grid => "a spatial grid for its network",
+            Need::StateObs => "observations of state components themselves",
+        }
+    }
+}
 
 /// Progress of the set-up: (stage, done, total).
 pub type StageProgress<'a> = dyn FnMut(&str, usize, usize) + 'a;
@@ -109,10 +138,17 @@ pub trait BedConfig: Debug + Send + Sync {
     fn truth_numbers(&self, chrono: &Chronology) -> f64;
     /// Writes its keys (`model` and its sections) into the experiment actually run.
     fn write(&self, table: &mut toml::Table);
-    /// The seed-independent set-up of a run of `exp`.
-    fn prepare<'a>(&'a self, exp: &'a Experiment) -> Result<Box<dyn Bed + 'a>, AssimError>;
+    /// The seed-independent set-up of a run of `chrono`; relative paths start at `base_dir`.
+    fn prepare<'a>(&'a self, chrono: Chronology, base_dir: &Path) -> Result<Box<dyn Bed + 'a>, AssimError>;
     /// The concrete configuration, for code that knows the bed (`downcast_ref`).
     fn as_any(&self) -> &dyn Any;
+}
+
+impl dyn BedConfig + '_ {
+    /// The configuration as the concrete type `B`, for code that knows the bed.
+    pub fn downcast<B: 'static>(&self) -> Option<&B> {
+        self.as_any().downcast_ref::<B>()
+    }
 }
 
 /// A prepared bed: makes the worlds of its seeds.
@@ -130,19 +166,30 @@ pub trait World: Scenario {
         None
     }
     /// Writes the seed's own outputs (the truth, the observations) into `dir`.
-    fn write_outputs(&self, exp: &Experiment, dir: &Path) -> Result<(), AssimError> {
-        let _ = (exp, dir);
+    fn write_outputs(&self, run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
+        let _ = (run, dir);
         Ok(())
     }
-    /// The observers of one method's cycle; `out` is where files go (first seed only).
+    /// The observers of the cycle of the method `label` (`filter`: not a free run); `out` is
+    /// where files go (first seed only).
     fn observers(
         &self,
-        _: &Experiment,
-        _: &MethodEntry,
+        _: &RunInfo<'_>,
+        _: &str,
+        _: bool,
         _: Option<&Path>,
     ) -> Result<Observers<'_>, AssimError> {
         Ok(Vec::new())
     }
+}
+
+/// What output files say of the run they come from.
+#[derive(Clone, Copy, Debug)]
+pub struct RunInfo<'a> {
+    /// The experiment's name.
+    pub name: &'a str,
+    /// The experiment as run (TOML).
+    pub config: &'a str,
 }
 
 /// The observers of one method's cycle on one seed.

@@ -2,7 +2,8 @@
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
-use crate::experiment::{Experiment, Method};
+use crate::bed::BedConfig;
+use crate::experiment::Method;
 use crate::rng::AssimRng;
 
 /// Always answers the climatological mean, with the climatological variance as its spread.
@@ -42,7 +43,7 @@ impl Method for ClimatologyConfig {
     fn auto_label(&self) -> String {
         "Climatology".into()
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn super::Assimilator>, AssimError> {
         Ok(Box::new(Climatology::default()))
     }
 }

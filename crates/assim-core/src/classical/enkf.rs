@@ -5,7 +5,8 @@ use faer::Mat;
 use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
 use super::{EnsembleFilter, Setup};
 use crate::AssimError;
-use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
+use crate::bed::{BedConfig, Need};
+use crate::experiment::{Method, MethodCheck, defaults};
 use crate::linalg::{centre, spd_solve};
 use crate::rng::{AssimRng, normal};
 
@@ -112,7 +113,7 @@ impl Method for EnKFConfig {
         check.ensemble_size("n", self.n)?;
         check.inflation("infl", self.infl)
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn super::Assimilator>, AssimError> {
         Ok(Box::new(EnKF::new(self.upd_a, self.n, self.infl, self.rot)))
     }
 }

@@ -4,7 +4,8 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup, kalman_gain, linear_h};
 use crate::AssimError;
-use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
+use crate::bed::{BedConfig, Need};
+use crate::experiment::{Method, MethodCheck, defaults};
 use crate::rng::AssimRng;
 
 /// EKF with multiplicative covariance inflation `infl^dt` per model step (DAPPER's `ExtKF`,
@@ -96,7 +97,7 @@ impl Method for ExtKFConfig {
     fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
         check.inflation("infl", self.infl)
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn super::Assimilator>, AssimError> {
         Ok(Box::new(ExtKF::new(self.infl)))
     }
 }

@@ -3,7 +3,8 @@
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
-use crate::experiment::{Experiment, Method};
+use crate::bed::BedConfig;
+use crate::experiment::Method;
 use crate::rng::AssimRng;
 
 /// A single forecast from a draw of X0 (a random climate state on the sphere), ignoring
@@ -45,7 +46,7 @@ impl Method for FreeRunConfig {
     fn auto_label(&self) -> String {
         "FreeRun".into()
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn super::Assimilator>, AssimError> {
         Ok(Box::new(FreeRun::default()))
     }
     fn is_filter(&self) -> bool {

@@ -6,7 +6,8 @@ use rayon::prelude::*;
 use super::ensemble::{local_etkf, normalised_obs_anomalies, post_process};
 use super::{EnsembleFilter, Setup};
 use crate::AssimError;
-use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
+use crate::bed::{BedConfig, Need};
+use crate::experiment::{Method, MethodCheck, defaults};
 use crate::linalg::centre;
 use crate::rng::AssimRng;
 
@@ -165,7 +166,7 @@ impl Method for LETKFConfig {
         }
         Ok(())
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn super::Assimilator>, AssimError> {
         Ok(Box::new(LETKF::new(self.n, self.loc_rad, self.infl, self.rot).with_rtps(self.rtps)))
     }
 }

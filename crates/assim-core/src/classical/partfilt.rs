@@ -4,7 +4,9 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
-use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
+use crate::assimilator::weights_degenerate;
+use crate::bed::{BedConfig, Need};
+use crate::experiment::{Method, MethodCheck, defaults};
 use crate::rng::{AssimRng, uniform};
 
 /// Bootstrap PF (DAPPER's `PartFilt`): reweight by the Gaussian likelihood, resample
@@ -44,12 +46,6 @@ impl PartFilt {
         let ub = 1.0 / (1.0 - ww);
         Mat::from_fn(nx, n, |i, j| (ub * w[j]).sqrt() * (self.e[(i, j)] - mu[i]))
     }
-}
-
-/// Whether one weight carries (almost) all the mass, so that weighted covariances collapse
-/// (DAPPER's `weight_degeneracy`: `1 − max w < 1e-10`).
-pub fn weights_degenerate(w: &[f64]) -> bool {
-    1.0 - w.iter().cloned().fold(0.0, f64::max) < 1e-10
 }
 
 /// Systematic resampling: `N` indices from one uniform offset on the weights' CDF.
@@ -186,7 +182,7 @@ impl Method for PartFiltConfig {
         }
         Ok(())
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn super::Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn super::Assimilator>, AssimError> {
         Ok(Box::new(PartFilt::new(self.n, self.ner, self.reg, self.nuj)))
     }
 }

@@ -4,8 +4,8 @@ use faer::Mat;
 
 use super::{Assimilator, Estimate, Setup, gain_update, kalman_gain, linear_h};
 use crate::AssimError;
-use crate::bed::Covariance;
-use crate::experiment::{Experiment, Method, MethodCheck, Need, defaults};
+use crate::bed::{BedConfig, Covariance, Need};
+use crate::experiment::{Method, MethodCheck, defaults};
 use crate::rng::AssimRng;
 
 /// Where the background of a static-gain analysis comes from.
@@ -87,7 +87,7 @@ impl Method for OptInterpConfig {
     fn needs(&self) -> Vec<Need> {
         vec![Need::SmallState, Need::LinearObs]
     }
-    fn build(&self, _exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
+    fn build(&self, _bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError> {
         Ok(Box::new(StaticGain::opt_interp()))
     }
 }
@@ -130,8 +130,8 @@ impl Method for Var3DConfig {
         }
         Ok(())
     }
-    fn build(&self, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
-        Ok(match exp.bed.covariance() {
+    fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError> {
+        Ok(match bed.covariance() {
             Covariance::Dense => Box::new(StaticGain::var3d(self.xb)),
             Covariance::Spectral => Box::new(super::SpectralVar3D::new(
                 self.xb,

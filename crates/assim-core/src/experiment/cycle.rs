@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::Chronology;
-use crate::classical::{Assimilator, Estimate, Setup};
+use crate::assimilator::{Assimilator, Estimate, Setup};
 use crate::metrics::{Scores, VariableScores};
 use crate::rng::AssimRng;
 

@@ -62,7 +62,7 @@ impl Experiment {
     /// Reads and validates an experiment file of classical methods; every error names the
     /// file and the key.
     pub fn load(path: &Path) -> Result<Self, AssimError> {
-        Self::load_with(path, &MethodRegistry::classical())
+        Self::load_with(path, &crate::classical::registry())
     }
 
     /// Reads and validates an experiment file whose methods are those of `registry`.
@@ -80,7 +80,7 @@ impl Experiment {
 
     /// Parses and validates experiment text whose relative paths start from `base_dir`.
     pub fn parse_in(text: &str, file: &str, base_dir: &Path) -> Result<Self, AssimError> {
-        Self::parse_with(text, file, base_dir, &MethodRegistry::classical())
+        Self::parse_with(text, file, base_dir, &crate::classical::registry())
     }
 
     /// Parses and validates experiment text with the methods of `registry`.
@@ -126,7 +126,7 @@ impl Experiment {
 
     /// The bed's configuration as the concrete type `B`, for code that knows the bed.
     pub fn bed_as<B: 'static>(&self) -> Option<&B> {
-        self.bed.as_any().downcast_ref::<B>()
+        self.bed.downcast::<B>()
     }
 
     /// The resolved chronology.

@@ -4,7 +4,7 @@
 //! engine), and the [`MethodRegistry`] that turns a `[[methods]]` table into one.
 //!
 //! A method states what it [`Need`]s of a test bed; the bed says whether it has it and, if
-//! not, why (see [`crate::bed::BedConfig::lacks`]). No method knows the beds, no bed knows the
+//! not, why (see [`BedConfig::lacks`]). No method knows a particular bed, no bed knows the
 //! methods.
 
 use std::any::Any;
@@ -14,39 +14,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Chronology, Experiment};
+use super::Chronology;
 use crate::AssimError;
-use crate::bed::BedConfig;
+use crate::bed::{BedConfig, Need};
 use crate::classical::Assimilator;
-
-/// What a method may need of a test bed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Need {
-    /// A linear observation operator (gain-based and variational methods).
-    LinearObs,
-    /// A state small enough for dense covariances and global updates (Kalman filters
-    /// without localisation, particle filters).
-    SmallState,
-    /// A localisation geometry: distances between state variables and observations.
-    Localisation,
-    /// A spatial grid that a convolutional network runs on (generative methods).
-    Grid,
-    /// Observations of state components themselves, `y = x_i` (RePaint replaces them).
-    StateObs,
-}
-
-impl Need {
-    /// What the need is, for refusal messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Need::LinearObs => "a linear observation operator",
-            Need::SmallState => "a state small enough for dense covariances and a global update",
-            Need::Localisation => "a localisation geometry",
-            Need::Grid => "a spatial grid for its network",
-            Need::StateObs => "observations of state components themselves",
-        }
-    }
-}
 
 /// One method's parameters, as its `[[methods]]` entry gives them (DAPPER's one dataclass per
 /// method). Implemented beside the method; registered once in a [`MethodRegistry`].
@@ -65,8 +36,8 @@ pub trait Method: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + '
         let _ = check;
         Ok(())
     }
-    /// The assimilator, for a validated experiment.
-    fn build(&self, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError>;
+    /// The assimilator, for a validated experiment on `bed`.
+    fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError>;
     /// Whether the method is a filter (a free run is not: it is never declared diverged, and
     /// runs the bed's free model).
     fn is_filter(&self) -> bool {
@@ -94,7 +65,7 @@ pub trait MethodSpec: Debug + Send + Sync {
     /// See [`Method::validate`].
     fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError>;
     /// See [`Method::build`].
-    fn build(&self, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError>;
+    fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError>;
     /// See [`Method::is_filter`].
     fn is_filter(&self) -> bool;
     /// See [`Method::is_generative`].
@@ -132,8 +103,8 @@ impl<M: Method> MethodSpec for M {
     fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
         Method::validate(self, check)
     }
-    fn build(&self, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
-        Method::build(self, exp)
+    fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError> {
+        Method::build(self, bed)
     }
     fn is_filter(&self) -> bool {
         Method::is_filter(self)
@@ -262,11 +233,6 @@ impl MethodRegistry {
     /// A registry of no methods.
     pub fn empty() -> Self {
         MethodRegistry { entries: Vec::new() }
-    }
-
-    /// The classical methods of [`crate::classical`].
-    pub fn classical() -> Self {
-        crate::classical::register(Self::empty())
     }
 
     /// Adds the method `M` (a later entry of the same name replaces an earlier one).

@@ -6,14 +6,17 @@ mod cycle;
 pub mod defaults;
 mod file;
 mod method;
+mod outputs;
 mod report;
 mod runner;
 mod simulate;
 
+pub use crate::bed::Need;
 pub use chronology::{Chronology, ChronologyConfig};
 pub use cycle::{Divergence, DivergenceConfig, Scenario, SeedRun, cycle};
 pub use file::Experiment;
-pub use method::{Method, MethodCheck, MethodEntry, MethodRegistry, MethodSpec, Need};
+pub use method::{Method, MethodCheck, MethodEntry, MethodRegistry, MethodSpec};
+pub use outputs::{metrics_csv, series_csv, write_run_outputs};
 pub use report::{LeadScores, MethodReport, Physics, RunReport, SeedReport, Summary, VariableSummary};
 pub use runner::{run_experiment, run_experiment_in};
 pub use simulate::{

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::report::{summarise_method, summarise_seed};
 use super::{Experiment, RunReport, SeedReport, cycle};
 use crate::AssimError;
-use crate::bed::{SeedExtras, StageProgress};
+use crate::bed::{RunInfo, SeedExtras, StageProgress};
 use crate::classical::Estimate;
 use crate::rng::stream;
 
@@ -30,9 +30,11 @@ pub fn run_experiment_in(
 ) -> Result<RunReport, AssimError> {
     crate::linalg::init();
     for m in &exp.methods {
-        m.build(exp)?;
+        m.build(exp.bed.as_ref())?;
     }
-    let bed = exp.bed.prepare(exp)?;
+    let bed = exp.bed.prepare(exp.chronology(), &exp.base_dir)?;
+    let config = exp.to_toml();
+    let info = RunInfo { name: &exp.name, config: &config };
     let chrono = exp.chronology();
     let averaged = chrono.averaged();
     let mut per_method: Vec<Vec<SeedReport>> = vec![Vec::new(); exp.methods.len()];
@@ -40,18 +42,18 @@ pub fn run_experiment_in(
         let world = bed.world(seed, stage)?;
         let outputs = out.filter(|_| si == 0);
         if let Some(dir) = outputs {
-            world.write_outputs(exp, dir)?;
+            world.write_outputs(&info, dir)?;
         }
         let free = world.free_run();
         for (mi, spec) in exp.methods.iter().enumerate() {
             progress(si, mi);
-            let mut method = spec.build(exp)?;
+            let mut method = spec.build(exp.bed.as_ref())?;
             let mut rng = stream(seed, &format!("method:{}", spec.label()));
             let scenario: &dyn super::Scenario = match (&free, spec.is_filter()) {
                 (Some(f), false) => f.as_ref(),
                 _ => &*world,
             };
-            let mut observers = world.observers(exp, spec, outputs)?;
+            let mut observers = world.observers(&info, &spec.label(), spec.is_filter(), outputs)?;
             let mut failure = None;
             let mut hook = |ko: usize, est: &Estimate<'_>| {
                 if failure.is_none()

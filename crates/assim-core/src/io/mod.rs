@@ -3,8 +3,6 @@
 
 mod atomic;
 pub mod config_file;
-mod metrics;
 pub mod zarr;
 
 pub use atomic::write_atomic;
-pub use metrics::{metrics_csv, series_csv, write_run_outputs};

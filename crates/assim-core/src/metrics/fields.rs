@@ -2,7 +2,7 @@
 //! RMSE, bias, anomaly correlation (against the climatological mean), ensemble spread and
 //! fair CRPS per variable.
 
-use crate::classical::Estimate;
+use crate::assimilator::Estimate;
 use crate::grid::LatLonGrid;
 
 use super::{Scores, crps_fair};

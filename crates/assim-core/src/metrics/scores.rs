@@ -1,6 +1,6 @@
 //! Instantaneous scores: RMSE of the mean, ensemble spread and CRPS.
 
-use crate::classical::Estimate;
+use crate::assimilator::Estimate;
 
 /// Scores of one estimate at one time.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,7 +42,8 @@ pub fn score(est: &Estimate<'_>, truth: &[f64], with_crps: bool) -> Scores {
                     Some(w) => {
                         let m: f64 = row.iter().zip(w).map(|(x, w)| x * w).sum();
                         let ww: f64 = w.iter().map(|w| w * w).sum();
-                        let ub = if crate::classical::weights_degenerate(w) { 1.0 } else { 1.0 / (1.0 - ww) };
+                        let ub =
+                            if crate::assimilator::weights_degenerate(w) { 1.0 } else { 1.0 / (1.0 - ww) };
                         let v = ub * row.iter().zip(w).map(|(x, w)| w * (x - m).powi(2)).sum::<f64>();
                         (m, v)
                     }

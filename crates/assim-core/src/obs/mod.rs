@@ -12,10 +12,13 @@ mod square;
 pub use arctan::ArcTan;
 pub use localization::{GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
-pub use pointwise::{ElementFn, Pointwise, PointwiseView};
+pub use pointwise::Pointwise;
 pub use records::{Observation, Source, Variable};
 pub use sparse::SparseLinear;
 pub use square::Square;
+
+use std::fmt::Debug;
+use std::sync::Arc;
 
 use faer::{Mat, MatRef};
 
@@ -65,4 +68,24 @@ pub trait ObsOperator: Send + Sync {
     fn pointwise(&self) -> Option<PointwiseView<'_>> {
         None
     }
+}
+
+/// The scalar function `h` of a pointwise operator, with its derivative.
+pub trait ElementFn: Send + Sync + Debug {
+    /// Its name in the experiment file (`observations.operator`).
+    fn name(&self) -> &'static str;
+    /// `h(x)`.
+    fn value(&self, x: f64) -> f64;
+    /// `h'(x)`.
+    fn slope(&self, x: f64) -> f64;
+}
+
+/// What a pointwise operator is made of: the observed indices and `h` (`None`: the identity,
+/// so the operator selects state components and is linear).
+#[derive(Clone, Debug)]
+pub struct PointwiseView<'a> {
+    /// The observed state index of each observation (length `P`).
+    pub indices: &'a [usize],
+    /// The function, or `None` for the identity.
+    pub h: Option<Arc<dyn ElementFn>>,
 }

@@ -4,32 +4,11 @@
 //! generative engine differentiates it through [`ObsOperator::pointwise`] (value and slope),
 //! so one definition serves every method.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use faer::Mat;
 
-use super::{ObsOperator, PartialIdentity};
-
-/// The scalar function `h` of a pointwise operator, with its derivative.
-pub trait ElementFn: Send + Sync + Debug {
-    /// Its name in the experiment file (`observations.operator`).
-    fn name(&self) -> &'static str;
-    /// `h(x)`.
-    fn value(&self, x: f64) -> f64;
-    /// `h'(x)`.
-    fn slope(&self, x: f64) -> f64;
-}
-
-/// What a pointwise operator is made of: the observed indices and `h` (`None`: the identity,
-/// so the operator selects state components and is linear).
-#[derive(Clone, Debug)]
-pub struct PointwiseView<'a> {
-    /// The observed state index of each observation (length `P`).
-    pub indices: &'a [usize],
-    /// The function, or `None` for the identity.
-    pub h: Option<Arc<dyn ElementFn>>,
-}
+use super::{ElementFn, ObsOperator, PartialIdentity, PointwiseView};
 
 /// `y_p = h(x[indices[p]])` for a nonlinear `h`.
 #[derive(Clone, Debug)]

@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
+use assim_core::bed::BedConfig;
 use assim_core::classical::Assimilator;
-use assim_core::experiment::{Experiment, Method, MethodCheck, MethodEntry, MethodRegistry, Need, defaults};
+use assim_core::experiment::{Method, MethodCheck, MethodEntry, Need, defaults};
 
 use crate::guidance::GuidanceConfig;
 use crate::prior::sampler::Sampler;
@@ -106,7 +107,7 @@ pub struct Spinup {
 impl Spinup {
     /// The classical method of the spin-up.
     pub fn entry(&self) -> Result<MethodEntry, String> {
-        MethodRegistry::classical().parse(&self.method)
+        assim_core::classical::registry().parse(&self.method)
     }
 }
 
@@ -238,11 +239,11 @@ impl Method for GenerativeConfig {
         Ok(())
     }
 
-    fn build(&self, exp: &Experiment) -> Result<Box<dyn Assimilator>, AssimError> {
-        let main = super::GenerativeFilter::new(self, exp)?;
+    fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError> {
+        let main = super::GenerativeFilter::new(self, bed)?;
         Ok(match &self.spinup {
             Some(sp) => {
-                let first = sp.entry().map_err(AssimError::Input)?.build(exp)?;
+                let first = sp.entry().map_err(AssimError::Input)?.build(bed)?;
                 Box::new(super::spinup::SpunUp::new(first, main, sp.windows))
             }
             None => Box::new(main),

@@ -11,8 +11,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use faer::Mat;
 
 use assim_core::AssimError;
+use assim_core::bed::BedConfig;
 use assim_core::classical::{EnsembleFilter, Setup, post_process};
-use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
 use assim_core::rng::AssimRng;
 
@@ -53,11 +53,11 @@ pub struct GenerativeFilter {
 impl GenerativeFilter {
     /// Loads the checkpoint of `cfg` (and, for a latent prior, its autoencoder) and checks
     /// them against the experiment.
-    pub fn new(cfg: &GenerativeConfig, exp: &Experiment) -> Result<Self, AssimError> {
+    pub fn new(cfg: &GenerativeConfig, bed: &dyn BedConfig) -> Result<Self, AssimError> {
         let device = crate::tensor::compute_device()?;
         let path = Path::new(&cfg.checkpoint);
         let prior = TrainedDenoiser::load(path, &device)?;
-        prior.meta.check_compatible(exp, path)?;
+        prior.meta.check_compatible(bed, path)?;
         let sampler = cfg.sampler();
         let mut edm = prior.meta.edm;
         if let Some(s) = cfg.sigma_max {
@@ -82,7 +82,7 @@ impl GenerativeFilter {
                         ),
                     });
                 }
-                ae.check_experiment(exp)?;
+                ae.check_bed(bed)?;
                 if ae.latent_dim() != prior.meta.nx {
                     return Err(AssimError::Format {
                         path: path.to_path_buf(),

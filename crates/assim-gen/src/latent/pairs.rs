@@ -7,7 +7,6 @@
 //! last two are pooled over seeds and methods.
 
 use assim_core::AssimError;
-use assim_core::bed::sphere::SphereTwin;
 use assim_core::classical::Estimate;
 use assim_core::experiment::{Experiment, Scenario};
 use assim_core::linalg::row_mean;
@@ -47,14 +46,14 @@ pub fn sphere_pairs(
     let (mut train, mut valid) = (Period::default(), Period::default());
     let mut background_rmse = Vec::new();
     for &seed in &seeds {
-        let twin = SphereTwin::new(&exp, seed, 0, &mut |s, a, b| progress(s, a, b))?;
+        let twin = crate::latent::space::sphere_twin(&exp, seed, 0, &mut |s, a, b| progress(s, a, b))?;
         let first = (train.truth.len(), valid.truth.len());
         for ko in d.burn_in_cycles..cycles {
             let p = if ko < train_end { &mut train } else { &mut valid };
             p.truth.push(twin.truth(ko).to_vec());
         }
         for m in d.entries("data.methods")? {
-            let mut method = m.build(&exp)?;
+            let mut method = m.build(exp.bed.as_ref())?;
             let mut rng = stream(seed, &format!("training-backgrounds:{}", m.label()));
             method.initialise(&twin.setup(0), &mut rng)?;
             let (mut se, mut count) = (0.0, 0usize);

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use assim_core::AssimError;
+use assim_core::bed::BedConfig;
+use assim_core::bed::StageProgress;
+use assim_core::bed::sphere::{SphereConfig, SphereTwin};
 use assim_core::experiment::Experiment;
 use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::stream;
@@ -119,8 +122,13 @@ impl TrainedAutoencoder {
 
     /// Refuses an experiment on another grid (a latent checkpoint for another resolution).
     pub fn check_experiment(&self, exp: &Experiment) -> Result<(), AssimError> {
-        let t = exp.bed_as::<assim_core::bed::sphere::SphereConfig>().map(|c| c.truncation());
-        if t != Some(self.truncation) || exp.nx() != self.state_dim() {
+        self.check_bed(exp.bed.as_ref())
+    }
+
+    /// Refuses a bed on another grid.
+    pub fn check_bed(&self, bed: &dyn BedConfig) -> Result<(), AssimError> {
+        let t = bed.downcast::<SphereConfig>().map(|c| c.truncation());
+        if t != Some(self.truncation) || bed.nx() != self.state_dim() {
             return Err(AssimError::Format {
                 path: self.path.clone(),
                 msg: format!(
@@ -130,7 +138,7 @@ impl TrainedAutoencoder {
                     self.shape[1],
                     t.map_or("a model that is not on the sphere".into(), |t| format!(
                         "T{t} ({} numbers)",
-                        exp.nx()
+                        bed.nx()
                     ))
                 ),
             });
@@ -307,4 +315,18 @@ impl Observe for DecodedObs<'_> {
             })
             .clone()
     }
+}
+
+/// One seed of the sphere experiment `exp` (its truth running `extra_windows` past the last
+/// analysis), or an error for another bed.
+pub fn sphere_twin(
+    exp: &Experiment,
+    seed: u64,
+    extra_windows: usize,
+    progress: &mut StageProgress<'_>,
+) -> Result<SphereTwin, AssimError> {
+    let cfg = exp
+        .bed_as::<SphereConfig>()
+        .ok_or_else(|| AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()))?;
+    SphereTwin::new(cfg, exp.chronology(), &exp.base_dir, seed, extra_windows, progress)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use assim_core::AssimError;
-use assim_core::bed::sphere::{SphereConfig, SphereTwin, climate_run};
+use assim_core::bed::sphere::{SphereConfig, climate_run};
 use assim_core::experiment::Scenario;
 use assim_core::experiment::{Experiment, parse_toml, read_text};
 use assim_core::obs::Variable;
@@ -274,7 +274,10 @@ fn data(
     let (mut train, mut valid) = (Vec::new(), Vec::new());
     let mut transform = None;
     for &seed in &cfg.data.seeds {
-        let run = climate_run(exp, seed, progress)?;
+        let sphere = exp
+            .bed_as::<SphereConfig>()
+            .ok_or_else(|| AssimError::Input("needs a sphere experiment".into()))?;
+        let run = climate_run(sphere, &exp.base_dir, seed, progress)?;
         split_in_time(&run.samples, cfg.data.valid_fraction, &mut train, &mut valid);
         let p = run.model.params();
         transform.get_or_insert(Arc::new(SpectralTransform::new(p.truncation, p.radius)?));
@@ -283,7 +286,7 @@ fn data(
     // The normalisation and the climatological sd come from the climate samples alone.
     let n_climate = train.len();
     for &seed in &cfg.data.truth_seeds {
-        let twin = SphereTwin::new(exp, seed, 0, progress)?;
+        let twin = crate::latent::space::sphere_twin(exp, seed, 0, progress)?;
         let truths: Vec<Vec<f64>> =
             (0..exp.chronology().n_obs_times()).map(|ko| twin.truth(ko).to_vec()).collect();
         split_in_time(&truths, cfg.data.valid_fraction, &mut train, &mut valid);

@@ -8,8 +8,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
+use assim_core::bed::BedConfig;
 use assim_core::bed::sphere::SphereConfig;
-use assim_core::experiment::Experiment;
 
 use crate::prior::network::{EdmNetwork, NetworkSize};
 use crate::prior::normalise::Normalisation;
@@ -66,11 +66,11 @@ pub struct LatentMeta {
 
 impl DenoiserMeta {
     /// Refuses an experiment whose model or grid differ from the training ones.
-    pub fn check_compatible(&self, exp: &Experiment, path: &Path) -> Result<(), AssimError> {
-        let same = exp.bed.same_model(&self.model)
+    pub fn check_compatible(&self, bed: &dyn BedConfig, path: &Path) -> Result<(), AssimError> {
+        let same = bed.same_model(&self.model)
             && match &self.latent {
-                Some(l) => exp.bed_as::<SphereConfig>().is_some_and(|c| c.truncation() == l.truncation),
-                None => self.nx == exp.nx(),
+                Some(l) => bed.downcast::<SphereConfig>().is_some_and(|c| c.truncation() == l.truncation),
+                None => self.nx == bed.nx(),
             };
         if !same {
             return Err(AssimError::Format {
@@ -82,8 +82,8 @@ impl DenoiserMeta {
                     self.latent
                         .as_ref()
                         .map_or(String::new(), |l| format!(", latent of a T{} autoencoder", l.truncation)),
-                    exp.bed.model(),
-                    exp.nx()
+                    bed.model(),
+                    bed.nx()
                 ),
             });
         }

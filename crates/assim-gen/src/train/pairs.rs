@@ -5,7 +5,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use assim_core::AssimError;
-use assim_core::bed::lorenz::TwinSetup;
+use assim_core::bed::lorenz::{LorenzConfig, TwinSetup};
 use assim_core::classical::Estimate;
 use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
@@ -94,7 +94,9 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
     exp.chronology.ko = Some(cycles - 1);
     exp.chronology.t = None;
     exp.chronology.burn_in = 0.0;
-    let twin_setup = TwinSetup::of(&exp)?;
+    let lorenz =
+        exp.bed_as::<LorenzConfig>().ok_or_else(|| AssimError::Input("needs a Lorenz experiment".into()))?;
+    let twin_setup = TwinSetup::new(lorenz, exp.chronology())?;
     let twin = twin_setup.simulate(cfg.seed)?;
     let setup = twin_setup.setup(&twin);
     let chrono = twin_setup.chrono;
@@ -109,7 +111,7 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
     let mut valid = Pairs { nx, ..Default::default() };
     let mut background_rmse = Vec::new();
     for m in d.entries("data.methods")? {
-        let mut method = m.build(&exp)?;
+        let mut method = m.build(exp.bed.as_ref())?;
         let mut rng = stream(cfg.seed, &format!("training-backgrounds:{}", m.label()));
         method.initialise(&setup, &mut rng)?;
         let (mut se, mut count) = (0.0, 0usize);

@@ -13,15 +13,16 @@ pub use twin::{
 };
 
 use std::any::Any;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Bed, BedConfig, Covariance, FileContext, Observers, StageProgress, World, section};
+use super::{Need, RunInfo};
 use crate::AssimError;
 use crate::dynamics::shallow_water::{ForecastStirring, SimulationConfig};
-use crate::experiment::{Chronology, Experiment, MethodEntry, Need, Scenario};
+use crate::experiment::{Chronology, Scenario};
 use crate::obs::network::{Network, NetworkConfig};
 
 /// `[model]` of the sphere: the shallow-water model in the stirred climate of a simulation
@@ -243,8 +244,8 @@ impl BedConfig for SphereConfig {
         }
     }
 
-    fn prepare<'a>(&'a self, exp: &'a Experiment) -> Result<Box<dyn Bed + 'a>, AssimError> {
-        Ok(Box::new(SphereBed { exp }))
+    fn prepare<'a>(&'a self, chrono: Chronology, base_dir: &Path) -> Result<Box<dyn Bed + 'a>, AssimError> {
+        Ok(Box::new(SphereBed { cfg: self, chrono, base_dir: base_dir.to_path_buf() }))
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -254,16 +255,16 @@ impl BedConfig for SphereConfig {
 
 /// The prepared sphere bed: every seed runs its own climate, so nothing is shared.
 struct SphereBed<'a> {
-    exp: &'a Experiment,
+    cfg: &'a SphereConfig,
+    chrono: Chronology,
+    base_dir: PathBuf,
 }
 
 impl Bed for SphereBed<'_> {
     fn world(&self, seed: u64, stage: &mut StageProgress<'_>) -> Result<Box<dyn World + '_>, AssimError> {
-        let cfg = self.exp.bed_as::<SphereConfig>().expect("a sphere bed prepares a sphere experiment");
-        let fc = cfg.forecasts();
-        let chrono = self.exp.chronology();
-        let per_day = (86400.0 / (chrono.dko as f64 * chrono.dt)).round().max(1.0) as usize;
-        Ok(Box::new(SphereTwin::new(self.exp, seed, fc.lead_days * per_day, stage)?))
+        let (fc, c) = (self.cfg.forecasts(), self.chrono);
+        let per_day = (86400.0 / (c.dko as f64 * c.dt)).round().max(1.0) as usize;
+        Ok(Box::new(SphereTwin::new(self.cfg, c, &self.base_dir, seed, fc.lead_days * per_day, stage)?))
     }
 }
 
@@ -272,23 +273,23 @@ impl World for SphereTwin {
         Some(Box::new(FreeRunView(self)))
     }
 
-    fn write_outputs(&self, exp: &Experiment, dir: &Path) -> Result<(), AssimError> {
-        observers::write_seed_outputs(exp, self, dir)
+    fn write_outputs(&self, run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
+        observers::write_seed_outputs(run, self, dir)
     }
 
     fn observers(
         &self,
-        exp: &Experiment,
-        method: &MethodEntry,
+        run: &RunInfo<'_>,
+        label: &str,
+        filter: bool,
         out: Option<&Path>,
     ) -> Result<Observers<'_>, AssimError> {
         let mut obs: Observers<'_> = Vec::new();
         if let Some(dir) = out {
-            obs.push(Box::new(observers::AnalysisWriter::create(exp, self, dir, &method.label())?));
+            obs.push(Box::new(observers::AnalysisWriter::create(run, self, dir, label)?));
         }
-        let model = if method.is_filter() { &self.model } else { &self.free_model };
-        let forecasts = exp.bed_as::<SphereConfig>().map(SphereConfig::forecasts).unwrap_or_default();
-        obs.push(Box::new(observers::Diagnostics::new(self, model, forecasts)));
+        let model = if filter { &self.model } else { &self.free_model };
+        obs.push(Box::new(observers::Diagnostics::new(self, model, self.forecasts.clone())));
         Ok(obs)
     }
 }

@@ -10,10 +10,10 @@ use rayon::prelude::*;
 use super::ForecastConfig;
 use super::SphereTwin;
 use crate::AssimError;
-use crate::bed::{Observer, PhysicsMeans, SeedExtras};
-use crate::classical::Estimate;
+use crate::assimilator::Estimate;
+use crate::bed::{Observer, PhysicsMeans, RunInfo, SeedExtras};
 use crate::dynamics::shallow_water::{ShallowWater, SwGridModel};
-use crate::experiment::{Experiment, SW_VARIABLES, SeedRun};
+use crate::experiment::{SW_VARIABLES, SeedRun};
 use crate::io::zarr::{GriddedZarrWriter, Precision};
 use crate::metrics::VariableScores;
 
@@ -26,17 +26,17 @@ pub fn slug(label: &str) -> String {
     s.trim_matches('_').to_string()
 }
 
-fn zarr_attrs(exp: &Experiment, what: &str) -> serde_json::Map<String, serde_json::Value> {
+fn zarr_attrs(run: &RunInfo<'_>, what: &str) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
-    m.insert("title".into(), format!("assim {what}: {}", exp.name).into());
+    m.insert("title".into(), format!("assim {what}: {}", run.name).into());
     m.insert("Conventions".into(), "CF-1.8".into());
     m.insert("source".into(), format!("assim {}", env!("CARGO_PKG_VERSION")).into());
-    m.insert("config".into(), exp.to_toml().into());
+    m.insert("config".into(), run.config.into());
     m
 }
 
 fn writer(
-    exp: &Experiment,
+    run: &RunInfo<'_>,
     twin: &SphereTwin,
     path: &Path,
     what: &str,
@@ -48,7 +48,7 @@ fn writer(
         twin.chrono.n_obs_times(),
         &SW_VARIABLES[..3],
         Precision::F32,
-        zarr_attrs(exp, what),
+        zarr_attrs(run, what),
     )
 }
 
@@ -63,12 +63,12 @@ fn hours(twin: &SphereTwin, ko: usize) -> f64 {
 }
 
 /// The seed's own outputs in `dir`: the observations as CSV and the truth as Zarr.
-pub(super) fn write_seed_outputs(exp: &Experiment, twin: &SphereTwin, dir: &Path) -> Result<(), AssimError> {
+pub(super) fn write_seed_outputs(run: &RunInfo<'_>, twin: &SphereTwin, dir: &Path) -> Result<(), AssimError> {
     std::fs::create_dir_all(dir.join("analyses"))
         .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
     let recs: Vec<_> = twin.windows.iter().flat_map(|w| w.records.iter().cloned()).collect();
     crate::obs::records::write_csv(&dir.join("observations.csv"), &recs)?;
-    let mut w = writer(exp, twin, &dir.join("truth.zarr"), "truth")?;
+    let mut w = writer(run, twin, &dir.join("truth.zarr"), "truth")?;
     for ko in 0..twin.chrono.n_obs_times() {
         write_state(&mut w, ko, hours(twin, ko), &twin.truth[ko + 1])?;
     }
@@ -84,13 +84,13 @@ pub(super) struct AnalysisWriter<'a> {
 impl<'a> AnalysisWriter<'a> {
     /// The store of the method `label` in `dir`.
     pub(super) fn create(
-        exp: &Experiment,
+        run: &RunInfo<'_>,
         twin: &'a SphereTwin,
         dir: &Path,
         label: &str,
     ) -> Result<Self, AssimError> {
         let path = dir.join("analyses").join(format!("{}.zarr", slug(label)));
-        Ok(AnalysisWriter { twin, zarr: writer(exp, twin, &path, &format!("analyses of {label}"))? })
+        Ok(AnalysisWriter { twin, zarr: writer(run, twin, &path, &format!("analyses of {label}"))? })
     }
 }
 

@@ -1,16 +1,17 @@
 //! One seed of the global OSSE: the climate sample, the truth that follows it and the
 //! observing network's windows; [`SphereTwin`] is it as a [`Scenario`] for the cycling loop.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use faer::Mat;
 
 use super::SphereConfig;
 use crate::AssimError;
+use crate::assimilator::{Estimate, Setup, StateDistribution};
 use crate::bed::StageProgress;
-use crate::classical::{Estimate, Setup, StateDistribution};
 use crate::dynamics::shallow_water::{ForecastStirring, ShallowWater, SwGridModel, grid_state};
-use crate::experiment::{Chronology, Experiment, Scenario, Simulation};
+use crate::experiment::{Chronology, Scenario, Simulation};
 use crate::metrics::{GridScorer, Scores, VariableScores};
 use crate::obs::network::Network;
 use crate::obs::records::{self, Observation, Variable};
@@ -92,6 +93,8 @@ pub struct SphereTwin {
     pub scorer: GridScorer,
     /// The chronology.
     pub chrono: Chronology,
+    /// The forecasts scored from the analyses.
+    pub forecasts: super::ForecastConfig,
 }
 
 /// A seed's climate run: the model, the integration at the end of the climate sample (where
@@ -105,26 +108,21 @@ pub struct ClimateRun {
     pub samples: Vec<Vec<f64>>,
 }
 
-/// The sphere bed of `exp`, or an error for another bed.
-fn sphere_config(exp: &Experiment) -> Result<&SphereConfig, AssimError> {
-    exp.bed_as::<SphereConfig>()
-        .ok_or_else(|| AssimError::Input("the sphere OSSE needs model.kind = \"shallow_water\"".into()))
-}
-
 /// Spins up the model of a shallow-water experiment and samples its climate, for `seed`.
+/// Relative paths start at `base_dir`.
 pub fn climate_run(
-    exp: &Experiment,
+    cfg: &SphereConfig,
+    base_dir: &Path,
     seed: u64,
     progress: &mut StageProgress<'_>,
 ) -> Result<ClimateRun, AssimError> {
-    let cfg = sphere_config(exp)?;
     let m = &cfg.model;
     let (spinup_days, climate_days, climate_interval_hours) =
         (&m.spinup_days, &m.climate_days, &m.climate_interval_hours);
     let sim_cfg = cfg.climate.as_ref().clone();
     let dt = sim_cfg.model.dt_seconds;
     let spin = spinup_days.unwrap_or(sim_cfg.run.spinup_days);
-    let (model, initial) = Simulation::new(sim_cfg, &exp.base_dir)?.into_parts();
+    let (model, initial) = Simulation::new(sim_cfg, base_dir)?.into_parts();
     let model = Arc::new(model);
     let mut integ = model.start(initial, seed)?;
     let spin_steps = (spin * 86400.0 / dt).round() as u64;
@@ -152,18 +150,19 @@ pub fn climate_run(
 
 impl SphereTwin {
     /// Simulates the climate, truth and observations of `seed`; the truth runs
-    /// `extra_windows` past the last analysis (for forecasts from the analyses).
+    /// `extra_windows` past the last analysis (for forecasts from the analyses). Relative
+    /// paths start at `base_dir`.
     pub fn new(
-        exp: &Experiment,
+        cfg: &SphereConfig,
+        chrono: Chronology,
+        base_dir: &Path,
         seed: u64,
         extra_windows: usize,
         progress: &mut StageProgress<'_>,
     ) -> Result<Self, AssimError> {
-        let cfg = sphere_config(exp)?;
         let forecast_stirring = &cfg.model.forecast_stirring;
-        let ClimateRun { model, integration: integ, samples } = climate_run(exp, seed, progress)?;
+        let ClimateRun { model, integration: integ, samples } = climate_run(cfg, base_dir, seed, progress)?;
         let n_samples = samples.len();
-        let chrono = exp.chronology();
         let dt = chrono.dt;
         let grid = model.grid().clone();
         let g = grid.len();
@@ -219,7 +218,7 @@ impl SphereTwin {
         let window_s = chrono.dko as f64 * dt;
         let windows = match &net_cfg.file {
             Some(file) => {
-                let recs = records::read_csv(&exp.base_dir.join(file))?;
+                let recs = records::read_csv(&base_dir.join(file))?;
                 let mut per: Vec<Vec<Observation>> = vec![Vec::new(); chrono.n_obs_times()];
                 for (i, r) in recs.into_iter().enumerate() {
                     let w = (r.time_hours * 3600.0 / window_s).round() as i64 - 1;
@@ -260,6 +259,7 @@ impl SphereTwin {
             windows,
             scorer,
             chrono,
+            forecasts: cfg.forecasts(),
         })
     }
 

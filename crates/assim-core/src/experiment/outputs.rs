@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use super::write_atomic;
+use super::{Experiment, RunReport, Summary};
 use crate::AssimError;
-use crate::experiment::{Experiment, RunReport, Summary};
+use crate::io::write_atomic;
 
 /// Writes `config.toml`, `metrics.csv` and `metrics.json` into `dir` (created if missing),
 /// each atomically; `metrics.json` last, so its presence means the run is complete.
@@ -48,13 +48,13 @@ pub fn metrics_csv(report: &RunReport) -> String {
     }
     s.push('\n');
     let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };
-    let var_cells = |vs: &[crate::experiment::VariableSummary]| -> String {
+    let var_cells = |vs: &[super::VariableSummary]| -> String {
         let mut c = String::new();
         for f in [
-            |x: &crate::experiment::VariableSummary| x.rmse_a,
-            |x: &crate::experiment::VariableSummary| x.bias_a,
-            |x: &crate::experiment::VariableSummary| x.acc_a,
-            |x: &crate::experiment::VariableSummary| x.crps_a,
+            |x: &super::VariableSummary| x.rmse_a,
+            |x: &super::VariableSummary| x.bias_a,
+            |x: &super::VariableSummary| x.acc_a,
+            |x: &super::VariableSummary| x.crps_a,
         ] {
             for k in 0..vars.len() {
                 c.push_str(&format!(",{}", vs.get(k).map_or(String::new(), |x| num(f(x)))));
