@@ -159,16 +159,7 @@ impl Simulation {
         let n_snap = self.n_snapshots();
         let total_days = r.spinup_days + r.days;
         let precision = if r.precision == "f64" { Precision::F64 } else { Precision::F32 };
-        let mut global = Map::new();
-        global.insert("title".into(), json!(format!("assim shallow-water run: {}", self.config.name)));
-        global.insert("Conventions".into(), json!("CF-1.8"));
-        global.insert(
-            "source".into(),
-            json!(format!("assim {} spectral shallow-water model", env!("CARGO_PKG_VERSION"))),
-        );
-        global.insert("truncation".into(), json!(format!("T{}", self.config.model.truncation)));
-        global.insert("gravity".into(), json!(self.model.params().gravity));
-        global.insert("config".into(), Value::String(self.config.to_toml()));
+        let global = self.store_attrs();
         let mut writer = GriddedZarrWriter::create(
             out,
             replace,
@@ -229,37 +220,7 @@ impl Simulation {
             }
             progress(day, total_days);
         }
-        let hours: Vec<f64> = series.day.iter().map(|d| d * 24.0).collect();
-        let t_attrs = json!({"standard_name": "time", "units": crate::io::zarr::TIME_UNITS, "calendar": "proleptic_gregorian", "long_name": "time of the diagnostics (spin-up included)"});
-        writer.write_array("diag_time", &["diag_time"], &hours, obj(t_attrs))?;
-        for (name, data, units, long) in [
-            ("kinetic_energy", &series.kinetic, "m3 s-2", "global mean of h|v|^2/2"),
-            ("available_potential_energy", &series.potential, "m3 s-2", "global mean of g(h+hs-mean)^2/2"),
-            ("max_wind_speed", &series.max_wind, "m s-1", "largest wind speed"),
-            ("mean_depth", &series.mean_depth, "m", "global-mean fluid depth (mass)"),
-            ("potential_enstrophy", &series.potential_enstrophy, "m-1 s-2", "global mean of (zeta+f)^2/(2h)"),
-        ] {
-            writer.write_array(
-                name,
-                &["diag_time"],
-                data,
-                obj(json!({"units": units, "long_name": long})),
-            )?;
-        }
-        let wn: Vec<f64> = (0..=t_max).map(|n| n as f64).collect();
-        writer.write_array(
-            "wavenumber",
-            &["wavenumber"],
-            &wn,
-            obj(json!({"long_name": "total spherical wavenumber", "units": "1"})),
-        )?;
-        writer.write_array_nd(
-            "kinetic_energy_spectrum",
-            &["time", "wavenumber"],
-            &[n_snap, t_max + 1],
-            &spectra,
-            obj(json!({"units": "m2 s-2", "long_name": "contribution of each total wavenumber to the global mean of |v|^2/2"})),
-        )?;
+        write_diagnostics(&mut writer, &series, &spectra, n_snap, t_max)?;
         let store = writer.finish()?;
         let mut mean_ke_spectrum = vec![0.0; t_max + 1];
         for row in spectra.chunks_exact(t_max + 1) {
@@ -277,6 +238,59 @@ impl Simulation {
             integration_seconds: integration,
         })
     }
+
+    /// The store's global attributes (CF conventions, the model, the file as run).
+    fn store_attrs(&self) -> Map<String, Value> {
+        let mut global = Map::new();
+        global.insert("title".into(), json!(format!("assim shallow-water run: {}", self.config.name)));
+        global.insert("Conventions".into(), json!("CF-1.8"));
+        global.insert(
+            "source".into(),
+            json!(format!("assim {} spectral shallow-water model", env!("CARGO_PKG_VERSION"))),
+        );
+        global.insert("truncation".into(), json!(format!("T{}", self.config.model.truncation)));
+        global.insert("gravity".into(), json!(self.model.params().gravity));
+        global.insert("config".into(), Value::String(self.config.to_toml()));
+        global
+    }
+}
+
+/// The diagnostics beside the snapshots: the global series (spin-up included) and the
+/// kinetic-energy spectrum of every snapshot.
+fn write_diagnostics(
+    writer: &mut GriddedZarrWriter,
+    series: &DiagnosticSeries,
+    spectra: &[f64],
+    n_snap: usize,
+    t_max: usize,
+) -> Result<(), AssimError> {
+    let hours: Vec<f64> = series.day.iter().map(|d| d * 24.0).collect();
+    let t_attrs = json!({"standard_name": "time", "units": crate::io::zarr::TIME_UNITS, "calendar": "proleptic_gregorian", "long_name": "time of the diagnostics (spin-up included)"});
+    writer.write_array("diag_time", &["diag_time"], &hours, obj(t_attrs))?;
+    for (name, data, units, long) in [
+        ("kinetic_energy", &series.kinetic, "m3 s-2", "global mean of h|v|^2/2"),
+        ("available_potential_energy", &series.potential, "m3 s-2", "global mean of g(h+hs-mean)^2/2"),
+        ("max_wind_speed", &series.max_wind, "m s-1", "largest wind speed"),
+        ("mean_depth", &series.mean_depth, "m", "global-mean fluid depth (mass)"),
+        ("potential_enstrophy", &series.potential_enstrophy, "m-1 s-2", "global mean of (zeta+f)^2/(2h)"),
+    ] {
+        writer.write_array(name, &["diag_time"], data, obj(json!({"units": units, "long_name": long})))?;
+    }
+    let wn: Vec<f64> = (0..=t_max).map(|n| n as f64).collect();
+    writer.write_array(
+        "wavenumber",
+        &["wavenumber"],
+        &wn,
+        obj(json!({"long_name": "total spherical wavenumber", "units": "1"})),
+    )?;
+    writer.write_array_nd(
+        "kinetic_energy_spectrum",
+        &["time", "wavenumber"],
+        &[n_snap, t_max + 1],
+        spectra,
+        obj(json!({"units": "m2 s-2", "long_name": "contribution of each total wavenumber to the global mean of |v|^2/2"})),
+    )?;
+    Ok(())
 }
 
 fn obj(v: Value) -> Map<String, Value> {

@@ -213,42 +213,7 @@ impl SphereTwin {
             progress("truth", w + 1, n_windows);
         }
 
-        // Observations: simulated from the network, or read from a file.
-        let net_cfg = &cfg.network;
-        let window_s = chrono.dko as f64 * dt;
-        let windows = match &net_cfg.file {
-            Some(file) => {
-                let recs = records::read_csv(&base_dir.join(file))?;
-                let mut per: Vec<Vec<Observation>> = vec![Vec::new(); chrono.n_obs_times()];
-                for (i, r) in recs.into_iter().enumerate() {
-                    let w = (r.time_hours * 3600.0 / window_s).round() as i64 - 1;
-                    if w < 0
-                        || w as usize >= per.len()
-                        || ((w + 1) as f64 * window_s - r.time_hours * 3600.0).abs() > 1.0
-                    {
-                        return Err(AssimError::Input(format!(
-                            "{file}: record {i} at {} h is not at an analysis time of this experiment (every {} h, {} of them)",
-                            r.time_hours,
-                            window_s / 3600.0,
-                            per.len()
-                        )));
-                    }
-                    per[w as usize].push(r);
-                }
-                per.into_iter().map(|recs| obs_window(&grid, recs)).collect::<Result<Vec<_>, _>>()?
-            }
-            None => {
-                let net = Network::new(net_cfg).map_err(AssimError::Input)?;
-                let mut rng = stream(seed, "observations");
-                (0..chrono.n_obs_times())
-                    .map(|ko| {
-                        let mut recs = net.window(&grid, (ko + 1) as f64 * window_s, window_s);
-                        simulate_values(&grid, &mut recs, &truth[ko + 1], &mut rng)?;
-                        obs_window(&grid, recs)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
+        let windows = observation_windows(&cfg.network, base_dir, &chrono, &grid, &truth, seed)?;
         let scorer = GridScorer::new(&grid, 3, mean.clone(), &var);
         Ok(SphereTwin {
             model: fc,
@@ -266,6 +231,53 @@ impl SphereTwin {
     /// The shallow-water model.
     pub fn sw(&self) -> &ShallowWater {
         self.model.model()
+    }
+}
+
+/// Each analysis window's observations: read from the network's `file` (relative to
+/// `base_dir`), or simulated from the network and the truth with the stream `(seed,
+/// "observations")`.
+fn observation_windows(
+    net_cfg: &crate::obs::network::NetworkConfig,
+    base_dir: &Path,
+    chrono: &Chronology,
+    grid: &crate::grid::LatLonGrid,
+    truth: &[Vec<f64>],
+    seed: u64,
+) -> Result<Vec<ObsWindow>, AssimError> {
+    let window_s = chrono.dko as f64 * chrono.dt;
+    match &net_cfg.file {
+        Some(file) => {
+            let recs = records::read_csv(&base_dir.join(file))?;
+            let mut per: Vec<Vec<Observation>> = vec![Vec::new(); chrono.n_obs_times()];
+            for (i, r) in recs.into_iter().enumerate() {
+                let w = (r.time_hours * 3600.0 / window_s).round() as i64 - 1;
+                if w < 0
+                    || w as usize >= per.len()
+                    || ((w + 1) as f64 * window_s - r.time_hours * 3600.0).abs() > 1.0
+                {
+                    return Err(AssimError::Input(format!(
+                        "{file}: record {i} at {} h is not at an analysis time of this experiment (every {} h, {} of them)",
+                        r.time_hours,
+                        window_s / 3600.0,
+                        per.len()
+                    )));
+                }
+                per[w as usize].push(r);
+            }
+            per.into_iter().map(|recs| obs_window(grid, recs)).collect()
+        }
+        None => {
+            let net = Network::new(net_cfg).map_err(AssimError::Input)?;
+            let mut rng = stream(seed, "observations");
+            (0..chrono.n_obs_times())
+                .map(|ko| {
+                    let mut recs = net.window(grid, (ko + 1) as f64 * window_s, window_s);
+                    simulate_values(grid, &mut recs, &truth[ko + 1], &mut rng)?;
+                    obs_window(grid, recs)
+                })
+                .collect()
+        }
     }
 }
 
