@@ -40,8 +40,6 @@ pub struct Experiment {
     pub methods: Vec<MethodEntry>,
     /// Directory that relative paths in the file are resolved against.
     pub base_dir: PathBuf,
-    /// The methods the file could name (nested entries are read with it too).
-    pub registry: MethodRegistry,
 }
 
 /// The common keys, as the file gives them.
@@ -113,7 +111,6 @@ impl Experiment {
             bed,
             methods,
             base_dir: base_dir.to_path_buf(),
-            registry: registry.clone(),
         };
         exp.validate(file)?;
         Ok(exp)
@@ -186,13 +183,7 @@ impl Experiment {
         }
         let mut labels = std::collections::HashSet::new();
         for (i, m) in self.methods.iter().enumerate() {
-            let check = MethodCheck {
-                file,
-                at: format!("methods[{i}]"),
-                bed: self.bed.as_ref(),
-                chrono,
-                registry: &self.registry,
-            };
+            let check = MethodCheck { file, at: format!("methods[{i}]"), bed: self.bed.as_ref(), chrono };
             if !labels.insert(m.label()) {
                 return Err(check
                     .error("label", format!("two methods are named {:?}; give one a `label`", m.label())));

@@ -153,8 +153,8 @@ impl MethodEntry {
     }
 }
 
-/// What a method's validation sees: the bed, the chronology, the registry (for nested method
-/// entries) and how to name its keys in messages.
+/// What a method's validation sees: the bed, the chronology and how to name its keys in
+/// messages.
 pub struct MethodCheck<'a> {
     /// The file, for messages.
     pub file: &'a str,
@@ -164,8 +164,6 @@ pub struct MethodCheck<'a> {
     pub bed: &'a dyn BedConfig,
     /// The experiment's chronology.
     pub chrono: Chronology,
-    /// The registry the experiment was read with.
-    pub registry: &'a MethodRegistry,
 }
 
 impl MethodCheck<'_> {

@@ -150,7 +150,6 @@ impl TrainConfig {
                 at: format!("data.methods[{i}]"),
                 bed: exp.bed.as_ref(),
                 chrono: exp.chronology(),
-                registry: &exp.registry,
             };
             check.check(m)?;
         }
