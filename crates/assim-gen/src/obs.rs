@@ -93,14 +93,11 @@ impl TensorObs {
         self.h.is_none()
     }
 
-    /// `h` and `h'` at the values `v` (`[n, P]`), evaluated by the bed's definition in f64.
-    fn h_and_slope(&self, h: &dyn ElementFn, v: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let [n, p] = v.dims();
-        let x = to_rows(&v.clone().detach());
-        let value: Vec<f64> = x.iter().map(|&x| h.value(x)).collect();
-        let slope: Vec<f64> = x.iter().map(|&x| h.slope(x)).collect();
-        let device = v.device();
-        (from_rows(&value, n, p, &device), from_rows(&slope, n, p, &device))
+    /// `f` of every value `x` (read from `like`, `[n, P]`), as a tensor of `like`'s shape:
+    /// the bed's definition of `h`, evaluated in f64.
+    fn map_values(x: &[f64], like: &Tensor<2>, f: impl Fn(f64) -> f64) -> Tensor<2> {
+        let [n, p] = like.dims();
+        from_rows(&x.iter().map(|&v| f(v)).collect::<Vec<_>>(), n, p, &like.device())
     }
 
     /// The observed components of `x`: `[n, nx]` → `[n, P]` (the selection, linear).
@@ -133,8 +130,10 @@ impl TensorObs {
         match &self.h {
             None => v,
             Some(h) => {
-                let (value, slope) = self.h_and_slope(h.as_ref(), &v);
                 let v0 = v.clone().detach();
+                let x = to_rows(&v0);
+                let value = Self::map_values(&x, &v, |x| h.value(x));
+                let slope = Self::map_values(&x, &v, |x| h.slope(x));
                 value + slope * (v - v0)
             }
         }
@@ -145,7 +144,10 @@ impl TensorObs {
     pub fn slope(&self, x: Tensor<2>) -> Tensor<2> {
         match &self.h {
             None => Tensor::ones([x.dims()[0], self.n_obs()], &x.device()) * self.scale,
-            Some(h) => self.h_and_slope(h.as_ref(), &self.physical(x)).1 * self.scale,
+            Some(h) => {
+                let v = self.physical(x).detach();
+                Self::map_values(&to_rows(&v), &v, |x| h.slope(x)) * self.scale
+            }
         }
     }
 

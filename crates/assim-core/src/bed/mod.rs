@@ -15,7 +15,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::AssimError;
-use crate::assimilator::Estimate;
 use crate::experiment::{Chronology, Scenario, SeedRun};
 use crate::metrics::VariableScores;
 
@@ -198,8 +197,8 @@ pub type Observers<'a> = Vec<Box<dyn Observer + 'a>>;
 /// Sees every analysis of one method's cycle on one seed, then adds what it measured to the
 /// seed's [`SeedExtras`] (an output file, forecast skill, physical diagnostics).
 pub trait Observer {
-    /// The analysis at `ko`.
-    fn on_analysis(&mut self, ko: usize, est: &Estimate<'_>) -> Result<(), AssimError>;
+    /// The analysis mean at `ko` (computed once for all observers).
+    fn on_analysis(&mut self, ko: usize, mean: &[f64]) -> Result<(), AssimError>;
     /// After the cycle (`run` may have diverged).
     fn finish(self: Box<Self>, run: &SeedRun, extras: &mut SeedExtras) -> Result<(), AssimError>;
 }

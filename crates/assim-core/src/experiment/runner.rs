@@ -56,10 +56,9 @@ pub fn run_experiment_in(
             let mut observers = world.observers(&info, &spec.label(), spec.is_filter(), outputs)?;
             let mut failure = None;
             let mut hook = |ko: usize, est: &Estimate<'_>| {
-                if failure.is_none()
-                    && let Some(e) = observers.iter_mut().find_map(|o| o.on_analysis(ko, est).err())
-                {
-                    failure = Some(e);
+                if failure.is_none() && !observers.is_empty() {
+                    let mean = est.mean();
+                    failure = observers.iter_mut().find_map(|o| o.on_analysis(ko, &mean).err());
                 }
             };
             let divergence = exp.divergence.for_method(spec.is_filter());

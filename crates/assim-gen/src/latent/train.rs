@@ -546,11 +546,11 @@ fn floor(
 
 fn resume_state(cfg: &AutoencoderConfig, out: &Path) -> Result<(TrainState, Vec<VaeLogRow>), AssimError> {
     let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
-    let kind = Checkpoint::load(out)?.meta["kind"].clone();
-    if kind != "autoencoder" {
-        return Err(bad(format!("is not an autoencoder checkpoint (kind {kind})")));
+    let ckpt = Checkpoint::load(out)?;
+    if ckpt.meta["kind"] != "autoencoder" {
+        return Err(bad(format!("is not an autoencoder checkpoint (kind {})", ckpt.meta["kind"])));
     }
-    let (ckpt, step, log) = resumable(cfg, out)?;
+    let (step, log) = resumable(&ckpt, cfg, out)?;
     let get = |name: &str| -> Result<Vec<f32>, AssimError> {
         Ok(ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?.to_vec())
     };

@@ -263,7 +263,8 @@ fn resume_state(
     out: &Path,
     n_params: usize,
 ) -> Result<(TrainState, Vec<LogRow>), AssimError> {
-    let (ckpt, step, log) = resumable(cfg, out)?;
+    let ckpt = Checkpoint::load(out)?;
+    let (step, log) = resumable(&ckpt, cfg, out)?;
     let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
     let get = |name: &str| -> Result<Vec<f32>, AssimError> {
         let a = ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?;

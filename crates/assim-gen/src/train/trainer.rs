@@ -100,13 +100,13 @@ fn resume_key(cfg: &impl Serialize) -> serde_json::Value {
     v
 }
 
-/// The checkpoint at `out` to resume `cfg` from: its step and log, once its stored training
-/// file (`C`) is checked to match `cfg` but for `optim.steps`.
+/// The step and log of `ckpt` (read from `out`) to resume `cfg` from, once its stored
+/// training file (`C`) is checked to match `cfg` but for `optim.steps`.
 pub fn resumable<C: Serialize + DeserializeOwned, R: DeserializeOwned>(
+    ckpt: &Checkpoint,
     cfg: &C,
     out: &Path,
-) -> Result<(Checkpoint, usize, Vec<R>), AssimError> {
-    let ckpt = Checkpoint::load(out)?;
+) -> Result<(usize, Vec<R>), AssimError> {
     let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
     let stored: C = serde_json::from_value(ckpt.meta["training"]["config"].clone())
         .map_err(|e| bad(format!("no readable training configuration: {e}")))?;
@@ -119,7 +119,7 @@ pub fn resumable<C: Serialize + DeserializeOwned, R: DeserializeOwned>(
     let step = ckpt.meta["training"]["step"].as_u64().ok_or_else(|| bad("no training step".into()))? as usize;
     let log =
         serde_json::from_value(ckpt.meta["training"]["log"].clone()).map_err(|e| bad(format!("log: {e}")))?;
-    Ok((ckpt, step, log))
+    Ok((step, log))
 }
 
 /// Writes `ckpt` to `out` and its `training` record beside it as `out.log.json`, for plots and

@@ -253,6 +253,11 @@ impl BedConfig for SphereConfig {
     }
 }
 
+/// Analysis windows per day (at least one), the unit of the forecast leads.
+fn windows_per_day(c: &Chronology) -> usize {
+    (86400.0 / (c.dko as f64 * c.dt)).round().max(1.0) as usize
+}
+
 /// The prepared sphere bed: every seed runs its own climate, so nothing is shared.
 struct SphereBed<'a> {
     cfg: &'a SphereConfig,
@@ -263,8 +268,8 @@ struct SphereBed<'a> {
 impl Bed for SphereBed<'_> {
     fn world(&self, seed: u64, stage: &mut StageProgress<'_>) -> Result<Box<dyn World + '_>, AssimError> {
         let (fc, c) = (self.cfg.forecasts(), self.chrono);
-        let per_day = (86400.0 / (c.dko as f64 * c.dt)).round().max(1.0) as usize;
-        Ok(Box::new(SphereTwin::new(self.cfg, c, &self.base_dir, seed, fc.lead_days * per_day, stage)?))
+        let extra = fc.lead_days * windows_per_day(&c);
+        Ok(Box::new(SphereTwin::new(self.cfg, c, &self.base_dir, seed, extra, stage)?))
     }
 }
 

@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use super::ForecastConfig;
 use super::SphereTwin;
 use crate::AssimError;
-use crate::assimilator::Estimate;
 use crate::bed::{Observer, PhysicsMeans, RunInfo, SeedExtras};
 use crate::dynamics::shallow_water::{ShallowWater, SwGridModel};
 use crate::experiment::{SW_VARIABLES, SeedRun};
@@ -95,8 +94,8 @@ impl<'a> AnalysisWriter<'a> {
 }
 
 impl Observer for AnalysisWriter<'_> {
-    fn on_analysis(&mut self, ko: usize, est: &Estimate<'_>) -> Result<(), AssimError> {
-        write_state(&mut self.zarr, ko, hours(self.twin, ko), &est.mean())
+    fn on_analysis(&mut self, ko: usize, mean: &[f64]) -> Result<(), AssimError> {
+        write_state(&mut self.zarr, ko, hours(self.twin, ko), mean)
     }
 
     fn finish(mut self: Box<Self>, run: &SeedRun, _extras: &mut SeedExtras) -> Result<(), AssimError> {
@@ -127,14 +126,12 @@ pub(super) struct Diagnostics<'a> {
 impl<'a> Diagnostics<'a> {
     /// Diagnostics of one cycle on `twin`, forecasts by `model`.
     pub(super) fn new(twin: &'a SphereTwin, model: &'a SwGridModel, forecasts: ForecastConfig) -> Self {
-        let c = &twin.chrono;
-        let per_day = (86400.0 / (c.dko as f64 * c.dt)).round().max(1.0) as usize;
         let t = twin.sw().truncation().t();
         Diagnostics {
             twin,
             model,
-            first_averaged: c.averaged()[0],
-            extra_windows: forecasts.lead_days * per_day,
+            first_averaged: twin.chrono.averaged()[0],
+            extra_windows: forecasts.lead_days * super::windows_per_day(&twin.chrono),
             forecasts,
             starts: Vec::new(),
             ke_a: vec![0.0; t + 1],
@@ -147,26 +144,25 @@ impl<'a> Diagnostics<'a> {
 }
 
 impl Observer for Diagnostics<'_> {
-    fn on_analysis(&mut self, ko: usize, est: &Estimate<'_>) -> Result<(), AssimError> {
+    fn on_analysis(&mut self, ko: usize, mean: &[f64]) -> Result<(), AssimError> {
         let twin = self.twin;
         if !twin.chrono.is_averaged(ko) || !(ko - self.first_averaged).is_multiple_of(self.forecasts.every) {
             return Ok(());
         }
-        let mean = est.mean();
         if !mean.iter().all(|x| x.is_finite()) {
             return Ok(());
         }
         let truth = &twin.truth[ko + 1];
-        for (acc, x) in [(&mut self.ke_a, &mean), (&mut self.ke_t, truth)] {
+        for (acc, x) in [(&mut self.ke_a, mean), (&mut self.ke_t, truth.as_slice())] {
             for (a, e) in acc.iter_mut().zip(ke_spectrum(twin.sw(), x)) {
                 *a += e;
             }
         }
-        self.imb_a += geostrophic_imbalance(twin.sw(), &mean);
+        self.imb_a += geostrophic_imbalance(twin.sw(), mean);
         self.imb_t += geostrophic_imbalance(twin.sw(), truth);
         self.n += 1;
         if ko + 1 + self.extra_windows < twin.truth.len() {
-            self.starts.push((ko, mean));
+            self.starts.push((ko, mean.to_vec()));
         }
         Ok(())
     }
