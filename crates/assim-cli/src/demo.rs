@@ -1,9 +1,12 @@
-//! `assim demo`: the global OSSE end to end on the shallow-water bed. Train the autoencoder,
-//! train the background-conditioned latent prior, cycle 3D-Var, the LETKF and the latent
-//! LO-SDA method on the same truth and observations, and write the report with figures.
+//! `assim demo`: the global OSSE end to end on the shallow-water bed at T42, the configuration
+//! in which the latent generative method beats 3D-Var (docs/demo.md). It cycles 3D-Var, the
+//! LETKF and the member-conditioned latent SDA method on the same truth and observations and
+//! writes the report with figures, starting from the trained models shipped in `models/demo/`
+//! (checked against their checksums), or, with `--retrain`, training both again from the
+//! presets as they were trained.
 //!
 //! Every stage writes into the output directory and is skipped when its output is there: a
-//! finished checkpoint is reused, a partial one (an interrupted training) is resumed, and a
+//! finished checkpoint is reused, a partial one (an interrupted `--retrain`) is resumed, and a
 //! finished run (`metrics.json`) is only reported again. The presets are the files in
 //! `experiments/demo/`, written into `DIR/config/` with the directory filled in.
 
@@ -12,30 +15,33 @@ use std::path::{Path, PathBuf};
 use assim_core::AssimError;
 use assim_core::experiment::Experiment;
 use assim_gen::latent::train::AutoencoderConfig;
-use assim_gen::train::checkpoint::Checkpoint;
+use assim_gen::train::checkpoint::{Checkpoint, checksum};
 use assim_gen::train::config::TrainConfig;
 
-/// The preset files of one resolution.
-struct Preset {
-    experiment: &'static str,
-    climate: &'static str,
-    autoencoder: &'static str,
-    denoiser: &'static str,
+/// The preset files: the experiment, its climate, and the two training files.
+const PRESETS: [(&str, &str); 4] = [
+    ("experiment.toml", include_str!("../../../experiments/demo/t42.toml")),
+    ("simulate_climate.toml", include_str!("../../../experiments/simulate_climate_t42.toml")),
+    ("autoencoder.toml", include_str!("../../../experiments/demo/t42_autoencoder.toml")),
+    ("latent_train.toml", include_str!("../../../experiments/demo/t42_latent_train.toml")),
+];
+
+/// Where the shipped models are in a checkout (the binary was built from it).
+pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/demo");
+
+/// What `assim demo` was asked for.
+pub struct DemoOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Train the autoencoder and the prior instead of using the shipped models.
+    pub retrain: bool,
+    /// The directory of the shipped models (default [`SHIPPED`]).
+    pub models: PathBuf,
+    /// Cycle only this many windows (a shortened run; the preset's burn-in is kept).
+    pub windows: Option<usize>,
+    /// No progress bars or stage messages.
+    pub quiet: bool,
 }
-
-const T21: Preset = Preset {
-    experiment: include_str!("../../../experiments/demo/t21.toml"),
-    climate: include_str!("../../../experiments/simulate_climate_t21.toml"),
-    autoencoder: include_str!("../../../experiments/demo/t21_autoencoder.toml"),
-    denoiser: include_str!("../../../experiments/demo/t21_latent_train.toml"),
-};
-
-const T42: Preset = Preset {
-    experiment: include_str!("../../../experiments/demo/t42.toml"),
-    climate: include_str!("../../../experiments/simulate_climate_t42.toml"),
-    autoencoder: include_str!("../../../experiments/demo/t42_autoencoder.toml"),
-    denoiser: include_str!("../../../experiments/demo/t42_latent_train.toml"),
-};
 
 /// How far a training stage got.
 #[derive(Debug, PartialEq)]
@@ -65,26 +71,70 @@ fn write_preset(path: &Path, text: &str, dir: &Path) -> Result<(), AssimError> {
     assim_core::io::write_atomic(path, text.replace("@DIR@", &d).as_bytes())
 }
 
-/// Runs the demo into `out` (`t42`: the T42 presets).
-pub fn run(out: &Path, t42: bool, quiet: bool) -> Result<(), AssimError> {
+/// The checksums listed in `models/checksums.txt` (`<fnv1a>  <file>` per line).
+fn listed_checksums(models: &Path) -> Result<Vec<(String, String)>, AssimError> {
+    let path = models.join("checksums.txt");
+    let text = std::fs::read_to_string(&path).map_err(|source| AssimError::Io { path: path.clone(), source })?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            match (it.next(), it.next(), it.next()) {
+                (Some(sum), Some(file), None) => Ok((sum.to_string(), file.to_string())),
+                _ => Err(AssimError::Format { path: path.clone(), msg: format!("unreadable line {l:?}") }),
+            }
+        })
+        .collect()
+}
+
+/// The bytes of the shipped `name` (e.g. `autoencoder.ckpt`), checked against its listed
+/// checksum: a damaged or half-downloaded model is refused with its path.
+fn shipped(models: &Path, name: &str) -> Result<Vec<u8>, AssimError> {
+    let sums = listed_checksums(models)?;
+    let path = models.join(name);
+    let want = sums.iter().find(|(_, f)| f == name).map(|(s, _)| s.clone()).ok_or_else(|| {
+        AssimError::Format { path: models.join("checksums.txt"), msg: format!("lists no checksum for {name}") }
+    })?;
+    let bytes = std::fs::read(&path).map_err(|source| AssimError::Io { path: path.clone(), source })?;
+    let got = checksum(&bytes);
+    if got != want {
+        return Err(AssimError::Format {
+            path,
+            msg: format!(
+                "checksum {got} ≠ {want} listed in checksums.txt: the shipped model is damaged \
+                 (restore it from git, or run `assim demo --retrain`)"
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Whether `path` holds exactly the shipped `name`.
+fn is_shipped_copy(models: &Path, name: &str, path: &Path) -> bool {
+    match (shipped(models, name), std::fs::read(path)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Runs the demo as `opts` asks.
+pub fn run(opts: &DemoOptions) -> Result<(), AssimError> {
+    let out = opts.out.as_path();
     crate::check_writable(out)?;
-    let preset = if t42 { &T42 } else { &T21 };
     let config = out.join("config");
     std::fs::create_dir_all(&config).map_err(|source| AssimError::Io { path: config.clone(), source })?;
-    let files: [(&str, &str); 4] = [
-        ("experiment.toml", preset.experiment),
-        ("simulate_climate.toml", preset.climate),
-        ("autoencoder.toml", preset.autoencoder),
-        ("latent_train.toml", preset.denoiser),
-    ];
-    for (name, text) in files {
+    for (name, text) in PRESETS {
         write_preset(&config.join(name), text, out)?;
     }
     let say = |s: String| {
-        if !quiet {
+        if !opts.quiet {
             eprintln!("{s}");
         }
     };
+    let exp_file = config.join("experiment.toml");
+    if let Some(k) = opts.windows {
+        shorten(&exp_file, k)?;
+    }
     type Trainer = fn(&Path, bool, bool, bool) -> Result<(), AssimError>;
     let ae_file = config.join("autoencoder.toml");
     let dn_file = config.join("latent_train.toml");
@@ -95,16 +145,29 @@ pub fn run(out: &Path, t42: bool, quiet: bool) -> Result<(), AssimError> {
         ("denoiser", dn_file, dn_steps, crate::train::denoiser),
     ];
     for (name, cfg, steps, train) in stages {
-        let ckpt: PathBuf = out.join(format!("{name}.ckpt"));
+        let file = format!("{name}.ckpt");
+        let ckpt: PathBuf = out.join(&file);
+        if opts.retrain && is_shipped_copy(&opts.models, &file, &ckpt) {
+            return Err(AssimError::Input(format!(
+                "{} is the shipped model: `--retrain` would reuse it; give another --out",
+                ckpt.display()
+            )));
+        }
+        if !opts.retrain && !ckpt.exists() {
+            let bytes = shipped(&opts.models, &file)?;
+            assim_core::io::write_atomic(&ckpt, &bytes)?;
+            say(format!("[{name}] the shipped {} (checksum verified)", opts.models.join(&file).display()));
+            continue;
+        }
         match stage(&ckpt, steps)? {
             Stage::Done => say(format!("[{name}] {} is trained: reused", ckpt.display())),
             Stage::Partial(step) => {
                 say(format!("[{name}] resuming the interrupted training at step {step}"));
-                train(&cfg, true, false, quiet)?;
+                train(&cfg, true, false, opts.quiet)?;
             }
             Stage::Missing => {
                 say(format!("[{name}] training ({})", cfg.display()));
-                train(&cfg, false, false, quiet)?;
+                train(&cfg, false, false, opts.quiet)?;
             }
         }
     }
@@ -115,45 +178,110 @@ pub fn run(out: &Path, t42: bool, quiet: bool) -> Result<(), AssimError> {
         ));
     } else {
         say("[cycling] 3D-Var, LETKF and the latent method on the same truth".into());
-        let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods())?;
-        crate::run_and_write(&exp, out, quiet)?;
+        let exp = Experiment::load_with(&exp_file, &assim_gen::methods())?;
+        crate::run_and_write(&exp, out, opts.quiet)?;
     }
     let written = crate::report::report(out)?;
+    let metrics: assim_core::experiment::RunReport =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).map_err(|source| {
+            AssimError::Io { path: out.join("metrics.json"), source }
+        })?)
+        .map_err(|e| AssimError::Format { path: out.join("metrics.json"), msg: e.to_string() })?;
+    for line in crate::report::verdict(&metrics) {
+        println!("{line}");
+    }
     println!("wrote {} in {}", written.join(", "), out.display());
     Ok(())
+}
+
+/// Cuts the experiment file at `path` to `windows` analyses, keeping its burn-in (which must
+/// leave at least one scored window), and writes it back.
+fn shorten(path: &Path, windows: usize) -> Result<(), AssimError> {
+    let mut exp = Experiment::load_with(path, &assim_gen::methods())?;
+    let burn = (0..exp.chronology().n_obs_times()).filter(|&k| !exp.chronology().is_averaged(k)).count();
+    if windows <= burn {
+        return Err(AssimError::Input(format!(
+            "--windows {windows}: the demo's first {burn} windows are its burn-in; give more than {burn}"
+        )));
+    }
+    exp.chronology.ko = Some(windows - 1);
+    exp.chronology.t = None;
+    assim_core::io::write_atomic(path, exp.to_toml().as_bytes())?;
+    // Read back: the file written is the file run, checked as any other.
+    Experiment::load_with(path, &assim_gen::methods()).map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("assim-demo-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn every_preset_names_the_output_directory_and_validates() {
-        let dir = std::env::temp_dir().join(format!("assim-demo-presets-{}", std::process::id()));
+        let dir = tmp("presets");
         let config = dir.join("config");
         std::fs::create_dir_all(&config).unwrap();
-        for preset in [&T21, &T42] {
-            for (name, text) in [
-                ("experiment.toml", preset.experiment),
-                ("simulate_climate.toml", preset.climate),
-                ("autoencoder.toml", preset.autoencoder),
-                ("latent_train.toml", preset.denoiser),
-            ] {
-                write_preset(&config.join(name), text, &dir).unwrap();
-            }
-            let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods()).unwrap();
-            assert!(exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some());
-            AutoencoderConfig::load(&config.join("autoencoder.toml")).unwrap();
-            let (cfg, _) = TrainConfig::load(&config.join("latent_train.toml")).unwrap();
-            assert_eq!(cfg.autoencoder.as_deref(), Some(dir.join("autoencoder.ckpt").to_str().unwrap()));
+        for (name, text) in PRESETS {
+            write_preset(&config.join(name), text, &dir).unwrap();
         }
+        let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods()).unwrap();
+        assert!(exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some());
+        AutoencoderConfig::load(&config.join("autoencoder.toml")).unwrap();
+        let (cfg, _) = TrainConfig::load(&config.join("latent_train.toml")).unwrap();
+        assert_eq!(cfg.autoencoder.as_deref(), Some(dir.join("autoencoder.ckpt").to_str().unwrap()));
+        // A shortened run keeps the burn-in and refuses to cut into it.
+        shorten(&config.join("experiment.toml"), 30).unwrap();
+        let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods()).unwrap();
+        assert_eq!(exp.chronology().n_obs_times(), 30);
+        assert!(shorten(&config.join("experiment.toml"), 5).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The shipped models are those the presets train: same training files (but for the
+    /// directory), same sizes, and their checksums verify.
+    #[test]
+    fn the_shipped_models_match_the_presets_and_their_checksums() {
+        let models = Path::new(SHIPPED);
+        for (file, preset) in [("autoencoder.ckpt", PRESETS[2].1), ("denoiser.ckpt", PRESETS[3].1)] {
+            let bytes = shipped(models, file).unwrap();
+            let dir = tmp("shipped");
+            std::fs::write(dir.join(file), &bytes).unwrap();
+            let ckpt = Checkpoint::load(&dir.join(file)).unwrap();
+            let files = &ckpt.meta["training"]["provenance"]["files"];
+            let text = files[0]["text"].as_str().expect("the training file is in the metadata");
+            let trained_in = Path::new(files[0]["path"].as_str().unwrap()).parent().unwrap().parent().unwrap();
+            let expect = preset.replace("@DIR@", &trained_in.display().to_string());
+            // Compared as TOML values: comments may change, keys and values may not.
+            let (a, b): (toml::Value, toml::Value) = (toml::from_str(text).unwrap(), toml::from_str(&expect).unwrap());
+            assert_eq!(a, b, "{file} was not trained by the shipped preset");
+            assert_eq!(files[0]["fnv1a"].as_str().unwrap(), checksum(text.as_bytes()));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_damaged_shipped_model_is_refused() {
+        let dir = tmp("damaged");
+        let good = shipped(Path::new(SHIPPED), "autoencoder.ckpt").unwrap();
+        std::fs::copy(Path::new(SHIPPED).join("checksums.txt"), dir.join("checksums.txt")).unwrap();
+        let mut bad = good.clone();
+        let k = bad.len() / 2;
+        bad[k] ^= 1;
+        std::fs::write(dir.join("autoencoder.ckpt"), &bad).unwrap();
+        let e = shipped(&dir, "autoencoder.ckpt").unwrap_err().to_string();
+        assert!(e.contains("damaged"), "{e}");
+        assert!(shipped(&dir, "denoiser.ckpt").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_stage_is_missing_partial_or_done_and_a_corrupt_checkpoint_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("assim-demo-stage-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tmp("stage");
         let p = dir.join("x.ckpt");
         assert_eq!(stage(&p, 10).unwrap(), Stage::Missing);
         let ckpt = |step: usize| Checkpoint {

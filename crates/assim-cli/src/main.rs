@@ -31,9 +31,16 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "assim-demo")]
         out: PathBuf,
-        /// The T42 presets (64×128 grid; hours on 2 cores) instead of T21 (≈ 15 minutes).
+        /// Train the autoencoder and the prior again from the presets (about 1.5 hours on
+        /// 2 cores) instead of using the shipped models.
         #[arg(long)]
-        t42: bool,
+        retrain: bool,
+        /// Where the shipped models are (default: models/demo of the checkout it was built from).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Cycle only this many windows (more than the 20 of the burn-in): a shortened run.
+        #[arg(long)]
+        windows: Option<usize>,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -108,7 +115,13 @@ struct TrainArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { out, t42, quiet } => demo::run(&out, t42, quiet),
+        Command::Demo { out, retrain, models, windows, quiet } => demo::run(&demo::DemoOptions {
+            out,
+            retrain,
+            models: models.unwrap_or_else(|| PathBuf::from(demo::SHIPPED)),
+            windows,
+            quiet,
+        }),
         Command::Simulate { config, out, force, figures, quiet } => {
             simulate::run(&config, &out, force, figures.as_deref(), quiet)
         }

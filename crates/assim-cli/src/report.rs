@@ -22,6 +22,39 @@ fn cell(x: f64) -> String {
     if x.is_finite() { format!("{x:.4}") } else { "–".into() }
 }
 
+/// One line per generative method of a run that also has 3D-Var: its analysis RMSE against
+/// 3D-Var's with their 95 % intervals, whether the intervals overlap, and its spread/skill
+/// against the calibrated band 0.7–1.3 (the demo's claim, stated where a reader looks first).
+pub fn verdict(metrics: &RunReport) -> Vec<String> {
+    let is = |m: &MethodReport, kind: &str| m.params.get("method").and_then(|v| v.as_str()) == Some(kind);
+    let Some(var) = metrics.methods.iter().find(|m| is(m, "Var3D")) else { return Vec::new() };
+    let (r0, c0) = (var.scores.rmse_a, var.scores.rmse_a_ci);
+    metrics
+        .methods
+        .iter()
+        .filter(|m| is(m, "Generative"))
+        .map(|m| {
+            let (r, c) = (m.scores.rmse_a, m.scores.rmse_a_ci);
+            if m.diverged || !r.is_finite() {
+                return format!("{} diverged ({} of {} seeds).", m.name, m.n_diverged, metrics.seeds.len());
+            }
+            let apart = r + c < r0 - c0 || r - c > r0 + c0;
+            let side = if r < r0 { "below" } else { "above" };
+            let ss = m.spread_skill;
+            let band = if (0.7..=1.3).contains(&ss) { "inside" } else { "outside" };
+            format!(
+                "{}: analysis RMSE {r:.4} ± {c:.4} against 3D-Var's {r0:.4} ± {c0:.4} over {} scored \
+                 windows ({} seed{}): {side} 3D-Var, the 95 % intervals {}; spread/skill {ss:.2}, {band} 0.7–1.3.",
+                m.name,
+                metrics.n_averaged,
+                metrics.seeds.len(),
+                if metrics.seeds.len() == 1 { "" } else { "s" },
+                if apart { "do not overlap" } else { "overlap" },
+            )
+        })
+        .collect()
+}
+
 /// Writes the figures and `report.md` into `dir`; returns the list of files written.
 pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
     let metrics_path = dir.join("metrics.json");
@@ -90,6 +123,9 @@ fn tables(metrics: &RunReport) -> String {
     let methods = &metrics.methods;
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", metrics.experiment);
+    for line in verdict(metrics) {
+        let _ = writeln!(md, "**{line}**\n");
+    }
     let _ = writeln!(
         md,
         "Seeds {:?}, {} analyses ({} averaged). Headline RMSE, spread and CRPS are in units of each \

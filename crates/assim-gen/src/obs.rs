@@ -24,7 +24,8 @@ pub trait Observe {
     fn vjp(&self, x: &Tensor<2>, v: Tensor<2>) -> Tensor<2>;
     /// `H'(x) w` for `w` `[n, nx]`.
     fn jvp(&self, x: &Tensor<2>, w: Tensor<2>) -> Tensor<2>;
-    /// `diag(H'(x) H'(x)ᵀ)` `[n, P]`: how a unit variance in `x` shows in each observation.
+    /// `diag(H'(x) H'(x)ᵀ)` `[n, P]` (or `[1, P]`, one estimate for the batch): how a unit
+    /// variance in `x` shows in each observation.
     fn gain2(&self, x: &Tensor<2>) -> Tensor<2>;
     /// RePaint's estimate: `d` with its observed components replaced by `y` (`[1, P]` or
     /// `[n, P]`, physical); `None` when `H` does not observe components of `x`.

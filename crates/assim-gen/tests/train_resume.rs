@@ -77,6 +77,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
             valid_every: 5,
             checkpoint_every: 100,
         },
+        provenance: Default::default(),
     };
     cfg.validate("tiny-train.toml", &exp).unwrap();
     (cfg, exp)

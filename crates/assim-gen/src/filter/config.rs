@@ -9,7 +9,7 @@ use assim_core::bed::BedConfig;
 use assim_core::classical::Assimilator;
 use assim_core::experiment::{Method, MethodCheck, MethodEntry, Need, defaults};
 
-use crate::guidance::GuidanceConfig;
+use crate::guidance::{GuidanceConfig, GuidanceWindow};
 use crate::prior::sampler::Sampler;
 
 /// A generative analysis: `n` members sampled as one batch from the diffusion prior of
@@ -25,6 +25,10 @@ pub struct GenerativeConfig {
     /// How the observations steer the reverse process.
     #[serde(default)]
     pub guidance: GuidanceConfig,
+    /// The noise levels at which the guidance acts, `{ above = a, below = b }` for
+    /// `a < σ ≤ b` (default: every step); the prior alone elsewhere.
+    #[serde(default, skip_serializing_if = "GuidanceWindow::is_everywhere")]
+    pub guide_sigma: GuidanceWindow,
     /// `"heun"`, `"euler"` or `"pc"` (predictor–corrector).
     #[serde(default)]
     pub sampler: SamplerKind,
@@ -185,6 +189,9 @@ impl Method for GenerativeConfig {
     fn auto_label(&self) -> String {
         let mut s =
             format!("Gen {} N={} {}{}", self.guidance.name(), self.n, self.sampler.name(), self.steps);
+        if !self.guide_sigma.is_everywhere() {
+            s.push_str(&format!(" guided σ∈({},{}]", self.guide_sigma.above, self.guide_sigma.below));
+        }
         if self.latent_analysis == LatentAnalysis::Increment {
             s.push_str(" x_b+ΔD");
             if self.keep != 1.0 {
@@ -233,6 +240,7 @@ impl Method for GenerativeConfig {
             return Err(check.error("keep", "applies to latent_analysis = \"increment\" only"));
         }
         self.guidance.validate("guidance", check)?;
+        self.guide_sigma.validate("guide_sigma", check)?;
         if let Some(sp) = &self.spinup {
             self.validate_spinup(sp, check)?;
         }

@@ -71,14 +71,16 @@ impl GenerativeFilter {
         }
         let space = match &prior.meta.latent {
             Some(l) => {
-                let ae = TrainedAutoencoder::load(Path::new(&l.autoencoder), &device)?;
+                let ae = load_autoencoder(&l.autoencoder, &l.fingerprint, path, &device)?;
                 if ae.fingerprint != l.fingerprint {
                     return Err(AssimError::Format {
                         path: path.to_path_buf(),
                         msg: format!(
                             "was trained in the latent of another autoencoder than the one now at {} \
                              (fingerprint {} ≠ {}): retrain the denoiser",
-                            l.autoencoder, l.fingerprint, ae.fingerprint
+                            ae.path.display(),
+                            l.fingerprint,
+                            ae.fingerprint
                         ),
                     });
                 }
@@ -192,6 +194,33 @@ impl GenerativeFilter {
     }
 }
 
+/// The autoencoder of a latent denoiser at `checkpoint` whose weights have `fingerprint`: the
+/// file recorded when the denoiser was trained or, where that one is gone or another (models
+/// copied or shipped to another machine), the file of the same name beside the denoiser.
+fn load_autoencoder(
+    recorded: &str,
+    fingerprint: &str,
+    checkpoint: &Path,
+    device: &Device,
+) -> Result<TrainedAutoencoder, AssimError> {
+    let recorded = Path::new(recorded);
+    let beside = match (recorded.file_name(), checkpoint.parent()) {
+        (Some(name), Some(dir)) => Some(dir.join(name)),
+        _ => None,
+    };
+    let first = TrainedAutoencoder::load(recorded, device);
+    if matches!(&first, Ok(ae) if ae.fingerprint == fingerprint) {
+        return first;
+    }
+    if let Some(b) = beside.filter(|b| b.as_path() != recorded && b.exists()) {
+        let ae = TrainedAutoencoder::load(&b, device)?;
+        if ae.fingerprint == fingerprint || first.is_err() {
+            return Ok(ae);
+        }
+    }
+    first
+}
+
 impl EnsembleFilter for GenerativeFilter {
     fn size(&self) -> usize {
         self.cfg.n
@@ -236,13 +265,15 @@ impl EnsembleFilter for GenerativeFilter {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
                 let obs = self.observe(setup, Some((&base, rho)))?;
-                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone());
+                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
+                    .within(self.cfg.guide_sigma);
                 let z = self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, Some(&base), rng)?;
                 base + z * rho
             }
             (_, cond) => {
                 let obs = self.observe(setup, None)?;
-                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone());
+                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
+                    .within(self.cfg.guide_sigma);
                 self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), rng)?
             }
         };

@@ -85,6 +85,57 @@ impl GuidanceConfig {
     }
 }
 
+/// The noise levels at which the guidance acts, `above < σ ≤ below` (default: every step);
+/// at the others the prior's own estimate is used. Guidance is the dear part of a latent
+/// analysis (a decoder pass per member and step), and at the largest σ its likelihood is
+/// flattened by the denoiser's uncertainty while at the smallest its `σ²` factor makes it
+/// vanish: a window skips the steps where it does least (BENCHMARKS.md, "Cheap guided
+/// analyses", measures what it costs in accuracy).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuidanceWindow {
+    /// Guide only above this noise level (normalised units; default 0).
+    #[serde(default)]
+    pub above: f64,
+    /// Guide only at or below this noise level (default: no bound).
+    #[serde(default = "assim_core::experiment::defaults::infinity")]
+    pub below: f64,
+}
+
+impl Default for GuidanceWindow {
+    fn default() -> Self {
+        GuidanceWindow { above: 0.0, below: f64::INFINITY }
+    }
+}
+
+impl GuidanceWindow {
+    /// Whether the guidance acts at `sigma`.
+    pub fn contains(&self, sigma: f64) -> bool {
+        sigma > self.above && sigma <= self.below
+    }
+
+    /// Whether it is the default (every step).
+    pub fn is_everywhere(&self) -> bool {
+        *self == GuidanceWindow::default()
+    }
+
+    /// Checks the window at key `at`.
+    pub fn validate(&self, at: &str, check: &MethodCheck<'_>) -> Result<(), AssimError> {
+        if !(self.above >= 0.0 && self.above.is_finite() && self.below > self.above) {
+            return Err(check.error(
+                at,
+                format!("needs 0 ≤ above < below (got above = {}, below = {})", self.above, self.below),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many of `sigmas` it guides.
+    pub fn count(&self, sigmas: &[f64]) -> usize {
+        sigmas.iter().filter(|&&s| s > 0.0 && self.contains(s)).count()
+    }
+}
+
 /// One guidance strategy: its estimate of `E[x | x_t, y]` from the prior's, and what it needs.
 pub trait Strategy: Send + Sync {
     /// Short name for tables (e.g. `DPS ζ=0.3`).
@@ -124,6 +175,7 @@ pub struct Guided<'a> {
     obs: &'a dyn Observe,
     y: Tensor<2>,
     guidance: GuidanceConfig,
+    window: GuidanceWindow,
 }
 
 impl<'a> Guided<'a> {
@@ -134,12 +186,17 @@ impl<'a> Guided<'a> {
         y: Tensor<2>,
         guidance: GuidanceConfig,
     ) -> Self {
-        Guided { prior, obs, y, guidance }
+        Guided { prior, obs, y, guidance, window: GuidanceWindow::default() }
+    }
+
+    /// The same guidance, acting only at the noise levels of `window`.
+    pub fn within(self, window: GuidanceWindow) -> Self {
+        Guided { window, ..self }
     }
 
     /// The same prior, operator and observations under another strategy.
     fn with(&self, guidance: GuidanceConfig) -> Guided<'a> {
-        Guided { prior: self.prior, obs: self.obs, y: self.y.clone(), guidance }
+        Guided { prior: self.prior, obs: self.obs, y: self.y.clone(), guidance, window: self.window }
     }
 
     /// Innovations `y − H(x̂)` in units of the observation-error std.
@@ -204,6 +261,10 @@ impl<'a> Guided<'a> {
 
 impl Denoiser for Guided<'_> {
     fn denoise(&self, x: Tensor<2>, sigma: f64, cond: Option<&Tensor<2>>) -> Tensor<2> {
-        self.guidance.strategy().denoise(self, x, sigma, cond)
+        if self.window.contains(sigma) {
+            self.guidance.strategy().denoise(self, x, sigma, cond)
+        } else {
+            self.prior.denoise(x, sigma, cond)
+        }
     }
 }

@@ -39,6 +39,9 @@ pub struct AutoencoderConfig {
     pub network: VaeNetwork,
     /// The optimiser.
     pub optim: VaeOptim,
+    /// The files it was read from (set by [`AutoencoderConfig::load`]; not a key).
+    #[serde(skip)]
+    pub provenance: crate::train::checkpoint::Provenance,
 }
 
 /// `[data]`.
@@ -157,11 +160,13 @@ impl AutoencoderConfig {
     /// Reads and validates a training file and its experiment.
     pub fn load(path: &Path) -> Result<(Self, Experiment), AssimError> {
         let (text, file) = read_text(path)?;
-        let cfg: AutoencoderConfig = parse_toml(&text, &file)?;
+        let mut cfg: AutoencoderConfig = parse_toml(&text, &file)?;
         let dir = path.parent().unwrap_or(Path::new(""));
-        let exp = Experiment::load_with(&dir.join(&cfg.data.experiment), &crate::methods())
+        let exp_path = dir.join(&cfg.data.experiment);
+        let exp = Experiment::load_with(&exp_path, &crate::methods())
             .map_err(|e| AssimError::config(&file, "data.experiment", e.to_string()))?;
         cfg.validate(&file, &exp)?;
+        cfg.provenance = crate::train::checkpoint::Provenance::of(&[path, &exp_path])?;
         Ok((cfg, exp))
     }
 
@@ -441,6 +446,7 @@ impl Objective for VaeObjective<'_> {
                 },
                 "training": {
                     "config": cfg,
+                    "provenance": cfg.provenance,
                     "step": s.step,
                     "n_train": d.train.len(),
                     "n_valid": d.valid.len(),

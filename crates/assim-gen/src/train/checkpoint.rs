@@ -23,6 +23,47 @@ pub struct Checkpoint {
     pub arrays: Vec<(String, Vec<f32>)>,
 }
 
+/// The files a checkpoint was trained from, kept in its metadata (`training.provenance`) so that
+/// a shipped model says exactly how to make it again: each file's path as given, its text and
+/// its FNV-1a checksum.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// The training file first, then the files it names (its experiment).
+    pub files: Vec<SourceFile>,
+}
+
+/// One file of a [`Provenance`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SourceFile {
+    /// Where it was read.
+    pub path: String,
+    /// FNV-1a of its bytes, hexadecimal.
+    pub fnv1a: String,
+    /// Its text.
+    pub text: String,
+}
+
+impl Provenance {
+    /// Reads `paths` (already read once by the caller, so an error here is an I/O race).
+    pub fn of(paths: &[&std::path::Path]) -> Result<Self, AssimError> {
+        let files = paths
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| AssimError::Io { path: p.to_path_buf(), source })?;
+                Ok(SourceFile { path: p.display().to_string(), fnv1a: checksum(text.as_bytes()), text })
+            })
+            .collect::<Result<_, AssimError>>()?;
+        Ok(Provenance { files })
+    }
+}
+
+/// The FNV-1a checksum of `bytes` as 16 hexadecimal digits (the fingerprint of weights, the
+/// checksum of shipped files).
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv1a(bytes))
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
@@ -43,7 +84,7 @@ impl Checkpoint {
     pub fn fingerprint(&self, name: &str) -> Option<String> {
         let a = self.array(name)?;
         let bytes: Vec<u8> = a.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Some(format!("{:016x}", fnv1a(&bytes)))
+        Some(checksum(&bytes))
     }
 
     /// The file's bytes.

@@ -38,6 +38,9 @@ pub struct TrainConfig {
     pub network: NetworkConfig,
     /// The optimiser and its schedule.
     pub optim: OptimConfig,
+    /// The files it was read from (set by [`TrainConfig::load`]; not a key).
+    #[serde(skip)]
+    pub provenance: crate::train::checkpoint::Provenance,
 }
 
 /// Where the training pairs come from.
@@ -133,10 +136,11 @@ impl TrainConfig {
     /// Reads and validates a training file.
     pub fn load(path: &Path) -> Result<(Self, Experiment), AssimError> {
         let (text, file) = read_text(path)?;
-        let cfg: TrainConfig = parse_toml(&text, &file)?;
+        let mut cfg: TrainConfig = parse_toml(&text, &file)?;
         let exp_path = path.parent().unwrap_or(Path::new(".")).join(&cfg.experiment);
         let exp = Experiment::load_with(&exp_path, &crate::methods())?;
         cfg.validate(&file, &exp)?;
+        cfg.provenance = crate::train::checkpoint::Provenance::of(&[path, &exp_path])?;
         Ok((cfg, exp))
     }
 

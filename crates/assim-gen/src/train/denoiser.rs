@@ -143,6 +143,7 @@ impl Objective for DenoiserObjective<'_> {
                 "denoiser": self.meta,
                 "training": {
                     "config": self.cfg,
+                    "provenance": self.cfg.provenance,
                     "step": s.step,
                     "n_pairs": self.data.train.len(),
                     "background_rmse": self.data.background_rmse,
