@@ -113,6 +113,7 @@ struct TrainArgs {
 }
 
 fn main() -> ExitCode {
+    assim_gen::tensor::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { out, retrain, models, windows, quiet } => demo::run(&demo::DemoOptions {

@@ -18,6 +18,7 @@ use burn::tensor::{Device, Tensor};
 use common::best_of;
 
 fn main() {
+    assim_gen::tensor::keep_freed_memory();
     let size = NetworkSize { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None };
     let edm = Edm::default();
     let cpu = Device::flex();

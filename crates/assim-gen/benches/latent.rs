@@ -61,6 +61,7 @@ fn lo_on_sda(optimizer: Optimizer) -> GuidanceConfig {
 }
 
 fn main() {
+    assim_gen::tensor::keep_freed_memory();
     let cpu = Device::flex();
     let n = 16;
     for (name, nlat, nlon, stations, footprints, reps) in

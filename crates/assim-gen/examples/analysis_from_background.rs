@@ -37,6 +37,7 @@ fn line(name: &str, s: &Sums) -> String {
 }
 
 fn main() -> Result<(), AssimError> {
+    assim_gen::tensor::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || AssimError::Input("usage: analysis_from_background EXPERIMENT FIRST LAST [SEED]".into());
     let [exp_file, first, last, rest @ ..] = args.as_slice() else {

@@ -23,6 +23,7 @@ mod common;
 use common::Sums;
 
 fn main() -> Result<(), AssimError> {
+    assim_gen::tensor::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [exp_file, ae_file, rest @ ..] = args.as_slice() else {
         return Err(AssimError::Input("usage: floor_along_truth EXPERIMENT AUTOENCODER [SEED]".into()));

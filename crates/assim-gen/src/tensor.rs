@@ -38,3 +38,18 @@ pub fn compute_device() -> Result<Device, assim_core::AssimError> {
         ))),
     }
 }
+
+/// Keeps the memory of freed tensors in the process instead of returning it to the system:
+/// burn's `flex` backend allocates and frees buffers of tens of MB at every operation of the
+/// decoder, which glibc gives back and then page-faults in again, zeroed; perf put 28 % of a
+/// T42 decoder pass in the kernel doing that. A 256 MB top pad (`mallopt(M_TOP_PAD)`, which
+/// also stops glibc's dynamic mmap threshold) makes the decoder's forward + VJP about a third
+/// cheaper (BENCHMARKS.md, "Cheap guided analyses"). Numbers are unchanged: only where memory
+/// comes from changes. A no-op off glibc. Call it once, first thing in `main`.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread is started.
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}
