@@ -74,7 +74,8 @@ fn write_preset(path: &Path, text: &str, dir: &Path) -> Result<(), AssimError> {
 /// The checksums listed in `models/checksums.txt` (`<fnv1a>  <file>` per line).
 fn listed_checksums(models: &Path) -> Result<Vec<(String, String)>, AssimError> {
     let path = models.join("checksums.txt");
-    let text = std::fs::read_to_string(&path).map_err(|source| AssimError::Io { path: path.clone(), source })?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| AssimError::Io { path: path.clone(), source })?;
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
@@ -92,9 +93,11 @@ fn listed_checksums(models: &Path) -> Result<Vec<(String, String)>, AssimError> 
 fn shipped(models: &Path, name: &str) -> Result<Vec<u8>, AssimError> {
     let sums = listed_checksums(models)?;
     let path = models.join(name);
-    let want = sums.iter().find(|(_, f)| f == name).map(|(s, _)| s.clone()).ok_or_else(|| {
-        AssimError::Format { path: models.join("checksums.txt"), msg: format!("lists no checksum for {name}") }
-    })?;
+    let want =
+        sums.iter().find(|(_, f)| f == name).map(|(s, _)| s.clone()).ok_or_else(|| AssimError::Format {
+            path: models.join("checksums.txt"),
+            msg: format!("lists no checksum for {name}"),
+        })?;
     let bytes = std::fs::read(&path).map_err(|source| AssimError::Io { path: path.clone(), source })?;
     let got = checksum(&bytes);
     if got != want {
@@ -182,11 +185,11 @@ pub fn run(opts: &DemoOptions) -> Result<(), AssimError> {
         crate::run_and_write(&exp, out, opts.quiet)?;
     }
     let written = crate::report::report(out)?;
-    let metrics: assim_core::experiment::RunReport =
-        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).map_err(|source| {
-            AssimError::Io { path: out.join("metrics.json"), source }
-        })?)
-        .map_err(|e| AssimError::Format { path: out.join("metrics.json"), msg: e.to_string() })?;
+    let metrics: assim_core::experiment::RunReport = serde_json::from_str(
+        &std::fs::read_to_string(out.join("metrics.json"))
+            .map_err(|source| AssimError::Io { path: out.join("metrics.json"), source })?,
+    )
+    .map_err(|e| AssimError::Format { path: out.join("metrics.json"), msg: e.to_string() })?;
     for line in crate::report::verdict(&metrics) {
         println!("{line}");
     }
@@ -254,10 +257,12 @@ mod tests {
             let ckpt = Checkpoint::load(&dir.join(file)).unwrap();
             let files = &ckpt.meta["training"]["provenance"]["files"];
             let text = files[0]["text"].as_str().expect("the training file is in the metadata");
-            let trained_in = Path::new(files[0]["path"].as_str().unwrap()).parent().unwrap().parent().unwrap();
+            let trained_in =
+                Path::new(files[0]["path"].as_str().unwrap()).parent().unwrap().parent().unwrap();
             let expect = preset.replace("@DIR@", &trained_in.display().to_string());
             // Compared as TOML values: comments may change, keys and values may not.
-            let (a, b): (toml::Value, toml::Value) = (toml::from_str(text).unwrap(), toml::from_str(&expect).unwrap());
+            let (a, b): (toml::Value, toml::Value) =
+                (toml::from_str(text).unwrap(), toml::from_str(&expect).unwrap());
             assert_eq!(a, b, "{file} was not trained by the shipped preset");
             assert_eq!(files[0]["fnv1a"].as_str().unwrap(), checksum(text.as_bytes()));
             std::fs::remove_dir_all(&dir).unwrap();

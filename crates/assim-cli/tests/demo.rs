@@ -71,7 +71,8 @@ fn the_shipped_models_give_the_same_analyses_on_one_and_two_threads() {
         }
     }
     assert!(worst.0 < 1e-4, "1 and 2 threads differ by {:.2e} relative at {}", worst.0, worst.1);
-    let gen = one["methods"].as_array().unwrap().iter().find(|m| m["params"]["method"] == "Generative").unwrap();
-    assert!(gen["rmse_a"].as_f64().unwrap().is_finite());
+    let latent =
+        one["methods"].as_array().unwrap().iter().find(|m| m["params"]["method"] == "Generative").unwrap();
+    assert!(latent["rmse_a"].as_f64().unwrap().is_finite());
     std::fs::remove_dir_all(&base).unwrap();
 }

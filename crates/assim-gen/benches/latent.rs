@@ -14,7 +14,9 @@ use assim_core::grid::LatLonGrid;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
 use assim_core::rng::{stream, uniform};
 use assim_gen::guidance::Guided;
-use assim_gen::guidance::{Dps, GuidanceConfig, GuidanceWindow, LatentOptimization, Mmps, Optimizer, SdaGamma};
+use assim_gen::guidance::{
+    Dps, GuidanceConfig, GuidanceWindow, LatentOptimization, Mmps, Optimizer, SdaGamma,
+};
 use assim_gen::latent::autoencoder::{SphereVae, VaeSize};
 use assim_gen::latent::space::{DecodedObs, TrainedAutoencoder};
 use assim_gen::prior::denoiser::Denoiser;

@@ -318,7 +318,8 @@ impl Observe for DecodedObs<'_> {
                 let h = rms.recip() * 1e-2;
                 let dz = e * h.clone() * self.a;
                 let z0 = self.base.clone().mean_dim(0).repeat_dim(0, PROBES);
-                let j = (self.observe_latent(z0.clone() + dz.clone()) - self.observe_latent(z0 - dz)) / (h * 2.0);
+                let j =
+                    (self.observe_latent(z0.clone() + dz.clone()) - self.observe_latent(z0 - dz)) / (h * 2.0);
                 j.powf_scalar(2.0).mean_dim(0)
             })
             .clone()
