@@ -306,11 +306,7 @@ fn forecast_stirring_modes_differ_as_documented() {
 #[test]
 fn shipped_sphere_experiments_validate() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for f in [
-        "experiments/swe_t21_stations.toml",
-        "experiments/swe_t42_stations.toml",
-        "benches/swe_t42_speed.toml",
-    ] {
+    for f in ["experiments/swe_t21_stations.toml", "experiments/swe_t42_stations.toml"] {
         let exp = Experiment::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(
             exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some()
