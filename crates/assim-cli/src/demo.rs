@@ -185,15 +185,10 @@ pub fn run(opts: &DemoOptions) -> Result<(), AssimError> {
         crate::run_and_write(&exp, out, opts.quiet)?;
     }
     let written = crate::report::report(out)?;
-    let metrics: assim_core::experiment::RunReport = serde_json::from_str(
-        &std::fs::read_to_string(out.join("metrics.json"))
-            .map_err(|source| AssimError::Io { path: out.join("metrics.json"), source })?,
-    )
-    .map_err(|e| AssimError::Format { path: out.join("metrics.json"), msg: e.to_string() })?;
-    for line in crate::report::verdict(&metrics) {
+    for line in &written.verdict {
         println!("{line}");
     }
-    println!("wrote {} in {}", written.join(", "), out.display());
+    println!("wrote {} in {}", written.files.join(", "), out.display());
     Ok(())
 }
 

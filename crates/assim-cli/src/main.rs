@@ -132,8 +132,8 @@ fn main() -> ExitCode {
         Command::Train { what: TrainWhat::Autoencoder(a) } => {
             train::autoencoder(&a.config, a.resume, a.force, a.quiet)
         }
-        Command::Report { dir } => report::report(&dir).map(|files| {
-            println!("wrote {} in {}", files.join(", "), dir.display());
+        Command::Report { dir } => report::report(&dir).map(|written| {
+            println!("wrote {} in {}", written.files.join(", "), dir.display());
         }),
         Command::Run { experiment, out, quiet } => Experiment::load_with(&experiment, &assim_gen::methods())
             .and_then(|exp| run_and_write(&exp, &out, quiet)),

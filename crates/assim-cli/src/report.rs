@@ -55,8 +55,16 @@ pub fn verdict(metrics: &RunReport) -> Vec<String> {
         .collect()
 }
 
-/// Writes the figures and `report.md` into `dir`; returns the list of files written.
-pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
+/// What [`report`] wrote, and the verdict it put first in `report.md`.
+pub struct Written {
+    /// The files written into the run's directory.
+    pub files: Vec<String>,
+    /// The lines of [`verdict`].
+    pub verdict: Vec<String>,
+}
+
+/// Writes the figures and `report.md` into `dir`; returns the files written and the verdict.
+pub fn report(dir: &Path) -> Result<Written, AssimError> {
     let metrics_path = dir.join("metrics.json");
     let metrics: RunReport = serde_json::from_str(&read(&metrics_path)?).map_err(|e| AssimError::Format {
         path: metrics_path.clone(),
@@ -109,7 +117,7 @@ pub fn report(dir: &Path) -> Result<Vec<String>, AssimError> {
     }
     assim_core::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
     files.push("report.md".to_string());
-    Ok(files)
+    Ok(Written { files, verdict: verdict(&metrics) })
 }
 
 /// Number of per-variable columns after `spread_a` in series.csv.
