@@ -21,9 +21,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Keys that measure the machine, not the method.
-const WALL_KEYS: [&str; 5] =
-    ["wall_s", "wall_s_per_1001_cycles", "wall_s_per_cycle", "forecast_s_per_cycle", "analysis_s_per_cycle"];
+mod common;
+use common::{differences, strip_walls};
 
 fn pinned_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("pinned")
@@ -44,47 +43,6 @@ fn assim(args: &[&str], cwd: &Path) {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-/// `v` without the wall-time keys, at every depth.
-fn strip_walls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            for k in WALL_KEYS {
-                m.remove(k);
-            }
-            m.values_mut().for_each(strip_walls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_walls),
-        _ => {}
-    }
-}
-
-/// Every difference between `got` and `want` beyond `rel` (relative), with its path.
-fn differences(got: &Value, want: &Value, rel: f64, at: &str, out: &mut Vec<String>) {
-    match (got, want) {
-        (Value::Number(a), Value::Number(b)) => {
-            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            if (a - b).abs() > rel * b.abs().max(a.abs()) {
-                out.push(format!("{at}: {a} (pinned {b})"));
-            }
-        }
-        (Value::Object(a), Value::Object(b)) => {
-            for k in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
-                match (a.get(k), b.get(k)) {
-                    (Some(x), Some(y)) => differences(x, y, rel, &format!("{at}.{k}"), out),
-                    _ => out.push(format!("{at}.{k}: present in only one of the two")),
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                differences(x, y, rel, &format!("{at}[{i}]"), out);
-            }
-        }
-        _ if got == want => {}
-        _ => out.push(format!("{at}: {got} (pinned {want})")),
-    }
 }
 
 /// Runs `experiment` into a scratch directory and compares its metrics with the pinned ones.
