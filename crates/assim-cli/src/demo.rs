@@ -233,9 +233,11 @@ mod tests {
         let (cfg, _) = TrainConfig::load(&config.join("latent_train.toml")).unwrap();
         assert_eq!(cfg.autoencoder.as_deref(), Some(dir.join("autoencoder.ckpt").to_str().unwrap()));
         // A shortened run keeps the burn-in and refuses to cut into it.
-        shorten(&config.join("experiment.toml"), 30).unwrap();
+        // (40 windows of it: 10 days of 6-hour windows.)
+        assert!(shorten(&config.join("experiment.toml"), 40).is_err());
+        shorten(&config.join("experiment.toml"), 44).unwrap();
         let exp = Experiment::load_with(&config.join("experiment.toml"), &assim_gen::methods()).unwrap();
-        assert_eq!(exp.chronology().n_obs_times(), 30);
+        assert_eq!(exp.chronology().n_obs_times(), 44);
         assert!(shorten(&config.join("experiment.toml"), 5).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
