@@ -113,7 +113,7 @@ fn main() {
         let every = GuidanceWindow::default();
         // SDA (Γ = 10) guided at σ > 0.01 only, 6 of the 8 steps: the window that keeps the
         // accuracy in cycling (BENCHMARKS.md, "Cheap guided analyses"; the demo guides all 8).
-        let window = GuidanceWindow { above: 0.01, below: 100.0 };
+        let window = GuidanceWindow { above: 0.01, ..GuidanceWindow::default() };
         let sda10 = GuidanceConfig::SdaGamma(SdaGamma { gamma: 10.0 });
         for (guidance, win, steps) in [
             (GuidanceConfig::None, every, 8),
