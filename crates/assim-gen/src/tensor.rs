@@ -42,14 +42,19 @@ pub fn compute_device() -> Result<Device, assim_core::AssimError> {
 /// Keeps the memory of freed tensors in the process instead of returning it to the system:
 /// burn's `flex` backend allocates and frees buffers of tens of MB at every operation of the
 /// decoder, which glibc gives back and then page-faults in again, zeroed; perf put 28 % of a
-/// T42 decoder pass in the kernel doing that. A 256 MB top pad (`mallopt(M_TOP_PAD)`, which
-/// also stops glibc's dynamic mmap threshold) makes the decoder's forward + VJP about a third
-/// cheaper (BENCHMARKS.md, "Cheap guided analyses"). Numbers are unchanged: only where memory
+/// T42 decoder pass in the kernel doing that. Two settings stop it: a 256 MB top pad and trim
+/// threshold (`M_TOP_PAD`, `M_TRIM_THRESHOLD`: the heap is not shrunk after every free), and
+/// no `mmap` for large blocks (`M_MMAP_MAX = 0`: glibc serves blocks above its mmap threshold,
+/// at most 32 MB, from fresh mappings that are unmapped when freed, and a batch of 16 T42
+/// decoder activations is 34 MB). With both a T42 analysis of 16 members takes a quarter
+/// less (BENCHMARKS.md, "Cheap guided analyses"). Numbers are unchanged: only where memory
 /// comes from changes. A no-op off glibc. Call it once, first thing in `main`.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any thread is started.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
     }
 }

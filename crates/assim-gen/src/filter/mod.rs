@@ -9,6 +9,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use faer::Mat;
+use rayon::prelude::*;
 
 use assim_core::AssimError;
 use assim_core::bed::BedConfig;
@@ -178,19 +179,79 @@ impl GenerativeFilter {
                     None => Box::new(obs.as_ref().clone()),
                 })
             }
-            Space::Latent(ae) => {
-                let op = setup.obs.as_sparse().ok_or_else(|| {
-                    AssimError::Input("a latent prior needs the sphere's sparse observation operator".into())
-                })?;
-                // The latent is mean + std·(base + rho·x).
-                let norm = self.prior.meta.normalisation;
-                let (b, a) = match base {
-                    Some((b, rho)) => (b.clone() * norm.std + norm.mean, norm.std * rho),
-                    None => (Tensor::<2>::full([1, ae.latent_dim()], norm.mean, &self.device), norm.std),
-                };
-                Ok(Box::new(DecodedObs::new(ae, op, setup.obs_var, b, a)?))
-            }
+            Space::Latent(ae) => Ok(Box::new(self.decoded_obs(ae, setup, base)?)),
         }
+    }
+
+    /// The window's operator through `ae`'s decoder, seen from the prior's variable as
+    /// [`GenerativeFilter::observe`] describes.
+    fn decoded_obs<'a>(
+        &'a self,
+        ae: &'a TrainedAutoencoder,
+        setup: &Setup<'_>,
+        base: Option<(&Tensor<2>, f64)>,
+    ) -> Result<DecodedObs<'a>, AssimError> {
+        let op = setup.obs.as_sparse().ok_or_else(|| {
+            AssimError::Input("a latent prior needs the sphere's sparse observation operator".into())
+        })?;
+        // The latent is mean + std·(base + rho·x).
+        let norm = self.prior.meta.normalisation;
+        let (b, a) = match base {
+            Some((b, rho)) => (b.clone() * norm.std + norm.mean, norm.std * rho),
+            None => (Tensor::<2>::full([1, ae.latent_dim()], norm.mean, &self.device), norm.std),
+        };
+        DecodedObs::new(ae, op, setup.obs_var, b, a)
+    }
+}
+
+/// Independent batches a latent analysis's members are sampled in, one rayon task each: burn's
+/// `flex` backend keeps most of a batch's operations on one core, and members do not interact
+/// in a deterministic sampler, so parts on the machine's cores give the same members as one
+/// batch. A fixed number (not the thread count) keeps the numbers the same on every machine.
+const PARTS: usize = 4;
+
+impl GenerativeFilter {
+    /// The reverse process from `noise` (`[N, nx_prior]`) guided towards `yt` through the
+    /// operator seen from `base` ([`GenerativeFilter::observe`]): a latent prior with a
+    /// deterministic sampler in [`PARTS`] parallel parts of the ensemble, otherwise one batch
+    /// (the predictor–corrector's Langevin noise and step sizes are drawn for the batch).
+    fn sample(
+        &self,
+        setup: &Setup<'_>,
+        yt: Tensor<2>,
+        noise: Tensor<2>,
+        cond: Option<&Tensor<2>>,
+        base: Option<(&Tensor<2>, f64)>,
+        rng: &mut AssimRng,
+    ) -> Result<Tensor<2>, AssimError> {
+        let n = noise.dims()[0];
+        let deterministic = !matches!(self.sampler, Sampler::PredictorCorrector { .. });
+        let whole = match &self.space {
+            Space::Latent(ae) if deterministic && n > 1 => self.decoded_obs(ae, setup, base)?,
+            _ => {
+                let obs = self.observe(setup, base)?;
+                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
+                    .within(self.cfg.guide_sigma);
+                return self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond, rng);
+            }
+        };
+        let parts = PARTS.min(n);
+        let ranges: Vec<(usize, usize)> =
+            (0..parts).map(|k| (k * n / parts, (k + 1) * n / parts - k * n / parts)).collect();
+        let samples = ranges
+            .par_iter()
+            .map(|&(start, len)| {
+                let obs = whole.rows(start, len);
+                let guided = Guided::new(&self.prior.network, &obs, yt.clone(), self.cfg.guidance.clone())
+                    .within(self.cfg.guide_sigma);
+                let cond = cond.map(|c| c.clone().narrow(0, start, len));
+                // A deterministic sampler draws nothing: each part gets a copy of the stream.
+                let mut rng = rng.clone();
+                let noise = noise.clone().narrow(0, start, len);
+                self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), &mut rng)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Tensor::cat(samples, 0))
     }
 }
 
@@ -264,18 +325,10 @@ impl EnsembleFilter for GenerativeFilter {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let obs = self.observe(setup, Some((&base, rho)))?;
-                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
-                    .within(self.cfg.guide_sigma);
-                let z = self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, Some(&base), rng)?;
+                let z = self.sample(setup, yt, noise, Some(&base), Some((&base, rho)), rng)?;
                 base + z * rho
             }
-            (_, cond) => {
-                let obs = self.observe(setup, None)?;
-                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
-                    .within(self.cfg.guide_sigma);
-                self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), rng)?
-            }
+            (_, cond) => self.sample(setup, yt, noise, cond.as_ref(), None, rng)?,
         };
         let norm = self.prior.meta.normalisation;
         let states: Vec<Vec<f64>> = match &self.space {
