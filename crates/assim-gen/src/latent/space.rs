@@ -249,10 +249,6 @@ impl<'a> DecodedObs<'a> {
         let g = ae.shape[0] * ae.shape[1];
         let dev = &ae.device;
         let mut constant = vec![0f32; p];
-        for (r, c) in constant.iter_mut().enumerate() {
-            let (idx, w) = op.row(r);
-            *c = idx.iter().zip(w).map(|(&i, &wi)| wi * ae.norm.offset[i]).sum::<f64>() as f32;
-        }
         let mut by_length: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for r in 0..p {
             by_length.entry(op.row(r).0.len().max(1).next_power_of_two()).or_default().push(r);
@@ -270,6 +266,7 @@ impl<'a> DecodedObs<'a> {
                     index[q * k + j] = i as i64;
                     weight[q * k + j] = (wi * ae.norm.scale[i / g]) as f32;
                 }
+                constant[r] = idx.iter().zip(w).map(|(&i, &wi)| wi * ae.norm.offset[i]).sum::<f64>() as f32;
             }
             first += rows.len();
             groups.push(RowGroup {
