@@ -1,4 +1,4 @@
-//! `assim train denoiser`: the training run with a progress bar (loss and ETA), refusing to
+//! `assim train denoiser|autoencoder|align`: the training run with a progress bar (loss and ETA), refusing to
 //! overwrite a checkpoint unless told to resume it or start over.
 
 use std::path::Path;
@@ -93,6 +93,46 @@ pub fn denoiser(config: &Path, resume: bool, force: bool, quiet: bool) -> Result
         println!(
             "{:>8} {:>12.5} {:>12.5} {:>10.2e} {:>9.1}",
             r.step, r.train_loss, r.valid_loss, r.lr, r.elapsed_s
+        );
+    }
+    println!("wrote {} and {}", outcome.path.display(), outcome.path.with_extension("log.json").display());
+    Ok(())
+}
+
+/// Aligns the reference prior of the alignment file `config` (Align-DA) and prints the log.
+pub fn align(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<(), AssimError> {
+    use assim_gen::align::config::AlignConfig;
+    use assim_gen::align::dpo::align;
+    let (cfg, exp) = AlignConfig::load(config)?;
+    check_out(Path::new(&cfg.out), resume, force)?;
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} {msg} [{bar:30}] {pos}/{len} · ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let outcome = align(&cfg, &exp, resume, None, &mut |stage, done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(stage.to_string());
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{} {} ({} analysis times); {} training and {} validation pairs",
+        if outcome.generated { "made and wrote the candidates to" } else { "read the candidates of" },
+        cfg.pairs_file,
+        outcome.n_groups,
+        outcome.n_pairs.0,
+        outcome.n_pairs.1
+    );
+    println!(
+        "{:>8} {:>12} {:>12} {:>10} {:>10} {:>9}",
+        "step", "train loss", "valid loss", "valid acc", "lr", "time s"
+    );
+    for r in &outcome.log {
+        println!(
+            "{:>8} {:>12.5} {:>12.5} {:>10.3} {:>10.2e} {:>9.1}",
+            r.step, r.train_loss, r.valid_loss, r.valid_accuracy, r.lr, r.elapsed_s
         );
     }
     println!("wrote {} and {}", outcome.path.display(), outcome.path.with_extension("log.json").display());

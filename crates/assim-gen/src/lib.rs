@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod align;
 pub mod filter;
 pub mod guidance;
 pub mod latent;

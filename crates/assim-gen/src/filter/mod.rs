@@ -21,6 +21,7 @@ mod config;
 pub mod spinup;
 
 pub use config::{GenerativeConfig, LatentAnalysis, SamplerKind, Spinup};
+pub use spinup::SpunUp;
 
 use crate::guidance::{GuidanceConfig, Guided};
 use crate::latent::space::{DecodedObs, TrainedAutoencoder};
@@ -142,16 +143,27 @@ impl GenerativeFilter {
     /// mean (the latter encoded once), as physical states (one per member, or the one mean)
     /// and as `[N, nx_prior]` in the prior's normalised variable.
     fn condition(&self) -> (Vec<Vec<f64>>, Tensor<2>) {
-        let (nx, n) = (self.members.nrows(), self.members.ncols());
-        let norm = self.prior.meta.normalisation;
+        let n = self.members.ncols();
         let columns: Vec<Vec<f64>> = match self.prior.meta.background {
-            BackgroundMode::Member => {
-                (0..n).map(|j| (0..nx).map(|i| self.members[(i, j)]).collect()).collect()
-            }
+            BackgroundMode::Member => (0..n).map(|j| self.member(j)).collect(),
             BackgroundMode::Mean => vec![row_mean(self.members.as_ref())],
         };
-        let states = match &self.space {
+        let states = self.encode_condition(&columns);
+        let states = if columns.len() == n { states } else { states.repeat_dim(0, n) };
+        (columns, states)
+    }
+
+    /// Member `j` of the ensemble.
+    fn member(&self, j: usize) -> Vec<f64> {
+        (0..self.members.nrows()).map(|i| self.members[(i, j)]).collect()
+    }
+
+    /// Physical states as `[n, nx_prior]` in the prior's normalised variable.
+    fn encode_condition(&self, columns: &[Vec<f64>]) -> Tensor<2> {
+        let norm = self.prior.meta.normalisation;
+        match &self.space {
             Space::State(_) => {
+                let nx = columns.first().map_or(0, Vec::len);
                 let v: Vec<f64> = columns.iter().flatten().map(|&b| norm.forward(b)).collect();
                 from_rows(&v, columns.len(), nx, &self.device)
             }
@@ -159,9 +171,7 @@ impl GenerativeFilter {
                 let refs: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
                 (ae.encode(&refs) - norm.mean) / norm.std
             }
-        };
-        let states = if columns.len() == n { states } else { states.repeat_dim(0, n) };
-        (columns, states)
+        }
     }
 
     /// The observation operator seen from the prior's variable `x`, whose normalised state is
@@ -310,25 +320,94 @@ impl EnsembleFilter for GenerativeFilter {
     }
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
-        let (nx, n) = (self.members.nrows(), self.members.ncols());
+        let n = self.members.ncols();
         let (backgrounds, cond) = match self.prior.meta.conditional.then(|| self.condition()) {
             Some((b, c)) => (b, Some(c)),
             None => (Vec::new(), None),
         };
+        let noise = normal(rng, n, self.prior.meta.nx, &self.device);
+        let (_, states) = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
+        for (j, s) in states.iter().enumerate() {
+            for (i, &v) in s.iter().enumerate() {
+                self.members[(i, j)] = v;
+            }
+        }
+        post_process(&mut self.members, self.cfg.infl, false, rng);
+        Ok(())
+    }
+}
+
+/// `k` guided analyses given one forecast (see [`GenerativeFilter::candidates`]).
+pub struct Candidates {
+    /// The samples in the network's own variable (the increment `z` of an increment prior),
+    /// `[k, nx_prior]`: what its denoiser was trained to denoise.
+    pub samples: Tensor<2>,
+    /// The condition they share, `[1, nx_prior]` (`None` for an unconditional prior).
+    pub condition: Option<Tensor<2>>,
+    /// The analyses as model states, as the cycling would make them (decoded, or the
+    /// background plus the decoded increment), before any inflation.
+    pub states: Vec<Vec<f64>>,
+}
+
+impl GenerativeFilter {
+    /// `k` analyses drawn from the prior given the forecast member `member` (or the forecast
+    /// mean, for a mean-conditioned prior), with this method's guidance, sampler and return to
+    /// the model state: the candidates Align-DA's preference pairs are made of. The ensemble
+    /// is left as it was.
+    pub fn candidates(
+        &self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        member: usize,
+        k: usize,
+        rng: &mut AssimRng,
+    ) -> Result<Candidates, AssimError> {
+        let background = match self.prior.meta.background {
+            BackgroundMode::Member => self.member(member.min(self.members.ncols().saturating_sub(1))),
+            BackgroundMode::Mean => row_mean(self.members.as_ref()),
+        };
+        let backgrounds = vec![background];
+        let condition = self.prior.meta.conditional.then(|| self.encode_condition(&backgrounds));
+        let cond = condition.as_ref().map(|c| c.clone().repeat_dim(0, k));
+        let noise = normal(rng, k, self.prior.meta.nx, &self.device);
+        let (samples, states) = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
+        Ok(Candidates { samples, condition, states })
+    }
+
+    /// The prior's trained denoiser (the reference model of an alignment).
+    pub fn prior(&self) -> &TrainedDenoiser {
+        &self.prior
+    }
+
+    /// Samples from `noise` (`[n, nx_prior]`) given the conditions `cond` (`[n, nx_prior]`, or
+    /// none) of the physical `backgrounds` (one per row, or one for all), guided towards `y`;
+    /// returns the samples in the network's variable and the analyses as model states.
+    fn draw(
+        &self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        backgrounds: &[Vec<f64>],
+        cond: Option<Tensor<2>>,
+        noise: Tensor<2>,
+        rng: &mut AssimRng,
+    ) -> Result<(Tensor<2>, Vec<Vec<f64>>), AssimError> {
+        let nx = self.members.nrows();
         let cond_latent = cond.clone();
         let yt = Tensor::<2>::from_data(
             TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
             &self.device,
         );
-        let noise = normal(rng, n, self.prior.meta.nx, &self.device);
-        let x = match (self.prior.meta.increment_scale, cond) {
+        let (sample, x) = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
                 let z = self.sample(setup, yt, noise, Some(&base), Some((&base, rho)), rng)?;
-                base + z * rho
+                (z.clone(), base + z * rho)
             }
-            (_, cond) => self.sample(setup, yt, noise, cond.as_ref(), None, rng)?,
+            (_, cond) => {
+                let x = self.sample(setup, yt, noise, cond.as_ref(), None, rng)?;
+                (x.clone(), x)
+            }
         };
         let norm = self.prior.meta.normalisation;
         let states: Vec<Vec<f64>> = match &self.space {
@@ -373,13 +452,7 @@ impl EnsembleFilter for GenerativeFilter {
         if states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));
         }
-        for (j, s) in states.iter().enumerate() {
-            for (i, &v) in s.iter().enumerate() {
-                self.members[(i, j)] = v;
-            }
-        }
-        post_process(&mut self.members, self.cfg.infl, false, rng);
-        Ok(())
+        Ok((sample, states))
     }
 }
 

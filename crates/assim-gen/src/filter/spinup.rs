@@ -26,6 +26,11 @@ impl SpunUp {
         SpunUp { helper, main, windows, done: 0 }
     }
 
+    /// The generative filter once it has taken over (`None` while the helper cycles).
+    pub fn generative(&self) -> Option<&GenerativeFilter> {
+        (!self.spinning()).then_some(&self.main)
+    }
+
     fn spinning(&self) -> bool {
         self.done < self.windows
     }

@@ -242,7 +242,14 @@ impl TrainConfig {
 
     /// The learning rate at step `k` (0-based).
     pub fn lr_at(&self, k: usize) -> f64 {
-        let o = &self.optim;
+        self.optim.lr_at(k)
+    }
+}
+
+impl OptimConfig {
+    /// The learning rate at step `k` (0-based): linear warm-up, then cosine decay to `lr/20`.
+    pub fn lr_at(&self, k: usize) -> f64 {
+        let o = self;
         if k < o.warmup {
             return o.lr * (k + 1) as f64 / o.warmup as f64;
         }

@@ -28,6 +28,14 @@ pub struct SphereClimate {
     spectra: VarianceSpectra,
 }
 
+impl SphereClimate {
+    /// The climate states `(geopotential, u, v)` on the grid, oldest first: the reference
+    /// levels of diagnostics that compare an analysis with the climate.
+    pub fn samples(&self) -> &[Vec<f64>] {
+        &self.samples
+    }
+}
+
 impl StateDistribution for SphereClimate {
     fn mean(&self) -> &[f64] {
         &self.mean
