@@ -358,3 +358,32 @@ pub fn align(
         generated,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loss_starts_at_ln2_with_a_gradient_and_prefers_winners() {
+        let device = crate::tensor::compute_device().unwrap().autodiff();
+        let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [2, 1]), &device);
+        // Policy equal to the reference: u = 0 and L = ln 2, but the gradient is β λ / 2 (not 0).
+        let gap = t(vec![0.3, -0.2]).require_grad();
+        let sigma = t(vec![1.0, 0.5]);
+        let (u, loss) = dpo_loss(gap.clone(), t(vec![0.3, -0.2]), sigma.clone(), 1.0, 10.0);
+        assert!(u.to_data().iter::<f32>().all(|v| v == 0.0));
+        assert!((f64::from(loss.clone().into_scalar::<f32>()) - 2f64.ln()).abs() < 1e-6);
+        let g = gap.grad(&loss.backward()).unwrap().to_data().iter::<f32>().collect::<Vec<_>>();
+        // dL/dgap_i = (1/2) β λ(σ_i) σ(0) with λ(1) = 2, λ(0.5) = 5.
+        assert!(
+            (g[0] - 0.5 * 10.0 * 2.0 * 0.5).abs() < 1e-4 && (g[1] - 0.5 * 10.0 * 5.0 * 0.5).abs() < 1e-4,
+            "{g:?}"
+        );
+        // A policy that denoises the winner better than the reference (gap below) lowers L.
+        let (_, better) = dpo_loss(t(vec![0.2, -0.3]), t(vec![0.3, -0.2]), sigma.clone(), 1.0, 10.0);
+        assert!(f64::from(better.into_scalar::<f32>()) < 2f64.ln());
+        // And it stays finite far out.
+        let (_, far) = dpo_loss(t(vec![100.0, 100.0]), t(vec![0.0, 0.0]), sigma, 1.0, 10.0);
+        assert!(f64::from(far.into_scalar::<f32>()).is_finite());
+    }
+}

@@ -34,6 +34,7 @@ pub struct Group {
 }
 
 /// The candidates of every analysis time, with their rewards.
+#[derive(Debug)]
 pub struct CandidateSet {
     /// Numbers per candidate (the network's variable).
     pub nz: usize,

@@ -1,0 +1,124 @@
+//! Align-DA's bad input and preference data: the alignment file's checks (reward weights, β,
+//! paths, test seeds, K), the candidate file's refusals (another network or reference, a
+//! truncated file) and the pair selection rules. The DPO loss itself is tested in its module.
+
+use std::path::{Path, PathBuf};
+
+use assim_gen::align::config::{AlignConfig, Rule, Selection};
+use assim_gen::align::pairs::{CandidateSet, Group};
+use assim_gen::align::rewards::RewardWeights;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("assim-align-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The shipped alignment file with its experiment made absolute and `edit` applied.
+fn load_edited(name: &str, edit: &dyn Fn(String) -> String) -> Result<AlignConfig, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let text = std::fs::read_to_string(root.join("swe_t42_align_train.toml")).unwrap();
+    let exp = root.join("swe_t42_demo_long.toml").canonicalize().unwrap();
+    let text = text.replace(
+        "experiment = \"swe_t42_demo_long.toml\"",
+        &format!("experiment = {:?}", exp.display().to_string()),
+    );
+    let path = scratch(name).join("align.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    AlignConfig::load(&path).map(|(c, _)| c).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_shipped_alignment_file_reads() {
+    let cfg = load_edited("ok", &|t| t).unwrap();
+    assert_eq!(cfg.pairs.candidates, 8);
+    assert_eq!(cfg.rewards.name(), "accuracy+forecast");
+}
+
+#[test]
+fn bad_alignment_files_are_refused_with_the_key() {
+    let cases: [(&str, &str, &str, &str); 8] = [
+        ("neg", "accuracy = 1.0", "accuracy = -1.0", "rewards.accuracy"),
+        ("zero", "accuracy = 1.0\nforecast = 1.0", "accuracy = 0.0", "every reward weight is zero"),
+        ("beta", "beta = 500.0", "beta = 0.0", "dpo.beta"),
+        (
+            "out",
+            "out = \"checkpoints/swe_t42_aligned_sda.ckpt\"",
+            "out = \"models/demo/denoiser.ckpt\"",
+            "the reference stays",
+        ),
+        ("seed", "seeds = [101]", "seeds = [1]", "tests on"),
+        ("k", "candidates = 8", "candidates = 2", "at least 4"),
+        ("heldout", "holdout = 0.1", "holdout = 0.0\n", "pairs.holdout"),
+        ("unknown", "[dpo]", "[dpo]\ngamma = 1.0", "gamma"),
+    ];
+    for (name, from, to, expect) in cases {
+        let e = load_edited(name, &|t| {
+            assert!(t.contains(from), "{from}");
+            let t = t.replace(from, to);
+            if name == "heldout" { t.replace("[rewards]", "[rewards]\naccuracy_obs = 1.0") } else { t }
+        })
+        .unwrap_err();
+        assert!(e.contains(expect), "{name}: {e}");
+    }
+}
+
+fn toy_set(made_by: serde_json::Value) -> CandidateSet {
+    // Two groups of four candidates of three numbers; rewards make candidate 2 best, 0 worst
+    // in group 0, and group 1 all equal.
+    let (nz, k) = (3, 4);
+    let samples: Vec<f32> = (0..2 * k * nz).map(|i| i as f32).collect();
+    let mut rewards = vec![[0.0; 6]; 2 * k];
+    for j in 0..k {
+        rewards[j][0] = [-0.3, -0.2, -0.1, -0.25][j];
+        rewards[j][2] = [-0.3, -0.2, -0.1, -0.15][j];
+        rewards[k + j][0] = -0.2;
+    }
+    CandidateSet {
+        nz,
+        k,
+        groups: vec![Group { seed: 101, ko: 20, member: 0 }, Group { seed: 101, ko: 21, member: 1 }],
+        samples,
+        conditions: vec![0.5; 2 * nz],
+        rewards,
+        made_by,
+    }
+}
+
+#[test]
+fn pairs_follow_the_rule_and_ties_make_none() {
+    let set = toy_set(serde_json::json!({}));
+    let w = RewardWeights { accuracy: 1.0, ..Default::default() };
+    let best_worst = set.pairs(&w, &Selection::default());
+    assert_eq!(best_worst.len(), 1, "the tied group makes no pair");
+    assert_eq!((best_worst[0].win, best_worst[0].lose), (2, 0));
+    assert!((best_worst[0].gap - 0.2).abs() < 1e-12);
+    let margin = Selection { rule: Rule::Margin, margin: 0.06, ..Selection::default() };
+    // Gaps above 0.06 in group 0: (1,0) .1, (2,0) .2, (2,1) .1, (2,3) .15, (3,0) does not (.05).
+    assert_eq!(set.pairs(&w, &margin).len(), 4);
+    assert_eq!(set.sample(1, 0), &[12.0, 13.0, 14.0]);
+}
+
+#[test]
+fn candidate_files_from_other_settings_or_truncated_are_refused() {
+    let made = serde_json::json!({
+        "reference_fingerprint": "abc", "model": {"kind": "shallow_water"},
+        "network": {"stations": {"n": 120}}, "chronology": {"dt": 1200.0, "dko": 18}, "pairs": {"cycles": 10},
+    });
+    let dir = scratch("file");
+    let path = dir.join("pairs.ckpt");
+    toy_set(made.clone()).save(&path).unwrap();
+    let back = CandidateSet::load(&path, &made).unwrap();
+    assert_eq!(back.rewards[2][0], -0.1f32 as f64);
+    let mut other = made.clone();
+    other["network"]["stations"]["n"] = 60.into();
+    let e = CandidateSet::load(&path, &other).unwrap_err().to_string();
+    assert!(e.contains("another network"), "{e}");
+    let mut other = made.clone();
+    other["reference_fingerprint"] = "def".into();
+    assert!(CandidateSet::load(&path, &other).unwrap_err().to_string().contains("reference_fingerprint"));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let e = CandidateSet::load(&path, &made).unwrap_err().to_string();
+    assert!(e.contains("truncated") || e.contains("corrupt") || e.contains("checksum"), "{e}");
+}
