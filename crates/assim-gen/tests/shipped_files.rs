@@ -26,7 +26,7 @@ fn training_files_and_generative_experiments_validate() {
     }
 }
 
-/// Every shipped experiment, training and autoencoder file loads and validates.
+/// Every shipped experiment, training, alignment and autoencoder file loads and validates.
 #[test]
 fn every_shipped_experiment_validates() {
     let mut n = 0;
@@ -39,6 +39,8 @@ fn every_shipped_experiment_validates() {
             && !name.contains("_autoencoder");
         if is_experiment {
             Experiment::load_with(&path, &assim_gen::methods()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.contains("_align_train") {
+            assim_gen::align::config::AlignConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.contains("_train") {
             TrainConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.contains("_autoencoder") {

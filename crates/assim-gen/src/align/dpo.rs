@@ -305,7 +305,13 @@ pub fn align(
             valid.len()
         )));
     }
-    let meta = reference.meta.clone();
+    let mut meta = reference.meta.clone();
+    // The aligned prior lives in the latent the reference was found to use (the recorded
+    // autoencoder, or the one beside the reference once models have moved): record where.
+    if let Some(l) = meta.latent.as_mut() {
+        let ae = crate::filter::load_autoencoder(&l.autoencoder, &l.fingerprint, ref_path, &device)?;
+        l.autoencoder = ae.path.display().to_string();
+    }
     let template = EdmNetwork::new(meta.network, meta.conditional, &meta.edm, &device);
     let out = PathBuf::from(&cfg.out);
     let (mut state, mut log) = if resume {

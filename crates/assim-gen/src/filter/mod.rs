@@ -268,7 +268,7 @@ impl GenerativeFilter {
 /// The autoencoder of a latent denoiser at `checkpoint` whose weights have `fingerprint`: the
 /// file recorded when the denoiser was trained or, where that one is gone or another (models
 /// copied or shipped to another machine), the file of the same name beside the denoiser.
-fn load_autoencoder(
+pub(crate) fn load_autoencoder(
     recorded: &str,
     fingerprint: &str,
     checkpoint: &Path,
