@@ -22,22 +22,34 @@ fn check_out(out: &Path, resume: bool, force: bool) -> Result<(), AssimError> {
     Ok(())
 }
 
+/// A training run's progress bar (hidden when `quiet`), its message formatted by `msg`.
+fn progress_bar(quiet: bool, len: u64, msg: &str) -> ProgressBar {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
+    let template = format!("{{elapsed_precise}} {msg} [{{bar:30}}] {{pos}}/{{len}} · ETA {{eta}}");
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Shows `done` of `total` in `stage` on `bar`.
+fn show(bar: &ProgressBar, stage: &str, done: usize, total: usize) {
+    bar.set_length(total as u64);
+    bar.set_position(done as u64);
+    bar.set_message(stage.to_string());
+}
+
 /// Trains the sphere autoencoder of the training file `config` and prints the log and the
 /// reconstruction floor.
 pub fn autoencoder(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<(), AssimError> {
     use assim_gen::latent::train::{AutoencoderConfig, train_autoencoder};
     let (cfg, exp) = AutoencoderConfig::load(config)?;
     check_out(Path::new(&cfg.out), resume, force)?;
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {msg:>8} [{bar:30}] {pos}/{len} · ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar(quiet, 0, "{msg:>8}");
     let outcome = train_autoencoder(&cfg, &exp, resume, None, &mut |stage, done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(stage.to_string());
+        show(&bar, stage, done, total)
     })?;
     bar.finish_and_clear();
     println!(
@@ -66,12 +78,7 @@ pub fn denoiser(config: &Path, resume: bool, force: bool, quiet: bool) -> Result
     let (cfg, exp) = TrainConfig::load(config)?;
     let out = Path::new(&cfg.out);
     check_out(out, resume, force)?;
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.optim.steps as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {msg} [{bar:30}] {pos}/{len} · ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar(quiet, cfg.optim.steps as u64, "{msg}");
     if !quiet {
         eprintln!("generating training pairs ({} filters)…", cfg.data.methods.len());
     }
@@ -105,17 +112,8 @@ pub fn align(config: &Path, resume: bool, force: bool, quiet: bool) -> Result<()
     use assim_gen::align::dpo::align;
     let (cfg, exp) = AlignConfig::load(config)?;
     check_out(Path::new(&cfg.out), resume, force)?;
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {msg} [{bar:30}] {pos}/{len} · ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let outcome = align(&cfg, &exp, resume, None, &mut |stage, done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(stage.to_string());
-    })?;
+    let bar = progress_bar(quiet, 0, "{msg}");
+    let outcome = align(&cfg, &exp, resume, None, &mut |stage, done, total| show(&bar, stage, done, total))?;
     bar.finish_and_clear();
     println!(
         "{} {} ({} analysis times); {} training and {} validation pairs",

@@ -13,7 +13,6 @@ use assim_core::experiment::{Experiment, MethodCheck, MethodEntry, parse_toml, r
 use super::rewards::RewardWeights;
 use crate::filter::GenerativeConfig;
 use crate::train::config::OptimConfig;
-use crate::train::optim::check_optim;
 
 /// An alignment file (TOML).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -257,14 +256,6 @@ impl AlignConfig {
                 format!("must be positive (got {}): β ≤ 0 would not prefer the winners", self.dpo.beta),
             );
         }
-        let o = &self.optim;
-        check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
-        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
-            return err("optim.weight_decay", "must be ≥ 0".into());
-        }
-        if !(0.0..1.0).contains(&o.ema) {
-            return err("optim.ema", format!("must be in [0, 1) (got {})", o.ema));
-        }
-        Ok(())
+        self.optim.validate(file)
     }
 }

@@ -238,12 +238,7 @@ impl Objective for DpoObjective<'_> {
                     "log": log,
                 },
             }),
-            arrays: vec![
-                ("params".into(), s.params.clone()),
-                ("ema".into(), s.ema.clone()),
-                ("adam_m".into(), s.adam.m.clone()),
-                ("adam_v".into(), s.adam.v.clone()),
-            ],
+            arrays: s.arrays(),
         };
         save_with_log(&ckpt, &self.out)
     }

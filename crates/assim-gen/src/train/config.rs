@@ -223,15 +223,7 @@ impl TrainConfig {
         if n.width == 0 || n.blocks == 0 || n.embedding == 0 || n.kernel.is_multiple_of(2) {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
         }
-        let o = &self.optim;
-        check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
-        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
-            return err("optim.weight_decay", "must be ≥ 0".into());
-        }
-        if !(0.0..1.0).contains(&o.ema) {
-            return err("optim.ema", format!("must be in [0, 1) (got {})", o.ema));
-        }
-        Ok(())
+        self.optim.validate(file)
     }
 
     /// The network size.
@@ -247,6 +239,20 @@ impl TrainConfig {
 }
 
 impl OptimConfig {
+    /// Checks the values (counts ≥ 1, positive rate and clip, decay ≥ 0, EMA in [0, 1)).
+    pub fn validate(&self, file: &str) -> Result<(), AssimError> {
+        let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
+        let o = self;
+        check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return err("optim.weight_decay", "must be ≥ 0".into());
+        }
+        if !(0.0..1.0).contains(&o.ema) {
+            return err("optim.ema", format!("must be in [0, 1) (got {})", o.ema));
+        }
+        Ok(())
+    }
+
     /// The learning rate at step `k` (0-based): linear warm-up, then cosine decay to `lr/20`.
     pub fn lr_at(&self, k: usize) -> f64 {
         let o = self;

@@ -27,6 +27,18 @@ pub struct TrainState {
     pub step: usize,
 }
 
+impl TrainState {
+    /// The checkpoint arrays of a trainer with an EMA: `params`, `ema`, `adam_m`, `adam_v`.
+    pub fn arrays(&self) -> Vec<(String, Vec<f32>)> {
+        vec![
+            ("params".into(), self.params.clone()),
+            ("ema".into(), self.ema.clone()),
+            ("adam_m".into(), self.adam.m.clone()),
+            ("adam_v".into(), self.adam.v.clone()),
+        ]
+    }
+}
+
 /// When the loop logs and saves.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
