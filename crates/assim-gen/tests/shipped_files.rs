@@ -39,7 +39,7 @@ fn every_shipped_experiment_validates() {
             && !name.contains("_autoencoder");
         if is_experiment {
             Experiment::load_with(&path, &assim_gen::methods()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        } else if name.contains("_align_train") {
+        } else if name.contains("_align") && name.contains("_train") {
             assim_gen::align::config::AlignConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if name.contains("_train") {
             TrainConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
