@@ -29,8 +29,8 @@ use crate::prior::schedule::Edm;
 use crate::prior::trained::{DenoiserMeta, TrainedDenoiser};
 use crate::train::checkpoint::Checkpoint;
 use crate::train::optim::{AdamW, clip_global_norm, ema_update};
-use crate::train::params::{flatten_grads, load_flat};
-use crate::train::trainer::{Objective, Plan, TrainState, resumable, run, save_with_log};
+use crate::train::params::{count, flatten_grads, load_flat};
+use crate::train::trainer::{Objective, Plan, TrainState, resume_with_ema, run, save_with_log};
 
 /// One row of the alignment log.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -257,7 +257,7 @@ pub fn align(
     let device = crate::tensor::compute_device()?;
     let ref_path = Path::new(&cfg.reference);
     let ref_ckpt = Checkpoint::load(ref_path)?;
-    let reference = TrainedDenoiser::load(ref_path, &device)?;
+    let reference = TrainedDenoiser::from_checkpoint(&ref_ckpt, ref_path, &device)?;
     reference.meta.check_compatible(exp.bed.as_ref(), ref_path)?;
     if reference.meta.latent.is_none() {
         return Err(AssimError::Format {
@@ -285,13 +285,16 @@ pub fn align(
         });
     }
     // Validation: the last fraction of each seed's analysis times.
+    let mut valid_group = vec![false; set.groups.len()];
+    for seed in &cfg.pairs.seeds {
+        let own: Vec<usize> = (0..set.groups.len()).filter(|&g| set.groups[g].seed == *seed).collect();
+        let n_valid = ((own.len() as f64 * cfg.selection.valid_fraction).round() as usize).max(1);
+        for &g in own.iter().rev().take(n_valid) {
+            valid_group[g] = true;
+        }
+    }
     let all = set.pairs(&cfg.rewards, &cfg.selection);
-    let is_valid = |p: &Pair| {
-        let gr = set.groups[p.group];
-        let own: Vec<usize> = set.groups.iter().filter(|g| g.seed == gr.seed).map(|g| g.ko).collect();
-        let cut = own.len() - ((own.len() as f64 * cfg.selection.valid_fraction).round() as usize).max(1);
-        own.iter().position(|&ko| ko == gr.ko).is_some_and(|i| i >= cut)
-    };
+    let is_valid = |p: &Pair| valid_group[p.group];
     let (valid, train): (Vec<Pair>, Vec<Pair>) = all.into_iter().partition(is_valid);
     if train.is_empty() || valid.is_empty() {
         return Err(AssimError::Input(format!(
@@ -310,14 +313,9 @@ pub fn align(
     let template = EdmNetwork::new(meta.network, meta.conditional, &meta.edm, &device);
     let out = PathBuf::from(&cfg.out);
     let (mut state, mut log) = if resume {
-        let ckpt = Checkpoint::load(&out)?;
-        let (step, log) = resumable(&ckpt, cfg, &out)?;
-        let bad = |msg: String| AssimError::Format { path: out.clone(), msg };
-        let get = |n: &str| ckpt.array(n).map(<[f32]>::to_vec).ok_or_else(|| bad(format!("no {n} array")));
-        let adam = AdamW { m: get("adam_m")?, v: get("adam_v")?, weight_decay: cfg.optim.weight_decay };
-        (TrainState { params: get("params")?, ema: get("ema")?, adam, step }, log)
+        resume_with_ema(cfg, &out, count(&template), cfg.optim.weight_decay)?
     } else {
-        let w = ref_ckpt.array("ema").expect("checked by TrainedDenoiser::load").to_vec();
+        let w = ref_ckpt.array("ema").expect("checked by TrainedDenoiser::from_checkpoint").to_vec();
         let adam = AdamW::new(w.len(), cfg.optim.weight_decay);
         (TrainState { params: w.clone(), ema: w, adam, step: 0 }, Vec::new())
     };

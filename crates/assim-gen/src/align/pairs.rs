@@ -236,7 +236,7 @@ pub fn generate(
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<CandidateSet, AssimError> {
     assim_core::linalg::init();
-    let (_, g) = cfg.method("pairs.method")?;
+    let (_, g) = cfg.method(&cfg.name)?;
     let p = &cfg.pairs;
     let lead = cfg.lead_windows(exp);
     let cycles = p.burn_in_cycles + p.cycles;

@@ -102,7 +102,11 @@ pub struct TrainedDenoiser {
 impl TrainedDenoiser {
     /// Loads the EMA weights of a checkpoint written by `assim train denoiser`.
     pub fn load(path: &Path, device: &Device) -> Result<Self, AssimError> {
-        let ckpt = Checkpoint::load(path)?;
+        Self::from_checkpoint(&Checkpoint::load(path)?, path, device)
+    }
+
+    /// The denoiser of a checkpoint already read from `path` (named in errors).
+    pub fn from_checkpoint(ckpt: &Checkpoint, path: &Path, device: &Device) -> Result<Self, AssimError> {
         let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
         if ckpt.meta.get("kind").and_then(|k| k.as_str()) != Some("denoiser") {
             return Err(bad("not a denoiser checkpoint (its kind is not \"denoiser\")".into()));

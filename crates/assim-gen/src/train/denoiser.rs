@@ -23,7 +23,7 @@ use crate::prior::trained::{DenoiserMeta, LatentMeta};
 use crate::train::checkpoint::Checkpoint;
 use crate::train::optim::{AdamW, clip_global_norm, ema_update};
 use crate::train::params::{count, flatten_grads, init_values, load_flat};
-use crate::train::trainer::{Objective, Plan, TrainState, resumable, run, save_with_log};
+use crate::train::trainer::{Objective, Plan, TrainState, resume_with_ema, run, save_with_log};
 
 use super::config::TrainConfig;
 use super::pairs::{TrainingData, generate_data};
@@ -182,7 +182,7 @@ pub fn train(
     let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &device);
     let n_params = count(&template);
     let (mut state, mut log) = if resume {
-        resume_state(cfg, &out, n_params)?
+        resume_with_ema(cfg, &out, n_params, cfg.optim.weight_decay)?
     } else {
         let params = init_values(&template, &mut stream(cfg.seed, "initial-weights"));
         let adam = AdamW::new(n_params, cfg.optim.weight_decay);
@@ -252,23 +252,4 @@ fn noise(edm: &Edm, seed: u64, label: &str, n: usize, nx: usize, device: &Device
         Tensor::from_data(TensorData::new(e, [n, nx]), device),
         Tensor::from_data(TensorData::new(s, [n, 1]), device),
     )
-}
-
-fn resume_state(
-    cfg: &TrainConfig,
-    out: &Path,
-    n_params: usize,
-) -> Result<(TrainState, Vec<LogRow>), AssimError> {
-    let ckpt = Checkpoint::load(out)?;
-    let (step, log) = resumable(&ckpt, cfg, out)?;
-    let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
-    let get = |name: &str| -> Result<Vec<f32>, AssimError> {
-        let a = ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?;
-        if a.len() != n_params {
-            return Err(bad(format!("{name} has {} values, the network {n_params}", a.len())));
-        }
-        Ok(a.to_vec())
-    };
-    let adam = AdamW { m: get("adam_m")?, v: get("adam_v")?, weight_decay: cfg.optim.weight_decay };
-    Ok((TrainState { params: get("params")?, ema: get("ema")?, adam, step }, log))
 }

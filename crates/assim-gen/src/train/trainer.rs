@@ -134,6 +134,28 @@ pub fn resumable<C: Serialize + DeserializeOwned, R: DeserializeOwned>(
     Ok((step, log))
 }
 
+/// The state and log to resume `cfg` from the checkpoint at `out` of a trainer with an EMA
+/// (the arrays of [`TrainState::arrays`], each of `n_params` values), once [`resumable`].
+pub fn resume_with_ema<C: Serialize + DeserializeOwned, R: DeserializeOwned>(
+    cfg: &C,
+    out: &Path,
+    n_params: usize,
+    weight_decay: f64,
+) -> Result<(TrainState, Vec<R>), AssimError> {
+    let ckpt = Checkpoint::load(out)?;
+    let (step, log) = resumable(&ckpt, cfg, out)?;
+    let bad = |msg: String| AssimError::Format { path: out.to_path_buf(), msg };
+    let get = |name: &str| -> Result<Vec<f32>, AssimError> {
+        let a = ckpt.array(name).ok_or_else(|| bad(format!("no {name} array")))?;
+        if a.len() != n_params {
+            return Err(bad(format!("{name} has {} values, the network {n_params}", a.len())));
+        }
+        Ok(a.to_vec())
+    };
+    let adam = AdamW { m: get("adam_m")?, v: get("adam_v")?, weight_decay };
+    Ok((TrainState { params: get("params")?, ema: get("ema")?, adam, step }, log))
+}
+
 /// Writes `ckpt` to `out` and its `training` record beside it as `out.log.json`, for plots and
 /// for people; both atomically.
 pub fn save_with_log(ckpt: &Checkpoint, out: &Path) -> Result<(), AssimError> {
