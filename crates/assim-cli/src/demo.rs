@@ -1,9 +1,10 @@
 //! `assim demo`: the global OSSE end to end on the shallow-water bed at T42, the configuration
 //! in which the latent generative method beats 3D-Var (docs/demo.md). It cycles 3D-Var, the
-//! LETKF and the member-conditioned latent SDA method on the same truth and observations and
-//! writes the report with figures, starting from the trained models shipped in `models/demo/`
-//! (checked against their checksums), or, with `--retrain`, training both again from the
-//! presets as they were trained.
+//! LETKF and the member-conditioned latent SDA method with its prior as trained ("reference")
+//! and as aligned by Diffusion-DPO ("aligned") on the same truth and observations and writes
+//! the report with figures, starting from the trained models shipped in `models/demo/`
+//! (checked against their checksums), or, with `--retrain`, training all three again (the
+//! autoencoder, the prior, its alignment) from the presets as they were trained.
 //!
 //! Every stage writes into the output directory and is skipped when its output is there: a
 //! finished checkpoint is reused, a partial one (an interrupted `--retrain`) is resumed, and a
@@ -14,16 +15,18 @@ use std::path::{Path, PathBuf};
 
 use assim_core::AssimError;
 use assim_core::experiment::Experiment;
+use assim_gen::align::config::AlignConfig;
 use assim_gen::latent::train::AutoencoderConfig;
 use assim_gen::train::checkpoint::{Checkpoint, checksum};
 use assim_gen::train::config::TrainConfig;
 
-/// The preset files: the experiment, its climate, and the two training files.
-const PRESETS: [(&str, &str); 4] = [
+/// The preset files: the experiment, its climate, and the three training files.
+const PRESETS: [(&str, &str); 5] = [
     ("experiment.toml", include_str!("../../../experiments/demo/t42.toml")),
     ("simulate_climate.toml", include_str!("../../../experiments/simulate_climate_t42.toml")),
     ("autoencoder.toml", include_str!("../../../experiments/demo/t42_autoencoder.toml")),
     ("latent_train.toml", include_str!("../../../experiments/demo/t42_latent_train.toml")),
+    ("align_train.toml", include_str!("../../../experiments/demo/t42_align_train.toml")),
 ];
 
 /// Where the shipped models are in a checkout (the binary was built from it).
@@ -33,7 +36,7 @@ pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/dem
 pub struct DemoOptions {
     /// Output directory.
     pub out: PathBuf,
-    /// Train the autoencoder and the prior instead of using the shipped models.
+    /// Train the autoencoder, the prior and its alignment instead of using the shipped models.
     pub retrain: bool,
     /// The directory of the shipped models (default [`SHIPPED`]).
     pub models: PathBuf,
@@ -143,9 +146,13 @@ pub fn run(opts: &DemoOptions) -> Result<(), AssimError> {
     let dn_file = config.join("latent_train.toml");
     let ae_steps = AutoencoderConfig::load(&ae_file)?.0.optim.steps;
     let dn_steps = TrainConfig::load(&dn_file)?.0.optim.steps;
-    let stages: [(&str, PathBuf, usize, Trainer); 2] = [
+    // The alignment file is read once its experiment (the preset beside it) is written.
+    let al_file = config.join("align_train.toml");
+    let al_steps = AlignConfig::load(&al_file)?.0.optim.steps;
+    let stages: [(&str, PathBuf, usize, Trainer); 3] = [
         ("autoencoder", ae_file, ae_steps, crate::train::autoencoder),
         ("denoiser", dn_file, dn_steps, crate::train::denoiser),
+        ("denoiser_aligned", al_file, al_steps, crate::train::align),
     ];
     for (name, cfg, steps, train) in stages {
         let file = format!("{name}.ckpt");
@@ -180,7 +187,8 @@ pub fn run(opts: &DemoOptions) -> Result<(), AssimError> {
             out.join("metrics.json").display()
         ));
     } else {
-        say("[cycling] 3D-Var, LETKF and the latent method on the same truth".into());
+        say("[cycling] 3D-Var, LETKF and the latent method (reference and aligned prior) on the same truth"
+            .into());
         let exp = Experiment::load_with(&exp_file, &assim_gen::methods())?;
         crate::run_and_write(&exp, out, opts.quiet)?;
     }
@@ -232,6 +240,9 @@ mod tests {
         AutoencoderConfig::load(&config.join("autoencoder.toml")).unwrap();
         let (cfg, _) = TrainConfig::load(&config.join("latent_train.toml")).unwrap();
         assert_eq!(cfg.autoencoder.as_deref(), Some(dir.join("autoencoder.ckpt").to_str().unwrap()));
+        let (al, _) = AlignConfig::load(&config.join("align_train.toml")).unwrap();
+        assert_eq!(al.reference, dir.join("denoiser.ckpt").to_str().unwrap());
+        assert_eq!(al.out, dir.join("denoiser_aligned.ckpt").to_str().unwrap());
         // A shortened run keeps the burn-in and refuses to cut into it.
         // (40 windows of it: 10 days of 6-hour windows.)
         assert!(shorten(&config.join("experiment.toml"), 40).is_err());
@@ -247,7 +258,11 @@ mod tests {
     #[test]
     fn the_shipped_models_match_the_presets_and_their_checksums() {
         let models = Path::new(SHIPPED);
-        for (file, preset) in [("autoencoder.ckpt", PRESETS[2].1), ("denoiser.ckpt", PRESETS[3].1)] {
+        for (file, preset) in [
+            ("autoencoder.ckpt", PRESETS[2].1),
+            ("denoiser.ckpt", PRESETS[3].1),
+            ("denoiser_aligned.ckpt", PRESETS[4].1),
+        ] {
             let bytes = shipped(models, file).unwrap();
             let dir = tmp("shipped");
             std::fs::write(dir.join(file), &bytes).unwrap();

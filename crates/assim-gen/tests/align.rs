@@ -123,6 +123,35 @@ fn candidate_files_from_other_settings_or_truncated_are_refused() {
     assert!(e.contains("truncated") || e.contains("corrupt") || e.contains("checksum"), "{e}");
 }
 
+/// The candidate file records the climate by its content: the same simulation file under
+/// another name (the demo's copy `simulate_climate.toml`) makes the same record, an edited one
+/// does not.
+#[test]
+fn the_climate_is_recorded_by_content_not_by_file_name() {
+    use assim_gen::align::pairs::made_by;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let dir = scratch("climate");
+    let climate = std::fs::read_to_string(root.join("simulate_climate_t42.toml")).unwrap();
+    let record = |climate_text: &str| {
+        std::fs::write(dir.join("simulate_climate.toml"), climate_text).unwrap();
+        let exp = std::fs::read_to_string(root.join("swe_t42_demo_long.toml"))
+            .unwrap()
+            .replace("simulate_climate_t42.toml", "simulate_climate.toml");
+        std::fs::write(dir.join("swe_t42_demo_long.toml"), exp).unwrap();
+        let text = std::fs::read_to_string(root.join("swe_t42_align_train.toml")).unwrap();
+        std::fs::write(dir.join("align.toml"), text).unwrap();
+        let (cfg, exp) = AlignConfig::load(&dir.join("align.toml")).unwrap();
+        made_by(&cfg, &exp, "abc")
+    };
+    let (cfg, exp) = AlignConfig::load(&root.join("swe_t42_align_train.toml")).unwrap();
+    let shipped = made_by(&cfg, &exp, "abc");
+    assert_eq!(record(&climate), shipped, "the same climate under another name");
+    let edited = climate.replacen("seed = ", "seed = 9", 1);
+    assert_ne!(edited, climate, "the climate file has a seed to edit");
+    assert_ne!(record(&edited)["model"], shipped["model"], "an edited climate");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A short alignment of the shipped demo prior: candidates made once and read back, and a run
 /// killed after 3 steps and resumed gives the uninterrupted run's weights exactly.
 #[test]
