@@ -1,5 +1,6 @@
 //! Align-DA's bad input and preference data: the alignment file's checks (reward weights, β,
-//! paths, test seeds, K), the candidate file's refusals (another network or reference, a
+//! paths, test seeds, K), a reference of another resolution, the candidate file's refusals
+//! (another network or reference, the climate by content, a
 //! truncated file) and the pair selection rules. The DPO loss itself is tested in its module.
 
 use std::path::{Path, PathBuf};
@@ -218,4 +219,40 @@ fn a_killed_alignment_resumes_exactly_and_reuses_its_pairs() {
     // The aligned checkpoint is a prior like any other.
     let device = assim_gen::tensor::compute_device().unwrap();
     assim_gen::prior::trained::TrainedDenoiser::load(&first.path, &device).unwrap();
+}
+
+/// A reference prior of another latent or resolution (the T42 demo prior asked to align a T21
+/// experiment) is refused before any candidate is drawn, with both grids named, and nothing is
+/// written.
+#[test]
+fn a_reference_of_another_resolution_is_refused_before_any_work() {
+    use assim_gen::align::dpo::align;
+    let dir = scratch("resolution");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let reference = root.join("models/demo/denoiser.ckpt").canonicalize().unwrap();
+    let exp = root.join("experiments/swe_t21_stations.toml").canonicalize().unwrap();
+    let text = std::fs::read_to_string(root.join("experiments/swe_t42_align_train.toml"))
+        .unwrap()
+        .replace(
+            "experiment = \"swe_t42_demo_long.toml\"",
+            &format!("experiment = {:?}", exp.display().to_string()),
+        )
+        .replace(
+            "reference = \"models/demo/denoiser.ckpt\"",
+            &format!("reference = {:?}", reference.display().to_string()),
+        )
+        .replace(
+            "out = \"checkpoints/swe_t42_aligned_sda.ckpt\"",
+            &format!("out = {:?}", dir.join("out.ckpt").display().to_string()),
+        )
+        .replace(
+            "pairs_file = \"checkpoints/swe_t42_align_pairs_sda.ckpt\"",
+            &format!("pairs_file = {:?}", dir.join("pairs.ckpt").display().to_string()),
+        );
+    std::fs::write(dir.join("t21.toml"), text).unwrap();
+    let (cfg, exp) = AlignConfig::load(&dir.join("t21.toml")).unwrap();
+    let e = align(&cfg, &exp, false, None, &mut |_, _, _| {}).err().expect("refused").to_string();
+    assert!(e.contains("T42 autoencoder") && e.contains("nx = 6144"), "{e}");
+    assert!(!dir.join("out.ckpt").exists() && !dir.join("pairs.ckpt").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
