@@ -1,7 +1,7 @@
 //! Align-DA's bad input and preference data: the alignment file's checks (reward weights, β,
 //! paths, test seeds, K), a reference of another resolution, the candidate file's refusals
-//! (another network or reference, the climate by content, a
-//! truncated file) and the pair selection rules. The DPO loss itself is tested in its module.
+//! (another network or reference, the climate recorded by content, a truncated file) and the
+//! pair selection rules. The DPO loss itself is tested in its module.
 
 use std::path::{Path, PathBuf};
 
@@ -153,36 +153,34 @@ fn the_climate_is_recorded_by_content_not_by_file_name() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The text of the shipped `swe_t42_align_train.toml` with the experiment `experiment` (a file
+/// of experiments/) and the shipped reference made absolute, and `out`, `pairs_file` set.
+fn absolute_paths(experiment: &str, out: &Path, pairs: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let reference = root.join("models/demo/denoiser.ckpt").canonicalize().unwrap();
+    let exp = root.join("experiments").join(experiment).canonicalize().unwrap();
+    let quoted = |p: &Path| format!("{:?}", p.display().to_string());
+    std::fs::read_to_string(root.join("experiments/swe_t42_align_train.toml"))
+        .unwrap()
+        .replace("experiment = \"swe_t42_demo_long.toml\"", &format!("experiment = {}", quoted(&exp)))
+        .replace("reference = \"models/demo/denoiser.ckpt\"", &format!("reference = {}", quoted(&reference)))
+        .replace("out = \"checkpoints/swe_t42_aligned_sda.ckpt\"", &format!("out = {}", quoted(out)))
+        .replace(
+            "pairs_file = \"checkpoints/swe_t42_align_pairs_sda.ckpt\"",
+            &format!("pairs_file = {}", quoted(pairs)),
+        )
+}
+
 /// A short alignment of the shipped demo prior: candidates made once and read back, and a run
 /// killed after 3 steps and resumed gives the uninterrupted run's weights exactly.
 #[test]
 fn a_killed_alignment_resumes_exactly_and_reuses_its_pairs() {
     use assim_gen::align::dpo::align;
     let dir = scratch("resume");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let reference = root.join("models/demo/denoiser.ckpt").canonicalize().unwrap();
     let cfg_for = |out: &str| -> (AlignConfig, assim_core::experiment::Experiment) {
         let out = dir.join(out);
         let pairs = dir.join("pairs.ckpt");
-        let text = std::fs::read_to_string(root.join("experiments/swe_t42_align_train.toml")).unwrap();
-        let exp = root.join("experiments/swe_t42_demo_long.toml").canonicalize().unwrap();
-        let text = text
-            .replace(
-                "experiment = \"swe_t42_demo_long.toml\"",
-                &format!("experiment = {:?}", exp.display().to_string()),
-            )
-            .replace(
-                "reference = \"models/demo/denoiser.ckpt\"",
-                &format!("reference = {:?}", reference.display().to_string()),
-            )
-            .replace(
-                "out = \"checkpoints/swe_t42_aligned_sda.ckpt\"",
-                &format!("out = {:?}", out.display().to_string()),
-            )
-            .replace(
-                "pairs_file = \"checkpoints/swe_t42_align_pairs_sda.ckpt\"",
-                &format!("pairs_file = {:?}", pairs.display().to_string()),
-            )
+        let text = absolute_paths("swe_t42_demo_long.toml", &out, &pairs)
             .replace("burn_in_cycles = 20", "burn_in_cycles = 10")
             .replace("cycles = 100", "cycles = 10")
             .replace("candidates = 8", "candidates = 4")
@@ -228,27 +226,7 @@ fn a_killed_alignment_resumes_exactly_and_reuses_its_pairs() {
 fn a_reference_of_another_resolution_is_refused_before_any_work() {
     use assim_gen::align::dpo::align;
     let dir = scratch("resolution");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let reference = root.join("models/demo/denoiser.ckpt").canonicalize().unwrap();
-    let exp = root.join("experiments/swe_t21_stations.toml").canonicalize().unwrap();
-    let text = std::fs::read_to_string(root.join("experiments/swe_t42_align_train.toml"))
-        .unwrap()
-        .replace(
-            "experiment = \"swe_t42_demo_long.toml\"",
-            &format!("experiment = {:?}", exp.display().to_string()),
-        )
-        .replace(
-            "reference = \"models/demo/denoiser.ckpt\"",
-            &format!("reference = {:?}", reference.display().to_string()),
-        )
-        .replace(
-            "out = \"checkpoints/swe_t42_aligned_sda.ckpt\"",
-            &format!("out = {:?}", dir.join("out.ckpt").display().to_string()),
-        )
-        .replace(
-            "pairs_file = \"checkpoints/swe_t42_align_pairs_sda.ckpt\"",
-            &format!("pairs_file = {:?}", dir.join("pairs.ckpt").display().to_string()),
-        );
+    let text = absolute_paths("swe_t21_stations.toml", &dir.join("out.ckpt"), &dir.join("pairs.ckpt"));
     std::fs::write(dir.join("t21.toml"), text).unwrap();
     let (cfg, exp) = AlignConfig::load(&dir.join("t21.toml")).unwrap();
     let e = align(&cfg, &exp, false, None, &mut |_, _, _| {}).err().expect("refused").to_string();
