@@ -40,7 +40,7 @@ pub fn verdict(metrics: &RunReport) -> Vec<String> {
             if m.diverged || !r.is_finite() {
                 return format!("{} diverged ({} of {} seeds).", m.name, m.n_diverged, metrics.seeds.len());
             }
-            let apart = r + c < r0 - c0 || r - c > r0 + c0;
+            let apart = intervals_apart((r, c), (r0, c0));
             let side = if r < r0 { "below" } else { "above" };
             let ss = m.spread_skill;
             let band = if (0.7..=1.3).contains(&ss) { "inside" } else { "outside" };
@@ -59,6 +59,11 @@ pub fn verdict(metrics: &RunReport) -> Vec<String> {
     lines
 }
 
+/// Whether the 95 % intervals `value ± half-width` of `a` and `b` do not overlap.
+fn intervals_apart((ra, ca): (f64, f64), (rb, cb): (f64, f64)) -> bool {
+    ra + ca < rb - cb || ra - ca > rb + cb
+}
+
 /// One line per entry labelled `<method> aligned` that has a `<method> reference` beside it:
 /// the aligned prior's analysis RMSE against its reference's with their 95 % intervals, and
 /// whether the intervals separate them (the issue's test of an alignment).
@@ -74,7 +79,7 @@ pub fn alignment_verdict(metrics: &RunReport) -> Vec<String> {
                 return Some(format!("{}: no comparison with {} (a run diverged).", a.name, r.name));
             }
             let side = if ra < rr { "below" } else { "not below" };
-            let apart = ra + ca < rr - cr || ra - ca > rr + cr;
+            let apart = intervals_apart((ra, ca), (rr, cr));
             Some(format!(
                 "{}: analysis RMSE {ra:.4} ± {ca:.4} against {}'s {rr:.4} ± {cr:.4}: {side} its reference, \
                  the 95 % intervals {}; spread/skill {:.2} against {:.2}.",
