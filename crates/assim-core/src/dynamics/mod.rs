@@ -4,6 +4,7 @@ mod integrate;
 mod linear;
 mod lorenz63;
 mod lorenz96;
+pub mod primitive;
 pub mod shallow_water;
 
 pub use integrate::rk4_step;
