@@ -123,8 +123,8 @@ pub fn line_plot(
     std::fs::rename(&tmp, path).map_err(|source| AssimError::Io { path: path.to_path_buf(), source })
 }
 
-/// A map of a (lat, lon) field (latitudes north to south, longitudes east from 0, degrees) in
-/// a diverging colour scale symmetric about zero, with a colour bar; written atomically.
+/// A longitude–latitude map of a grid field (`lat.len() × lon.len()`, north first), in a
+/// diverging palette symmetric about zero, written atomically to `path` (PNG).
 pub fn map_plot(
     path: &Path,
     title: &str,
@@ -133,10 +133,71 @@ pub fn map_plot(
     lon: &[f64],
     field: &[f64],
 ) -> Result<(), AssimError> {
-    register_font();
-    let (nlat, nlon) = (lat.len(), lon.len());
-    assert_eq!(field.len(), nlat * nlon);
+    let axes = CellAxes {
+        x: lon,
+        y: lat,
+        x_bounds: (0.0, 360.0),
+        y_bounds: (90.0, -90.0),
+        x_desc: "longitude (°E)",
+        y_desc: "latitude (°N)",
+    };
     let vmax = field.iter().fold(0.0f64, |a, x| a.max(x.abs())).max(1e-300);
+    cell_plot(path, title, units, &axes, field, (-vmax, vmax))
+}
+
+/// The axes of a [`cell_plot`]: cell centres along x and y and the outer edges of the first and
+/// last cells (`y_bounds.0` is drawn at the top).
+pub struct CellAxes<'a> {
+    /// Cell centres along x.
+    pub x: &'a [f64],
+    /// Cell centres along y, in the order of the field's rows.
+    pub y: &'a [f64],
+    /// Outer edges of the first and the last column.
+    pub x_bounds: (f64, f64),
+    /// Outer edges of the first and the last row.
+    pub y_bounds: (f64, f64),
+    /// x-axis label.
+    pub x_desc: &'a str,
+    /// y-axis label.
+    pub y_desc: &'a str,
+}
+
+/// A field of cells (`y.len() × x.len()`, row-major) coloured blue–white–red over `range`
+/// (white at its middle), with a colour bar, written atomically to `path` (PNG): maps and
+/// zonal-mean cross sections.
+pub fn cell_plot(
+    path: &Path,
+    title: &str,
+    units: &str,
+    axes: &CellAxes<'_>,
+    field: &[f64],
+    range: (f64, f64),
+) -> Result<(), AssimError> {
+    register_font();
+    let (ny, nx) = (axes.y.len(), axes.x.len());
+    assert_eq!(field.len(), ny * nx);
+    let (lo, hi) = range;
+    let (mid, half) = (0.5 * (lo + hi), (0.5 * (hi - lo)).max(1e-300));
+    let edges = |c: &[f64], b: (f64, f64)| -> Vec<f64> {
+        let n = c.len();
+        (0..=n)
+            .map(|i| {
+                if i == 0 {
+                    b.0
+                } else if i == n {
+                    b.1
+                } else {
+                    0.5 * (c[i - 1] + c[i])
+                }
+            })
+            .collect()
+    };
+    let (xe, ye) = (edges(axes.x, axes.x_bounds), edges(axes.y, axes.y_bounds));
+    let (x0, x1) = (axes.x_bounds.0.min(axes.x_bounds.1), axes.x_bounds.0.max(axes.x_bounds.1));
+    let (y0, y1) = (axes.y_bounds.0.min(axes.y_bounds.1), axes.y_bounds.0.max(axes.y_bounds.1));
+    // Rows are drawn with y_bounds.0 at the top: flip the coordinate when it is the smaller.
+    let flip = axes.y_bounds.0 < axes.y_bounds.1;
+    let yc = |y: f64| if flip { y0 + y1 - y } else { y };
     let tmp = path.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (1000, 560)).into_drawing_area();
@@ -147,56 +208,55 @@ pub fn map_plot(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0.0..360.0, -90.0..90.0)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| plot_err(path, e))?;
+        let y_fmt = |v: &f64| format!("{:.2}", yc(*v));
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc("longitude (°E)")
-            .y_desc("latitude (°N)")
+            .x_desc(axes.x_desc)
+            .y_desc(axes.y_desc)
+            .y_label_formatter(&y_fmt)
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(|e| plot_err(path, e))?;
-        let dlon = 360.0 / nlon as f64;
-        let edge = |j: usize| -> f64 {
-            if j == 0 {
-                90.0
-            } else if j == nlat {
-                -90.0
-            } else {
-                0.5 * (lat[j - 1] + lat[j])
-            }
-        };
-        let cells = (0..nlat).flat_map(|j| (0..nlon).map(move |i| (j, i)));
+        let cells = (0..ny).flat_map(|j| (0..nx).map(move |i| (j, i)));
         chart
             .draw_series(cells.map(|(j, i)| {
-                let x = lon[i] - 0.5 * dlon;
-                let c = diverging(field[j * nlon + i] / vmax);
-                Rectangle::new([(x.max(0.0), edge(j)), ((x + dlon).min(360.0), edge(j + 1))], c.filled())
+                let c = diverging((field[j * nx + i] - mid) / half);
+                Rectangle::new([(xe[i], yc(ye[j])), (xe[i + 1], yc(ye[j + 1]))], c.filled())
             }))
             .map_err(|e| plot_err(path, e))?;
-        // Colour bar.
         let mut bar = ChartBuilder::on(&bar_area)
             .margin_top(50)
             .margin_bottom(52)
             .margin_right(60)
             .y_label_area_size(0)
             .right_y_label_area_size(55)
-            .build_cartesian_2d(0.0..1.0, -vmax..vmax)
+            .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + 1e-300))
             .map_err(|e| plot_err(path, e))?;
+        let bar_fmt = |v: &f64| {
+            if *v == 0.0 {
+                "0".to_string()
+            } else if v.abs() >= 1e-2 && v.abs() < 1e4 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.1e}")
+            }
+        };
         bar.configure_mesh()
             .disable_mesh()
             .disable_x_axis()
             .y_desc(units)
-            .y_label_formatter(&|v| format!("{v:.1e}"))
+            .y_label_formatter(&bar_fmt)
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(|e| plot_err(path, e))?;
         let n = 100;
         bar.draw_series((0..n).map(|k| {
-            let a = -vmax + 2.0 * vmax * k as f64 / n as f64;
-            let b = a + 2.0 * vmax / n as f64;
-            Rectangle::new([(0.0, a), (1.0, b)], diverging((a + b) / (2.0 * vmax)).filled())
+            let a = lo + (hi - lo) * k as f64 / n as f64;
+            let b = a + (hi - lo) / n as f64;
+            Rectangle::new([(0.0, a), (1.0, b)], diverging((0.5 * (a + b) - mid) / half).filled())
         }))
         .map_err(|e| plot_err(path, e))?;
         root.present().map_err(|e| plot_err(path, e))?;

@@ -10,6 +10,7 @@ mod outputs;
 mod report;
 mod runner;
 mod simulate;
+mod simulate_primitive;
 
 pub use crate::bed::Need;
 pub use chronology::{Chronology, ChronologyConfig};
@@ -23,5 +24,11 @@ pub use simulate::{
     DESIGN_WIND, DiagnosticSeries, SW_VARIABLES, Simulation, SimulationReport, state_from_store,
 };
 
+pub use simulate_primitive::{
+    PE_DESIGN_WIND, PE_LEVEL_VARIABLES, PE_SURFACE_VARIABLES, PeDiagnosticSeries, PeSimulation,
+    PeSimulationReport,
+};
+
+pub use crate::dynamics::primitive::PeSimulationConfig;
 pub use crate::dynamics::shallow_water::SimulationConfig;
 pub use crate::io::config_file::{parse_toml, read_text};

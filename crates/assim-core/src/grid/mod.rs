@@ -40,8 +40,8 @@ pub struct LatLonGrid {
 ///
 /// Each is the smallest "quadratic" grid (nlat ≥ (3T+1)/2, nlon = 2·nlat) that computes the
 /// quadratic terms of a T-truncated model without aliasing.
-pub const STANDARD_GAUSSIAN: [(usize, usize, usize); 4] =
-    [(21, 32, 64), (42, 64, 128), (63, 96, 192), (85, 128, 256)];
+pub const STANDARD_GAUSSIAN: [(usize, usize, usize); 5] =
+    [(21, 32, 64), (31, 48, 96), (42, 64, 128), (63, 96, 192), (85, 128, 256)];
 
 impl LatLonGrid {
     /// A Gaussian grid with `nlat` (even, ≥ 2) latitudes and `nlon` (≥ 1) longitudes.

@@ -42,13 +42,23 @@ pub enum Precision {
 /// Units of the `time` coordinate of every assim store.
 pub const TIME_UNITS: &str = "hours since 2000-01-01 00:00:00";
 
-/// Writes a (time, lat, lon) store slice by slice; see the module documentation.
+/// The vertical coordinate of a multi-level store: σ of the full levels (top first).
+#[derive(Clone, Debug)]
+pub struct SigmaCoordinate {
+    /// σ of each full level, top to surface.
+    pub sigma: Vec<f64>,
+}
+
+/// Writes a (time, lat, lon) store slice by slice, with (time, level, lat, lon) variables
+/// when it has a vertical coordinate; see the module documentation.
 pub struct GriddedZarrWriter {
     store: Arc<FilesystemStore>,
     tmp: PathBuf,
     dest: PathBuf,
     replace: bool,
     vars: Vec<Array<FilesystemStore>>,
+    /// Levels of each variable (0: a surface field of (time, lat, lon)).
+    var_levels: Vec<usize>,
     times: Vec<f64>,
     n_time: usize,
     slice_len: usize,
@@ -98,6 +108,23 @@ impl GriddedZarrWriter {
         precision: Precision,
         global: Map<String, Value>,
     ) -> Result<Self, AssimError> {
+        Self::create_levelled(dest, replace, grid, None, n_time, &[], vars, precision, global)
+    }
+
+    /// Starts a store with a σ `level` coordinate: `level_vars` are (time, level, lat, lon),
+    /// `surface_vars` (time, lat, lon); a slice gives the level variables first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_levelled(
+        dest: &Path,
+        replace: bool,
+        grid: &LatLonGrid,
+        level: Option<&SigmaCoordinate>,
+        n_time: usize,
+        level_vars: &[CfVariable],
+        surface_vars: &[CfVariable],
+        precision: Precision,
+        global: Map<String, Value>,
+    ) -> Result<Self, AssimError> {
         check_destination(dest, replace)?;
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("run.zarr");
         let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
@@ -118,6 +145,7 @@ impl GriddedZarrWriter {
             dest: dest.to_path_buf(),
             replace,
             vars: Vec::new(),
+            var_levels: Vec::new(),
             times: Vec::with_capacity(n_time),
             n_time,
             slice_len: grid.len(),
@@ -139,14 +167,48 @@ impl GriddedZarrWriter {
             Precision::F32 => data_type::float32(),
             Precision::F64 => data_type::float64(),
         };
-        for v in vars {
-            let mut b = ArrayBuilder::new(
-                vec![n_time as u64, grid.nlat() as u64, grid.nlon() as u64],
-                vec![1u64, grid.nlat() as u64, grid.nlon() as u64],
-                dtype.clone(),
-                f64::NAN,
-            );
-            b.dimension_names(Some(["time", "lat", "lon"]));
+        let nlev = level.map_or(0, |l| l.sigma.len());
+        if let Some(l) = level {
+            w.write_array(
+                "level",
+                &["level"],
+                &l.sigma,
+                attrs(json!({
+                    "standard_name": "atmosphere_sigma_coordinate",
+                    "long_name": "sigma (pressure over surface pressure) of the full levels",
+                    "units": "1",
+                    "positive": "down",
+                    "axis": "Z",
+                    "formula_terms": "sigma: level ps: surface_air_pressure ptop: ptop",
+                })),
+            )?;
+            w.write_array_nd(
+                "ptop",
+                &[],
+                &[],
+                &[0.0],
+                attrs(json!({"long_name": "pressure at the model top", "units": "Pa"})),
+            )?;
+        } else if !level_vars.is_empty() {
+            return Err(AssimError::Input("level variables need a level coordinate".into()));
+        }
+        let all = level_vars.iter().map(|v| (v, nlev)).chain(surface_vars.iter().map(|v| (v, 0)));
+        for (v, levels) in all {
+            let (shape, chunk, dims): (Vec<u64>, Vec<u64>, Vec<&str>) = if levels > 0 {
+                (
+                    vec![n_time as u64, levels as u64, grid.nlat() as u64, grid.nlon() as u64],
+                    vec![1u64, levels as u64, grid.nlat() as u64, grid.nlon() as u64],
+                    vec!["time", "level", "lat", "lon"],
+                )
+            } else {
+                (
+                    vec![n_time as u64, grid.nlat() as u64, grid.nlon() as u64],
+                    vec![1u64, grid.nlat() as u64, grid.nlon() as u64],
+                    vec!["time", "lat", "lon"],
+                )
+            };
+            let mut b = ArrayBuilder::new(shape, chunk, dtype.clone(), f64::NAN);
+            b.dimension_names(Some(dims));
             b.attributes(attrs(json!({
                 "standard_name": v.standard_name,
                 "long_name": v.long_name,
@@ -156,6 +218,7 @@ impl GriddedZarrWriter {
             let arr = b.build(w.store.clone(), &path).map_err(|e| format_err(&w.tmp, e))?;
             arr.store_metadata().map_err(|e| format_err(&w.tmp, e))?;
             w.vars.push(arr);
+            w.var_levels.push(levels);
         }
         Ok(w)
     }
@@ -170,13 +233,12 @@ impl GriddedZarrWriter {
                 self.times.len()
             )));
         }
-        for (arr, f) in self.vars.iter().zip(fields) {
-            assert_eq!(f.len(), self.slice_len);
+        for ((arr, f), &levels) in self.vars.iter().zip(fields).zip(&self.var_levels) {
+            assert_eq!(f.len(), self.slice_len * levels.max(1));
+            let at: &[u64] = if levels > 0 { &[t as u64, 0, 0, 0] } else { &[t as u64, 0, 0] };
             let r = match self.precision {
-                Precision::F32 => {
-                    arr.store_chunk(&[t as u64, 0, 0], f.iter().map(|&x| x as f32).collect::<Vec<f32>>())
-                }
-                Precision::F64 => arr.store_chunk(&[t as u64, 0, 0], f.to_vec()),
+                Precision::F32 => arr.store_chunk(at, f.iter().map(|&x| x as f32).collect::<Vec<f32>>()),
+                Precision::F64 => arr.store_chunk(at, f.to_vec()),
             };
             r.map_err(|e| format_err(&self.tmp, e))?;
         }
@@ -324,17 +386,19 @@ impl ZarrReader {
         self.read_ranges(&arr, name, ranges)
     }
 
-    /// Slice `t` of a (time, lat, lon) array, as f64.
+    /// Slice `t` of a (time, lat, lon) or (time, level, lat, lon) array, as f64.
     pub fn read_slice(&self, name: &str, t: usize) -> Result<Vec<f64>, AssimError> {
         let arr = self.array(name)?;
         let shape = arr.shape().to_vec();
-        if shape.len() != 3 || t as u64 >= shape[0] {
+        if !(3..=4).contains(&shape.len()) || t as u64 >= shape[0] {
             return Err(AssimError::Format {
                 path: self.path.clone(),
                 msg: format!("{name}: no time slice {t} in an array of shape {shape:?}"),
             });
         }
-        self.read_ranges(&arr, name, vec![t as u64..t as u64 + 1, 0..shape[1], 0..shape[2]])
+        let mut ranges = vec![t as u64..t as u64 + 1];
+        ranges.extend(shape[1..].iter().map(|&s| 0..s));
+        self.read_ranges(&arr, name, ranges)
     }
 
     fn array(&self, name: &str) -> Result<Array<FilesystemStore>, AssimError> {

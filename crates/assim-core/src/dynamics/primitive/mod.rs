@@ -22,10 +22,14 @@
 //! One step costs one fused transform pass: `5L + 3` Legendre syntheses (ζ, D, U, V, T per
 //! level; ∇Π, Π), one per-latitude pass of the column physics, `6L + 1` analyses.
 
+mod config;
 mod held_suarez;
 mod initial;
 pub mod vertical;
 
+pub use config::{
+    PE_KIND, PeForcingConfig, PeInitialConfig, PeModelConfig, PeSimulationConfig, is_primitive,
+};
 pub use held_suarez::HeldSuarez;
 pub use initial::{PeInitial, PeOrography};
 pub use vertical::SigmaLevels;
@@ -449,6 +453,27 @@ impl PrimitiveDry {
         }
         s.lnps = self.sht.analysis(&ps.iter().map(|p| p.ln()).collect::<Vec<_>>());
         Ok(s)
+    }
+
+    /// The advective Courant number `max|v| · T · dt / a` for winds of `max_wind` (m s⁻¹).
+    pub fn courant(&self, max_wind: f64) -> f64 {
+        max_wind * self.params.truncation as f64 * self.params.dt / self.params.radius
+    }
+
+    /// Fails with a clear message when `dt` is too long for winds of `max_wind` (m s⁻¹): the
+    /// advection is explicit, so the shallow-water model's limit holds level by level.
+    pub fn check_time_step(&self, max_wind: f64) -> Result<(), AssimError> {
+        let c = self.courant(max_wind);
+        let limit = crate::dynamics::shallow_water::MAX_COURANT;
+        if c > limit || !c.is_finite() {
+            let dt_max = limit * self.params.radius / (max_wind * self.params.truncation as f64);
+            return Err(AssimError::Input(format!(
+                "time step {} s is unstable at T{} for winds up to {:.0} m/s (Courant number {:.2} > {limit}): \
+                 use dt ≤ {:.0} s",
+                self.params.dt, self.params.truncation, max_wind, c, dt_max
+            )));
+        }
+        Ok(())
     }
 
     /// Starts an integration from `state`.
