@@ -676,6 +676,8 @@ impl PrimitiveDry {
                 let (mut sd, mut sd_lin) = (vec![0.0; l + 1], vec![0.0; l + 1]);
                 let mut d_only = vec![0.0; l];
                 let zeros = vec![0.0; l];
+                let (s2, c2) = (lat[j].sin().powi(2), cos_lat[j] * cos_lat[j]);
+                let theta_surface = 315.0 - hs.map_or(0.0, |h| h.delta_t_y) * s2;
                 let relax = if hs.is_some() { &self.relaxation[j * l..(j + 1) * l] } else { &[][..] };
                 for i in 0..nlon {
                     for k in 0..l {
@@ -712,8 +714,7 @@ impl PrimitiveDry {
                             + kappa * (tt[k] * om[k] - t_ref[k] * om_lin[k]);
                         if let Some(hs) = hs {
                             let ln_p = self.ln_sigma[k] + pi[i] - ln_p0;
-                            let (s2, c2) = (lat[j].sin().powi(2), cos_lat[j] * cos_lat[j]);
-                            let theta = 315.0 - hs.delta_t_y * s2 - hs.delta_theta_z * ln_p * c2;
+                            let theta = theta_surface - hs.delta_theta_z * ln_p * c2;
                             let t_eq = (theta * self.sigma_kappa[k] * ps_kappa).max(200.0);
                             nt -= relax[k] * (tt[k] - t_eq);
                         }
