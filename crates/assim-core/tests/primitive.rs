@@ -92,8 +92,8 @@ fn jablonowski_williamson_steady_state_stays_steady_for_30_days() {
 
 /// JW06's baroclinic wave at T42 L20: the surface-pressure minimum deepens from ~1000 hPa to
 /// the published values. dinosaur on the same grid, levels and σ layers gives 970.6, 947.5 and
-/// 925.4 hPa at days 8, 9, 10 (benches/dinosaur_pe.py, 2026-12-03); JW06's reference solutions
-/// deepen to ≈ 950 hPa at day 9 at T85 L26 (their Fig. 5). The bound of ±4 hPa at day 9 is
+/// 925.4 hPa at days 8, 9, 10 (benches/dinosaur_pe.py, 2026-12-03); JW06's high-resolution
+/// references deepen to about 950 hPa at day 9. The bound of ±4 hPa at day 9 is
 /// twice the spread between dinosaur and assim (1.3 hPa, different time schemes and full-level
 /// σ) plus the resolution difference; a wave that does not grow, or grows at the wrong rate,
 /// misses it by tens of hPa.

@@ -396,8 +396,8 @@ impl ZarrReader {
                 msg: format!("{name}: no time slice {t} in an array of shape {shape:?}"),
             });
         }
-        let mut ranges = vec![t as u64..t as u64 + 1];
-        ranges.extend(shape[1..].iter().map(|&s| 0..s));
+        let ranges: Vec<std::ops::Range<u64>> =
+            std::iter::once(t as u64..t as u64 + 1).chain(shape[1..].iter().map(|&s| 0..s)).collect();
         self.read_ranges(&arr, name, ranges)
     }
 

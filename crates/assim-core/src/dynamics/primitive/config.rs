@@ -196,7 +196,11 @@ impl PeSimulationConfig {
             return err("run.spinup_days", format!("must be ≥ 0 (got {})", r.spinup_days));
         }
         let steps = r.output_interval_hours * 3600.0 / m.dt_seconds;
-        if !(r.output_interval_hours > 0.0) || (steps - steps.round()).abs() > 1e-9 || steps.round() < 1.0 {
+        if r.output_interval_hours.is_nan()
+            || r.output_interval_hours <= 0.0
+            || (steps - steps.round()).abs() > 1e-9
+            || steps.round() < 1.0
+        {
             return err(
                 "run.output_interval_hours",
                 format!("must be a positive multiple of the time step ({} h)", m.dt_seconds / 3600.0),

@@ -119,7 +119,7 @@ impl PeInitial {
         let sigma = model.levels().full();
         match *self {
             PeInitial::Rest { temperature, noise, seed } => {
-                if !(temperature.is_finite() && temperature > 0.0) || !(noise.is_finite() && noise >= 0.0) {
+                if !(temperature.is_finite() && temperature > 0.0 && noise.is_finite() && noise >= 0.0) {
                     return Err(AssimError::Input(format!(
                         "a resting atmosphere needs a positive temperature and noise ≥ 0 (got {temperature} K, {noise} K)"
                     )));

@@ -559,27 +559,19 @@ impl PrimitiveDry {
             }
             for k in 0..l {
                 let nd = outs[4 * k + 1][i] + (outs[4 * k + 3][i] + self.phi_surface[i]) * lam;
-                let mut gt = pi_star * (r * self.t_ref[k]);
-                for j in 0..l {
-                    gt += t_star[j] * self.hydro[k * l + j];
-                }
+                let row = &self.hydro[k * l..(k + 1) * l];
+                let gt = t_star.iter().zip(row).fold(pi_star * (r * self.t_ref[k]), |a, (t, g)| a + t * g);
                 rhs[k] = old.div[k * nc + i] + nd * h + gt * (h * lam);
             }
             for k in 0..l {
-                let mut s = zero;
-                for j in 0..l {
-                    s += rhs[j] * minv[k * l + j];
-                }
-                d_avg[k] = s;
+                d_avg[k] = rhs.iter().zip(&minv[k * l..(k + 1) * l]).fold(zero, |a, (x, m)| a + x * m);
             }
             let nu = self.hyper[n];
             let mut pi_t = n_pi[i];
             for k in 0..l {
                 pi_t -= d_avg[k] * dsig[k];
-                let mut tt = outs[4 * k + 2][i];
-                for j in 0..l {
-                    tt -= d_avg[j] * self.tau[k * l + j];
-                }
+                let tau = &self.tau[k * l..(k + 1) * l];
+                let tt = d_avg.iter().zip(tau).fold(outs[4 * k + 2][i], |a, (d, t)| a - d * t);
                 let damp = 1.0 / (1.0 + delta * (nu + self.friction[k]));
                 let idx = k * nc + i;
                 next.vor[idx] = (old.vor[idx] + outs[4 * k][i] * delta) * damp;
@@ -691,10 +683,7 @@ impl PrimitiveDry {
                     }
                     lv.column(dd, adv, &mut sd, om);
                     lv.column(&d_only, &zeros, &mut sd_lin, om_lin);
-                    let mut n_pi = 0.0;
-                    for k in 0..l {
-                        n_pi -= lv.thickness()[k] * adv[k];
-                    }
+                    let n_pi: f64 = -lv.thickness().iter().zip(adv.iter()).map(|(s, a)| s * a).sum::<f64>();
                     out[ANA_PER_LEVEL * l * nlon + i] = n_pi;
                     let ps_kappa = (kappa * (pi[i] - ln_p0)).exp();
                     for k in 0..l {

@@ -44,7 +44,10 @@ impl SigmaLevels {
         if !(2..=64).contains(&l) {
             return Err(AssimError::Input(format!("need 2 to 64 σ layers (got {l})")));
         }
-        if half[0] != 0.0 || half[l] != 1.0 || half.windows(2).any(|w| !(w[1] > w[0])) {
+        if half[0] != 0.0
+            || half[l] != 1.0
+            || half.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+        {
             return Err(AssimError::Input(
                 "σ half levels must rise strictly from 0 at the model top to 1 at the surface".into(),
             ));
