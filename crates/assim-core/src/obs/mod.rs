@@ -1,6 +1,7 @@
 //! Observation operators and the geometry that localisation needs.
 
 mod arctan;
+pub mod column;
 mod localization;
 pub mod network;
 mod partial_identity;
