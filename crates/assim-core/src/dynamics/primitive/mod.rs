@@ -23,6 +23,7 @@
 //! level; ∇Π, Π), one per-latitude pass of the column physics, `6L + 1` analyses.
 
 mod config;
+mod grid_model;
 mod held_suarez;
 mod initial;
 pub mod vertical;
@@ -30,6 +31,7 @@ pub mod vertical;
 pub use config::{
     PE_KIND, PeForcingConfig, PeInitialConfig, PeModelConfig, PeSimulationConfig, is_primitive,
 };
+pub use grid_model::PeGridModel;
 pub use held_suarez::HeldSuarez;
 pub use initial::{PeInitial, PeOrography};
 pub use vertical::SigmaLevels;
