@@ -4,13 +4,15 @@ of equal thickness with dinosaur's IMEX-RK SIL3 scheme (the driver follows
 ../shared/reference/dinosaur/dino_hs.py).
 
 Usage (in a venv outside the repo: python3 -m venv V && V/bin/pip install dinosaur):
-    python dinosaur_pe.py hs TRUNC LAYERS DT_MIN SPINUP_DAYS MEAN_DAYS OUT.csv
+    python dinosaur_pe.py hs TRUNC LAYERS DT_MIN SPINUP_DAYS MEAN_DAYS OUT.csv [FILTER_TAU_HOURS]
     python dinosaur_pe.py jw TRUNC LAYERS DT_MIN DAYS OUT.csv [perturbed|steady]
     python dinosaur_pe.py speed TRUNC LAYERS DT_MIN DAYS
 hs writes the time- and zonal-mean u (m/s), T (K) and eddy variance of T (K^2) per level and
 latitude, sampled daily after the spin-up; jw writes per day the surface-pressure min/max (hPa)
 and the l2 norm (m/s) of the wind's departure from the initial zonal state; speed prints seconds
 per model day (best daily time after one compile day). Restrict cores with taskset.
+The exponential filter is dino_hs.py's (tau = 0.0087504 in dinosaur's time unit, order 1.5,
+cutoff 0.8) unless hs is given FILTER_TAU_HOURS, its e-folding time at the truncation limit.
 """
 import csv
 import sys
@@ -50,8 +52,11 @@ else:
     orog = primitive_equations.truncated_modal_orography(aux[xarray_utils.OROGRAPHY], coords)
     eq = primitive_equations.PrimitiveEquationsSigma(ref, orog, coords, ps)
 step = time_integration.imex_rk_sil3(eq, dt)
+tau = 0.0087504
+if mode == "hs" and len(sys.argv) > 8:
+    tau = ps.nondimensionalize(float(sys.argv[8]) * units.hour)
 step = time_integration.step_with_filters(
-    step, [time_integration.exponential_step_filter(grid, dt, tau=0.0087504, order=1.5, cutoff=0.8)])
+    step, [time_integration.exponential_step_filter(grid, dt, tau=tau, order=1.5, cutoff=0.8)])
 run_day = jax.jit(time_integration.repeated(step, nday))
 
 

@@ -189,32 +189,7 @@ impl PeSimulationConfig {
                 .map_err(|e| AssimError::config(file, "forcing.held_suarez", e.to_string()))?;
         }
         let r = &self.run;
-        if !(r.days.is_finite() && r.days > 0.0) {
-            return err("run.days", format!("must be positive (got {})", r.days));
-        }
-        if !(r.spinup_days.is_finite() && r.spinup_days >= 0.0) {
-            return err("run.spinup_days", format!("must be ≥ 0 (got {})", r.spinup_days));
-        }
-        let steps = r.output_interval_hours * 3600.0 / m.dt_seconds;
-        if r.output_interval_hours.is_nan()
-            || r.output_interval_hours <= 0.0
-            || (steps - steps.round()).abs() > 1e-9
-            || steps.round() < 1.0
-        {
-            return err(
-                "run.output_interval_hours",
-                format!("must be a positive multiple of the time step ({} h)", m.dt_seconds / 3600.0),
-            );
-        }
-        for (key, days) in [("run.days", r.days), ("run.spinup_days", r.spinup_days)] {
-            let n = days * 24.0 / r.output_interval_hours;
-            if (n - n.round()).abs() > 1e-9 {
-                return err(key, "must be a whole number of output intervals".into());
-            }
-        }
-        if !["f32", "f64"].contains(&r.precision.as_str()) {
-            return err("run.precision", format!("must be \"f32\" or \"f64\" (got {:?})", r.precision));
-        }
+        r.validate(m.dt_seconds, file)?;
         let per_slice = crate::grid::STANDARD_GAUSSIAN
             .iter()
             .find(|g| g.0 == m.truncation)

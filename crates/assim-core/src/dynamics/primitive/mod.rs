@@ -37,7 +37,7 @@ pub use initial::{PeInitial, PeOrography};
 pub use vertical::SigmaLevels;
 
 use crate::AssimError;
-use crate::dynamics::shallow_water::{EARTH_OMEGA, EARTH_RADIUS, GRAVITY, Hyperdiffusion};
+use crate::dynamics::shallow_water::{EARTH_OMEGA, EARTH_RADIUS, GRAVITY, Hyperdiffusion, check_dissipation};
 use crate::grid::LatLonGrid;
 use crate::spectral::{Complex64, Factor, SpectralTransform, Table, Term, Truncation, Weighting};
 
@@ -224,20 +224,7 @@ impl PrimitiveDry {
         if !params.omega.is_finite() {
             return bad("omega must be finite".into());
         }
-        if let Some(h) = params.hyperdiffusion
-            && (h.order == 0 || h.order > 8 || !(h.timescale.is_finite() && h.timescale > 0.0))
-        {
-            return bad(format!(
-                "hyperdiffusion needs an order in 1..=8 and a positive timescale (got order {}, {} s)",
-                h.order, h.timescale
-            ));
-        }
-        if !(0.0..0.5).contains(&params.robert) || !(0.0..=1.0).contains(&params.williams) {
-            return bad(format!(
-                "Robert–Asselin ν must be in [0, 0.5) and Williams α in [0, 1] (got {}, {})",
-                params.robert, params.williams
-            ));
-        }
+        check_dissipation(params.hyperdiffusion, params.robert, params.williams)?;
         if let Some(f) = &forcing {
             f.validate()?;
         }

@@ -209,6 +209,43 @@ impl Default for TimeFilterConfig {
     }
 }
 
+impl RunConfig {
+    /// Checks the run's length, output interval (a whole number of time steps of `dt_seconds`,
+    /// and of output intervals in the run and the spin-up) and precision; errors name `file`.
+    pub fn validate(&self, dt_seconds: f64, file: &str) -> Result<(), AssimError> {
+        let err = |key: &str, msg: String| Err(AssimError::config(file, key, msg));
+        let r = self;
+        if !(r.days.is_finite() && r.days > 0.0) {
+            return err("run.days", format!("must be positive (got {})", r.days));
+        }
+        if !(r.spinup_days.is_finite() && r.spinup_days >= 0.0) {
+            return err("run.spinup_days", format!("must be ≥ 0 (got {})", r.spinup_days));
+        }
+        let dt_h = dt_seconds / 3600.0;
+        let steps = r.output_interval_hours / dt_h;
+        if r.output_interval_hours.is_nan()
+            || r.output_interval_hours <= 0.0
+            || (steps - steps.round()).abs() > 1e-9
+            || steps.round() < 1.0
+        {
+            return err(
+                "run.output_interval_hours",
+                format!("must be a positive multiple of the time step ({} h)", dt_h),
+            );
+        }
+        for (key, days) in [("run.days", r.days), ("run.spinup_days", r.spinup_days)] {
+            let n = days * 24.0 / r.output_interval_hours;
+            if (n - n.round()).abs() > 1e-9 {
+                return err(key, "must be a whole number of output intervals".into());
+            }
+        }
+        if !["f32", "f64"].contains(&r.precision.as_str()) {
+            return err("run.precision", format!("must be \"f32\" or \"f64\" (got {:?})", r.precision));
+        }
+        Ok(())
+    }
+}
+
 impl SimulationConfig {
     /// Reads and validates a simulation file; every error names the file and the key.
     pub fn load(path: &Path) -> Result<Self, AssimError> {
@@ -276,33 +313,7 @@ impl SimulationConfig {
             return err("model.orography", "williamson5 needs orography = \"williamson5\"".into());
         }
         let r = &self.run;
-        if !(r.days.is_finite() && r.days > 0.0) {
-            return err("run.days", format!("must be positive (got {})", r.days));
-        }
-        if !(r.spinup_days.is_finite() && r.spinup_days >= 0.0) {
-            return err("run.spinup_days", format!("must be ≥ 0 (got {})", r.spinup_days));
-        }
-        let dt_h = self.model.dt_seconds / 3600.0;
-        let steps = r.output_interval_hours / dt_h;
-        if r.output_interval_hours.is_nan()
-            || r.output_interval_hours <= 0.0
-            || (steps - steps.round()).abs() > 1e-9
-            || steps.round() < 1.0
-        {
-            return err(
-                "run.output_interval_hours",
-                format!("must be a positive multiple of the time step ({} h)", dt_h),
-            );
-        }
-        for (key, days) in [("run.days", r.days), ("run.spinup_days", r.spinup_days)] {
-            let n = days * 24.0 / r.output_interval_hours;
-            if (n - n.round()).abs() > 1e-9 {
-                return err(key, "must be a whole number of output intervals".into());
-            }
-        }
-        if !["f32", "f64"].contains(&r.precision.as_str()) {
-            return err("run.precision", format!("must be \"f32\" or \"f64\" (got {:?})", r.precision));
-        }
+        r.validate(self.model.dt_seconds, file)?;
         let n_out = (r.days * 24.0 / r.output_interval_hours).round() as usize + 1;
         let per_slice = crate::grid::STANDARD_GAUSSIAN
             .iter()

@@ -57,6 +57,29 @@ pub struct Hyperdiffusion {
     pub timescale: f64,
 }
 
+/// Checks the dissipation shared by the spectral models: a hyperdiffusion order in 1..=8 with a
+/// positive timescale, Robert–Asselin ν in [0, 0.5) and Williams α in [0, 1].
+pub(crate) fn check_dissipation(
+    hyperdiffusion: Option<Hyperdiffusion>,
+    robert: f64,
+    williams: f64,
+) -> Result<(), AssimError> {
+    if let Some(h) = hyperdiffusion
+        && (h.order == 0 || h.order > 8 || !(h.timescale.is_finite() && h.timescale > 0.0))
+    {
+        return Err(AssimError::Input(format!(
+            "hyperdiffusion needs an order in 1..=8 and a positive timescale (got order {}, {} s)",
+            h.order, h.timescale
+        )));
+    }
+    if !(0.0..0.5).contains(&robert) || !(0.0..=1.0).contains(&williams) {
+        return Err(AssimError::Input(format!(
+            "Robert–Asselin ν must be in [0, 0.5) and Williams α in [0, 1] (got {robert}, {williams})"
+        )));
+    }
+    Ok(())
+}
+
 /// Physical and numerical parameters of the shallow-water model.
 #[derive(Clone, Debug)]
 pub struct SwParams {
@@ -208,20 +231,7 @@ impl ShallowWater {
         if !params.omega.is_finite() || !params.axis_tilt.is_finite() {
             return bad("omega and axis tilt must be finite".into());
         }
-        if let Some(h) = params.hyperdiffusion
-            && (h.order == 0 || h.order > 8 || !(h.timescale.is_finite() && h.timescale > 0.0))
-        {
-            return bad(format!(
-                "hyperdiffusion needs an order in 1..=8 and a positive timescale (got order {}, {} s)",
-                h.order, h.timescale
-            ));
-        }
-        if !(0.0..0.5).contains(&params.robert) || !(0.0..=1.0).contains(&params.williams) {
-            return bad(format!(
-                "Robert–Asselin ν must be in [0, 0.5) and Williams α in [0, 1] (got {}, {})",
-                params.robert, params.williams
-            ));
-        }
+        check_dissipation(params.hyperdiffusion, params.robert, params.williams)?;
         if let Some(f) = &forcing {
             f.validate(params.truncation)?;
         }
