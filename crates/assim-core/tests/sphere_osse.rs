@@ -56,6 +56,7 @@ fn spectral_var3d_equals_the_exact_analysis() {
             sigma: if k % 3 == 0 { 30.0 } else { 1.0 },
             source: if k % 5 == 0 { Source::Satellite } else { Source::Station },
             footprint_km: if k % 5 == 0 { 400.0 } else { 0.0 },
+            pressure_hpa: None,
         })
         .collect();
     let h = operator(&grid, &recs).unwrap();
@@ -252,6 +253,17 @@ fn bad_sphere_experiments_are_refused_with_the_key() {
         );
     let e = Experiment::parse_in(&text, "x.toml", dir).unwrap_err().to_string();
     assert!(e.contains("network.file") && e.contains("record 0") && e.contains("95"), "{e}");
+    // A file with pressure levels (the primitive-equation bed's) is refused on this bed.
+    std::fs::write(
+        &bad,
+        format!(
+            "{}\n6,45.0,10,eastward_wind,1.0,2,station,0,500\n",
+            assim_core::obs::records::CSV_HEADER_LEVELS
+        ),
+    )
+    .unwrap();
+    let e = Experiment::parse_in(&text, "x.toml", dir).unwrap_err().to_string();
+    assert!(e.contains("network.file") && e.contains("500 hPa") && e.contains("single layer"), "{e}");
     let _ = std::fs::remove_file(&bad);
 }
 

@@ -43,6 +43,7 @@ fn network(grid: &LatLonGrid, stations: usize, footprints: usize) -> Vec<Observa
             sigma: if sat { 100.0 } else { 1.5 },
             source: if sat { Source::Satellite } else { Source::Station },
             footprint_km: if sat { 300.0 } else { 0.0 },
+            pressure_hpa: None,
         });
     }
     let _ = grid;

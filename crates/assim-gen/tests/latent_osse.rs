@@ -361,6 +361,7 @@ fn check_decoded_operator(ae: &TrainedAutoencoder, shape: [usize; 2]) {
             sigma: 1.0,
             source: if k % 4 == 0 { Source::Satellite } else { Source::Station },
             footprint_km: if k % 4 == 0 { 500.0 } else { 0.0 },
+            pressure_hpa: None,
         })
         .collect();
     let op = operator(&grid, &recs).unwrap();

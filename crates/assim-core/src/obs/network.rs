@@ -269,7 +269,17 @@ impl Network {
     pub fn window(&self, grid: &LatLonGrid, t_end: f64, window: f64) -> Vec<Observation> {
         let time_hours = t_end / 3600.0;
         let rec = |lat: f64, lon: f64, variable: Variable, sigma: f64, source: Source, footprint_km: f64| {
-            Observation { time_hours, lat, lon, variable, value: 0.0, sigma, source, footprint_km }
+            Observation {
+                time_hours,
+                lat,
+                lon,
+                variable,
+                value: 0.0,
+                sigma,
+                source,
+                footprint_km,
+                pressure_hpa: None,
+            }
         };
         let mut out = Vec::new();
         for &(lat, lon) in &self.stations {

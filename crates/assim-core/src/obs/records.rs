@@ -1,8 +1,9 @@
 //! Observation records on the sphere (ragged, not gridded) and their CSV file.
 //!
 //! The file (documented in `docs/osse.md`) has one header line and one record per
-//! line: `time_hours,lat,lon,variable,value,sigma,source,footprint_km`. Loading checks every
-//! field and names the first bad record.
+//! line: `time_hours,lat,lon,variable,value,sigma,source,footprint_km`, and a ninth column
+//! `pressure_hpa` when the records have levels (a multi-level bed's radiosondes; empty for a
+//! single-level record). Loading checks every field and names the first bad record.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +14,10 @@ use crate::grid::{Bilinear, LatLonGrid};
 
 /// The header line of an observation file.
 pub const CSV_HEADER: &str = "time_hours,lat,lon,variable,value,sigma,source,footprint_km";
+
+/// The header line of an observation file whose records have pressure levels.
+pub const CSV_HEADER_LEVELS: &str =
+    "time_hours,lat,lon,variable,value,sigma,source,footprint_km,pressure_hpa";
 
 /// A state variable of the shallow-water bed, in state order `(variable, lat, lon)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,6 +112,20 @@ pub struct Observation {
     pub source: Source,
     /// Diameter (km) of the disk the value averages over; 0 for a point value.
     pub footprint_km: f64,
+    /// The pressure level (hPa) of a multi-level observation; `None` for a single-level one.
+    pub pressure_hpa: Option<f64>,
+}
+
+/// Refuses records with pressure levels on a single-layer bed, naming the first.
+pub fn require_single_layer(records: &[Observation]) -> Result<(), String> {
+    match records.iter().position(|r| r.pressure_hpa.is_some()) {
+        Some(i) => Err(format!(
+            "record {i} is at {} hPa: the shallow-water bed has a single layer (observations with pressure \
+             levels belong to the primitive-equation bed)",
+            records[i].pressure_hpa.unwrap_or_default()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Mean Earth radius for distances on the ground (km).
@@ -126,6 +145,7 @@ pub fn destination(lat: f64, lon: f64, bearing: f64, dist: f64) -> (f64, f64) {
 /// values by bilinear interpolation, footprints by the mean of seven bilinear values (the
 /// centre and six points on the ring at half the footprint radius).
 pub fn operator(grid: &LatLonGrid, records: &[Observation]) -> Result<SparseLinear, AssimError> {
+    require_single_layer(records).map_err(AssimError::Input)?;
     let g = grid.len();
     let mut points = Vec::new();
     let mut stencil = Vec::with_capacity(records.len());
@@ -163,11 +183,12 @@ pub fn operator(grid: &LatLonGrid, records: &[Observation]) -> Result<SparseLine
 
 /// Writes records as CSV text (see the module documentation).
 pub fn to_csv(records: &[Observation]) -> String {
+    let levels = records.iter().any(|r| r.pressure_hpa.is_some());
     let mut s = String::with_capacity(64 * (records.len() + 1));
-    s.push_str(CSV_HEADER);
+    s.push_str(if levels { CSV_HEADER_LEVELS } else { CSV_HEADER });
     s.push('\n');
     for r in records {
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{},{},{},{},{},{},{},{}",
             r.time_hours,
@@ -179,6 +200,13 @@ pub fn to_csv(records: &[Observation]) -> String {
             r.source.name(),
             r.footprint_km
         );
+        if levels {
+            s.push(',');
+            if let Some(p) = r.pressure_hpa {
+                let _ = write!(s, "{p}");
+            }
+        }
+        s.push('\n');
     }
     s
 }
@@ -199,11 +227,16 @@ pub fn read_csv(path: &Path) -> Result<Vec<Observation>, AssimError> {
 /// Parses observation CSV text; the error names the record and its line.
 pub fn parse_csv(text: &str) -> Result<Vec<Observation>, String> {
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, h)) if h.trim() == CSV_HEADER => {}
-        Some((_, h)) => return Err(format!("line 1: header {h:?} is not {CSV_HEADER:?}")),
+    let levels = match lines.next() {
+        Some((_, h)) if h.trim() == CSV_HEADER => false,
+        Some((_, h)) if h.trim() == CSV_HEADER_LEVELS => true,
+        Some((_, h)) => {
+            return Err(format!("line 1: header {h:?} is neither {CSV_HEADER:?} nor {CSV_HEADER_LEVELS:?}"));
+        }
         None => return Err("empty file: no header".into()),
-    }
+    };
+    let n_fields = if levels { 9 } else { 8 };
+    let header = if levels { CSV_HEADER_LEVELS } else { CSV_HEADER };
     let mut out = Vec::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
@@ -212,8 +245,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<Observation>, String> {
         let rec = out.len();
         let at = |msg: String| format!("record {rec} (line {}): {msg}", i + 1);
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 8 {
-            return Err(at(format!("{} fields, expected 8 ({CSV_HEADER})", f.len())));
+        if f.len() != n_fields {
+            return Err(at(format!("{} fields, expected {n_fields} ({header})", f.len())));
         }
         let num = |k: usize, name: &str| -> Result<f64, String> {
             let v: f64 = f[k].parse().map_err(|_| at(format!("{name} {:?} is not a number", f[k])))?;
@@ -236,7 +269,26 @@ pub fn parse_csv(text: &str) -> Result<Vec<Observation>, String> {
         if footprint_km < 0.0 {
             return Err(at(format!("footprint_km must be ≥ 0 (got {footprint_km})")));
         }
-        out.push(Observation { time_hours, lat, lon, variable, value, sigma, source, footprint_km });
+        let pressure_hpa = if levels && !f[8].is_empty() {
+            let p = num(8, "pressure_hpa")?;
+            if p <= 0.0 {
+                return Err(at(format!("pressure_hpa must be > 0 (got {p})")));
+            }
+            Some(p)
+        } else {
+            None
+        };
+        out.push(Observation {
+            time_hours,
+            lat,
+            lon,
+            variable,
+            value,
+            sigma,
+            source,
+            footprint_km,
+            pressure_hpa,
+        });
     }
     Ok(out)
 }
@@ -258,6 +310,7 @@ mod tests {
                 sigma: 1.0 + uniform(&mut rng),
                 source: if k % 2 == 0 { Source::Station } else { Source::Satellite },
                 footprint_km: if k % 2 == 0 { 0.0 } else { 300.0 },
+                pressure_hpa: None,
             })
             .collect()
     }
@@ -288,6 +341,25 @@ mod tests {
     fn csv_round_trips_exactly() {
         let recs = records(50);
         assert_eq!(parse_csv(&to_csv(&recs)).unwrap(), recs);
+        let mut levelled = records(4);
+        levelled[1].pressure_hpa = Some(500.0);
+        let text = to_csv(&levelled);
+        assert!(text.starts_with(CSV_HEADER_LEVELS));
+        assert_eq!(parse_csv(&text).unwrap(), levelled);
+        assert!(
+            parse_csv(&text.replace(",500\n", ",-5\n")).unwrap_err().contains("pressure_hpa must be > 0")
+        );
+    }
+
+    /// A file with pressure levels is refused by the single-layer (shallow-water) operator,
+    /// naming the record.
+    #[test]
+    fn levelled_records_are_refused_on_a_single_layer() {
+        let grid = LatLonGrid::for_truncation(21).unwrap();
+        let mut recs = records(5);
+        recs[3].pressure_hpa = Some(850.0);
+        let e = operator(&grid, &recs).unwrap_err().to_string();
+        assert!(e.contains("record 3 is at 850 hPa") && e.contains("single layer"), "{e}");
     }
 
     #[test]

@@ -214,8 +214,10 @@ impl BedConfig for SphereConfig {
         }
         Network::new(&self.network).map_err(|msg| ctx.error("network", msg))?;
         if let Some(obs_file) = &self.network.file {
-            crate::obs::records::read_csv(&ctx.base_dir.join(obs_file))
+            let recs = crate::obs::records::read_csv(&ctx.base_dir.join(obs_file))
                 .map_err(|e| ctx.error("network.file", e.to_string()))?;
+            crate::obs::records::require_single_layer(&recs)
+                .map_err(|msg| ctx.error("network.file", format!("{obs_file}: {msg}")))?;
         }
         if let Some(f) = &self.forecasts
             && (f.lead_days == 0 || f.every == 0)
