@@ -127,6 +127,105 @@ impl Localizer for GreatCircle {
     }
 }
 
+/// A multi-level state on a lat-lon grid (`T`, `u`, `v` on `L` levels, then `p_s`; see
+/// [`super::column::ColumnLayout`]) localised in the horizontal (great-circle km, the LETKF's
+/// `loc_rad`) and in the vertical (`|ln p_obs − ln p_level|`, the half-width `vertical_scale`
+/// fixed here): the taper is the product of the two Gaspari–Cohn tapers. A batch is one point
+/// and level (its T, u, v; the lowest level's batch holds p_s too); a level sits at
+/// `σ_k · 1000 hPa` (the reference surface pressure), an observation at its own pressure.
+#[derive(Clone, Debug)]
+pub struct ColumnLocalizer {
+    horizontal: GreatCircle,
+    /// ln p (Pa) of each batch's level.
+    batch_ln_p: Vec<f64>,
+    /// ln p (Pa) of each observation.
+    obs_ln_p: Vec<f64>,
+    vertical_scale: f64,
+}
+
+impl ColumnLocalizer {
+    /// The geometry of `layout`'s state on `grid` with full levels `sigma`, observations at
+    /// `obs` (latitude, longitude in degrees) and pressures `obs_pressure` (Pa), and the vertical
+    /// localisation radius `vertical_scale` (in ln p; infinite for none).
+    pub fn new(
+        grid: &crate::grid::LatLonGrid,
+        sigma: &[f64],
+        obs: &[(f64, f64)],
+        obs_pressure: &[f64],
+        vertical_scale: f64,
+    ) -> Result<Self, crate::AssimError> {
+        if obs.len() != obs_pressure.len() {
+            return Err(crate::AssimError::Input(format!(
+                "{} observation locations but {} pressures",
+                obs.len(),
+                obs_pressure.len()
+            )));
+        }
+        if vertical_scale.is_nan()
+            || vertical_scale <= 0.0
+            || obs_pressure.iter().any(|p| !(p.is_finite() && *p > 0.0))
+        {
+            return Err(crate::AssimError::Input(
+                "vertical localisation needs a positive scale and positive observation pressures".into(),
+            ));
+        }
+        let (g, l) = (grid.len(), sigma.len());
+        let mut horizontal = GreatCircle::new(grid, 1, obs);
+        let mut batches = Vec::with_capacity(g * l);
+        let mut batch_ln_p = Vec::with_capacity(g * l);
+        for (k, s) in sigma.iter().enumerate() {
+            for p in 0..g {
+                let mut b = vec![k * g + p, (l + k) * g + p, (2 * l + k) * g + p];
+                if k + 1 == l {
+                    b.push(3 * l * g + p);
+                }
+                batches.push(b);
+                batch_ln_p.push((s * 1.0e5).ln());
+            }
+        }
+        horizontal.batches = batches;
+        Ok(Self {
+            horizontal,
+            batch_ln_p,
+            obs_ln_p: obs_pressure.iter().map(|p| p.ln()).collect(),
+            vertical_scale,
+        })
+    }
+}
+
+impl Localizer for ColumnLocalizer {
+    fn batches(&self) -> &[Vec<usize>] {
+        self.horizontal.batches()
+    }
+
+    /// Horizontal distances (km); the vertical part enters [`Localizer::obs_taper`].
+    fn batch_to_obs_distances(&self, batch: &[usize]) -> Vec<f64> {
+        self.horizontal.batch_to_obs_distances(batch)
+    }
+
+    fn obs_taper(&self, batch: &[usize], radius: f64) -> (Vec<usize>, Vec<f64>) {
+        // The batch's first index is T at (level k, point p) = k·g + p: its batch number.
+        let lnp = self.batch_ln_p[batch[0]];
+        let dists = self.horizontal.batch_to_obs_distances(batch);
+        let mut idx = Vec::new();
+        let mut coeff = Vec::new();
+        for (p, d) in dists.into_iter().enumerate() {
+            let h = if radius.is_infinite() { 1.0 } else { gaspari_cohn(d, 1.82 * radius) };
+            let v = if self.vertical_scale.is_infinite() {
+                1.0
+            } else {
+                gaspari_cohn((self.obs_ln_p[p] - lnp).abs(), 1.82 * self.vertical_scale)
+            };
+            let c = h * v;
+            if c > 1e-3 {
+                idx.push(p);
+                coeff.push(c);
+            }
+        }
+        (idx, coeff)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +270,35 @@ mod tests {
         let (idx, _) = l.obs_taper(&[0, 1], 4.0);
         // Coefficients > 1e-3 reach d = 12.5 (GC = 2.2e-3) but not 13.5 (1.3e-4): 13 per side.
         assert_eq!(idx.len(), 26);
+    }
+
+    /// Column localisation: batches are (level, point) groups holding T, u, v (and p_s at the
+    /// bottom); the taper is the horizontal one times the vertical one in ln p, 1 at the
+    /// observation's own level and point, zero two scales away in ln p.
+    #[test]
+    fn column_localizer_tapers_in_the_horizontal_and_in_ln_p() {
+        let grid = crate::grid::LatLonGrid::for_truncation(21).unwrap();
+        let sigma = [0.1, 0.3, 0.5, 0.7, 0.9];
+        let g = grid.len();
+        let (la, lo) = (grid.lat_degrees()[10], grid.lon_degrees()[5]);
+        let loc =
+            ColumnLocalizer::new(&grid, &sigma, &[(la, lo), (la, lo)], &[50_000.0, 10_000.0], 0.5).unwrap();
+        assert_eq!(loc.batches().len(), 5 * g);
+        let p = 10 * grid.nlon() + 5;
+        let at = |k: usize| &loc.batches()[k * g + p];
+        assert_eq!(at(2), &vec![2 * g + p, 7 * g + p, 12 * g + p]);
+        assert_eq!(at(4).len(), 4);
+        assert_eq!(at(4)[3], 15 * g + p);
+        // At σ = 0.5 (500 hPa): the 500 hPa observation has coefficient 1; the 100 hPa one is
+        // ln 5 = 1.61 away, beyond 2 · 1.82 · 0.5 = 1.82 → GC = 0.0005, dropped.
+        let (idx, c) = loc.obs_taper(at(2), 500.0);
+        assert_eq!(idx, vec![0]);
+        assert!((c[0] - 1.0).abs() < 1e-12);
+        // Without vertical localisation both count, fully.
+        let flat =
+            ColumnLocalizer::new(&grid, &sigma, &[(la, lo), (la, lo)], &[50_000.0, 10_000.0], f64::INFINITY)
+                .unwrap();
+        assert_eq!(flat.obs_taper(at(2), 500.0).0, vec![0, 1]);
+        assert!(ColumnLocalizer::new(&grid, &sigma, &[(la, lo)], &[], 0.5).is_err());
     }
 }

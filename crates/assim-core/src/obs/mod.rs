@@ -11,7 +11,7 @@ mod sparse;
 mod square;
 
 pub use arctan::ArcTan;
-pub use localization::{GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
+pub use localization::{ColumnLocalizer, GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
 pub use partial_identity::PartialIdentity;
 pub use pointwise::Pointwise;
 pub use records::{Observation, Source, Variable};
