@@ -25,14 +25,16 @@ pub fn run(
     quiet: bool,
 ) -> Result<(), AssimError> {
     let (text, file) = read_text(config)?;
-    if is_primitive(&text) {
-        return run_primitive(PeSimulationConfig::parse(&text, &file)?, out, force, figures, quiet);
-    }
-    let cfg = SimulationConfig::parse(&text, &file)?;
+    let primitive = is_primitive(&text);
+    let pe_cfg = primitive.then(|| PeSimulationConfig::parse(&text, &file)).transpose()?;
+    let sw_cfg = (!primitive).then(|| SimulationConfig::parse(&text, &file)).transpose()?;
     check_destination(out, force)?;
     if let Some(dir) = figures {
         std::fs::create_dir_all(dir).map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
     }
+    let Some(cfg) = sw_cfg else {
+        return run_primitive(pe_cfg.expect("one of the two"), out, force, figures, quiet);
+    };
     let base = config.parent().unwrap_or(Path::new("."));
     let sim = Simulation::new(cfg.clone(), base)?;
     let total = cfg.run.spinup_days + cfg.run.days;
@@ -85,7 +87,8 @@ fn tick(bar: &ProgressBar, started: Instant, day: f64, total: f64) {
     bar.set_message(format!("day {day:.1}/{total:.0} · {rate:.1} model days/s"));
 }
 
-/// A primitive-equation simulation: the store, a summary and the figures.
+/// A primitive-equation simulation (destination and figures directory already checked): the
+/// store, a summary and the figures.
 fn run_primitive(
     cfg: PeSimulationConfig,
     out: &Path,
@@ -93,10 +96,6 @@ fn run_primitive(
     figures: Option<&Path>,
     quiet: bool,
 ) -> Result<(), AssimError> {
-    check_destination(out, force)?;
-    if let Some(dir) = figures {
-        std::fs::create_dir_all(dir).map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
-    }
     let sim = PeSimulation::new(cfg.clone())?;
     let total = cfg.run.spinup_days + cfg.run.days;
     let bar = progress_bar(total, quiet);

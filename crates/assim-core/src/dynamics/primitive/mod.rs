@@ -37,7 +37,10 @@ pub use initial::{PeInitial, PeOrography};
 pub use vertical::SigmaLevels;
 
 use crate::AssimError;
-use crate::dynamics::shallow_water::{EARTH_OMEGA, EARTH_RADIUS, GRAVITY, Hyperdiffusion, check_dissipation};
+use crate::dynamics::shallow_water::{
+    DEFAULT_HYPERDIFFUSION, DEFAULT_ROBERT, DEFAULT_WILLIAMS, EARTH_OMEGA, EARTH_RADIUS, GRAVITY,
+    Hyperdiffusion, check_dissipation,
+};
 use crate::grid::LatLonGrid;
 use crate::spectral::{Complex64, Factor, SpectralTransform, Table, Term, Truncation, Weighting};
 
@@ -93,9 +96,9 @@ impl PeParams {
             gas_constant: DRY_GAS_CONSTANT,
             kappa: KAPPA,
             reference_temperature: 300.0,
-            hyperdiffusion: Some(Hyperdiffusion { order: 4, timescale: 2.4 * 3600.0 }),
-            robert: 0.05,
-            williams: 0.53,
+            hyperdiffusion: Some(DEFAULT_HYPERDIFFUSION),
+            robert: DEFAULT_ROBERT,
+            williams: DEFAULT_WILLIAMS,
         })
     }
 }

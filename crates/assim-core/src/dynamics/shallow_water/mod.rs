@@ -80,6 +80,14 @@ pub(crate) fn check_dissipation(
     Ok(())
 }
 
+/// The spectral models' default hyperdiffusion: ∇⁸ with a 2.4-hour timescale at the truncation
+/// limit.
+pub const DEFAULT_HYPERDIFFUSION: Hyperdiffusion = Hyperdiffusion { order: 4, timescale: 2.4 * 3600.0 };
+/// The spectral models' default Robert–Asselin coefficient ν.
+pub const DEFAULT_ROBERT: f64 = 0.05;
+/// The spectral models' default Williams α.
+pub const DEFAULT_WILLIAMS: f64 = 0.53;
+
 /// Physical and numerical parameters of the shallow-water model.
 #[derive(Clone, Debug)]
 pub struct SwParams {
@@ -116,9 +124,9 @@ impl SwParams {
             omega: EARTH_OMEGA,
             gravity: GRAVITY,
             axis_tilt: 0.0,
-            hyperdiffusion: Some(Hyperdiffusion { order: 4, timescale: 2.4 * 3600.0 }),
-            robert: 0.05,
-            williams: 0.53,
+            hyperdiffusion: Some(DEFAULT_HYPERDIFFUSION),
+            robert: DEFAULT_ROBERT,
+            williams: DEFAULT_WILLIAMS,
         }
     }
 }
