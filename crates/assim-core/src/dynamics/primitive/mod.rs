@@ -327,7 +327,6 @@ impl PrimitiveDry {
         }
         ana_jobs.push(scalar(ANA_PER_LEVEL * l));
         weights.push(Weighting::Scalar);
-        let _ = tr;
         Ok(Self {
             params,
             sht,
