@@ -170,8 +170,8 @@ impl PeSimulation {
                     "the model blew up before day {day:.2}: non-finite state"
                 )));
             }
-            let state = integ.state();
-            let d = self.model.diagnostics(state);
+            let f = self.model.grid_fields(integ.state());
+            let d = self.model.diagnostics_of(&f);
             if self.model.courant(d.max_wind) > 1.5 {
                 return Err(AssimError::Numerical(format!(
                     "winds reached {:.0} m/s at day {day:.2}, too fast for dt = {dt} s (Courant number {:.2}); \
@@ -180,7 +180,6 @@ impl PeSimulation {
                     self.model.courant(d.max_wind)
                 )));
             }
-            let f = self.model.grid_fields(state);
             series.day.push(day);
             series.kinetic.push(d.kinetic);
             series.enthalpy.push(d.enthalpy);

@@ -102,6 +102,12 @@ impl Channel {
         Ok(Self { weights, surface })
     }
 
+    /// The weight of layer `k` with the surface term folded into the lowest layer (the dry
+    /// model's surface temperature is the lowest level's).
+    pub fn layer_weight(&self, k: usize) -> f64 {
+        if k + 1 == self.weights.len() { self.weights[k] + self.surface } else { self.weights[k] }
+    }
+
     /// σ of the layer with the largest weight (full levels `full`).
     pub fn peak(&self, full: &[f64]) -> f64 {
         let k =
@@ -130,13 +136,12 @@ pub fn sounder(
 ) -> Result<SparseLinear, AssimError> {
     check_channels(channels, layout.nlev)?;
     let mut h = SparseLinear::new(layout.nx());
-    let bottom = layout.nlev - 1;
     for p in 0..points.n_points() {
         let (idx, w) = points.row(p);
         for ch in channels {
             let mut row = Vec::with_capacity((layout.nlev + 1) * idx.len());
-            for (k, wk) in ch.weights.iter().enumerate() {
-                let wk = if k == bottom { wk + ch.surface } else { *wk };
+            for k in 0..layout.nlev {
+                let wk = ch.layer_weight(k);
                 row.extend(idx.iter().zip(w).map(|(&i, &wi)| (layout.temp(k, i), wk * wi)));
             }
             h.push_row(row);
@@ -158,7 +163,6 @@ impl Olr {
     /// OLR over `boxes` (each a list of grid-point indices) with the grey weighting `channel`.
     pub fn new(layout: ColumnLayout, boxes: &[Vec<usize>], channel: &Channel) -> Result<Self, AssimError> {
         check_channels(std::slice::from_ref(channel), layout.nlev)?;
-        let bottom = layout.nlev - 1;
         let mut rows = Vec::with_capacity(boxes.len());
         for (b, pts) in boxes.iter().enumerate() {
             if pts.is_empty() || pts.iter().any(|&i| i >= layout.npts) {
@@ -166,8 +170,8 @@ impl Olr {
             }
             let m = STEFAN_BOLTZMANN / pts.len() as f64;
             let mut row = Vec::with_capacity(layout.nlev * pts.len());
-            for (k, wk) in channel.weights.iter().enumerate() {
-                let wk = if k == bottom { wk + channel.surface } else { *wk };
+            for k in 0..layout.nlev {
+                let wk = channel.layer_weight(k);
                 row.extend(pts.iter().map(|&i| (layout.temp(k, i), wk * m)));
             }
             rows.push(row);
@@ -434,6 +438,20 @@ mod tests {
         SigmaLevels::equidistant(10).unwrap()
     }
 
+    /// The Taylor test's ratio `r(ε) / r(ε/10)` of the remainders `‖H(x + ε dx) − H(x) − ε TL‖`:
+    /// 100 when `tl = H'(x) dx` (the remainder falls as ε²), 10 when it is wrong.
+    fn taylor_ratio(h: &dyn ObsOperator, x: &[f64], dx: &[f64], tl: &[f64], eps: f64) -> f64 {
+        let mut y0 = vec![0.0; h.n_obs()];
+        h.apply(x, &mut y0);
+        let remainder = |e: f64| {
+            let xe: Vec<f64> = x.iter().zip(dx).map(|(a, d)| a + e * d).collect();
+            let mut y = vec![0.0; h.n_obs()];
+            h.apply(&xe, &mut y);
+            y.iter().zip(&y0).zip(tl).map(|((a, b), t)| (a - b - e * t).powi(2)).sum::<f64>().sqrt()
+        };
+        remainder(eps) / remainder(eps / 10.0)
+    }
+
     /// Channels peaking from σ = 0.1 to 0.9 integrate to one and peak where asked (to a layer).
     #[test]
     fn channels_integrate_to_one_and_peak_in_order() {
@@ -511,16 +529,10 @@ mod tests {
         let mut dx = vec![0.0; layout.nx()];
         crate::rng::fill_normal(&mut rng, &mut dx);
         let p = olr.n_obs();
-        let (mut y0, mut y1, mut tl) = (vec![0.0; p], vec![0.0; p], vec![0.0; p]);
-        olr.apply(&x, &mut y0);
+        let mut tl = vec![0.0; p];
         olr.tangent_linear(&x, &dx, &mut tl);
-        let remainder = |eps: f64, y1: &mut Vec<f64>| {
-            let xe: Vec<f64> = x.iter().zip(&dx).map(|(a, d)| a + eps * d).collect();
-            olr.apply(&xe, y1);
-            y1.iter().zip(&y0).zip(&tl).map(|((a, b), t)| (a - b - eps * t).powi(2)).sum::<f64>().sqrt()
-        };
-        let (r1, r2) = (remainder(1e-1, &mut y1), remainder(1e-2, &mut y1));
-        assert!((r1 / r2 - 100.0).abs() < 5.0, "Taylor remainder ratio {} (expect 100)", r1 / r2);
+        let ratio = taylor_ratio(&olr, &x, &dx, &tl, 1e-1);
+        assert!((ratio - 100.0).abs() < 5.0, "Taylor remainder ratio {ratio} (expect 100)");
         let mut dy = vec![0.0; p];
         crate::rng::fill_normal(&mut rng, &mut dy);
         let mut adj = vec![0.0; layout.nx()];
@@ -570,16 +582,10 @@ mod tests {
         crate::rng::fill_normal(&mut rng, &mut dx);
         (0..n).for_each(|i| dx[layout.ps(i)] *= 300.0);
         let p = sondes.n_obs();
-        let (mut y0, mut y1, mut tl) = (vec![0.0; p], vec![0.0; p], vec![0.0; p]);
-        sondes.apply(&x, &mut y0);
+        let mut tl = vec![0.0; p];
         sondes.tangent_linear(&x, &dx, &mut tl);
-        let remainder = |eps: f64, y1: &mut Vec<f64>| {
-            let xe: Vec<f64> = x.iter().zip(&dx).map(|(a, d)| a + eps * d).collect();
-            sondes.apply(&xe, y1);
-            y1.iter().zip(&y0).zip(&tl).map(|((a, b), t)| (a - b - eps * t).powi(2)).sum::<f64>().sqrt()
-        };
-        let (r1, r2) = (remainder(1e-2, &mut y1), remainder(1e-3, &mut y1));
-        assert!((r1 / r2 - 100.0).abs() < 10.0, "Taylor remainder ratio {} (expect 100)", r1 / r2);
+        let ratio = taylor_ratio(&sondes, &x, &dx, &tl, 1e-2);
+        assert!((ratio - 100.0).abs() < 10.0, "Taylor remainder ratio {ratio} (expect 100)");
         let mut dy = vec![0.0; p];
         crate::rng::fill_normal(&mut rng, &mut dy);
         let mut adj = vec![0.0; layout.nx()];

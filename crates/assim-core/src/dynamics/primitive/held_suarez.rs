@@ -108,8 +108,13 @@ impl HeldSuarez {
     /// `p` (Pa), with `p0 = 1000 hPa` and the model's κ.
     pub fn equilibrium_temperature(&self, lat: f64, p: f64, kappa: f64) -> f64 {
         let r = p / 1.0e5;
-        let (s2, c2) = (lat.sin().powi(2), lat.cos().powi(2));
-        (200.0f64).max((315.0 - self.delta_t_y * s2 - self.delta_theta_z * r.ln() * c2) * r.powf(kappa))
+        self.equilibrium_from(lat.sin().powi(2), lat.cos().powi(2), r.ln(), r.powf(kappa))
+    }
+
+    /// `T_eq` from its pieces, `sin²φ`, `cos²φ`, `ln(p/p0)` and `(p/p0)^κ`, for the model's
+    /// point loop, which has them at hand.
+    pub fn equilibrium_from(&self, sin2: f64, cos2: f64, ln_ratio: f64, ratio_kappa: f64) -> f64 {
+        (200.0f64).max((315.0 - self.delta_t_y * sin2 - self.delta_theta_z * ln_ratio * cos2) * ratio_kappa)
     }
 }
 

@@ -125,11 +125,10 @@ impl PeInitial {
                     )));
                 }
                 let phis = model.surface_geopotential();
-                let ps: Vec<f64> =
-                    phis.iter().map(|f| P0 * (-f / (p.gas_constant * temperature)).exp()).collect();
                 let zero = vec![0.0; n * l];
-                let mut s = model.state_from_grid(&zero, &zero, &vec![temperature; n * l], &ps)?;
-                // ln p_s straight from the spectral Φ_s, so that the balance holds to rounding.
+                let mut s = model.state_from_grid(&zero, &zero, &vec![temperature; n * l], &vec![P0; n])?;
+                // p_s = p0 exp(−Φ_s / R T), its ln straight from the spectral Φ_s, so that the
+                // balance holds to rounding.
                 let phis_spec = model.transform().analysis(phis);
                 let mut lnps = model.transform().analysis(&vec![P0.ln(); n]);
                 for (x, f) in lnps.iter_mut().zip(&phis_spec) {

@@ -39,7 +39,7 @@ pub use vertical::SigmaLevels;
 use crate::AssimError;
 use crate::dynamics::shallow_water::{
     DEFAULT_HYPERDIFFUSION, DEFAULT_ROBERT, DEFAULT_WILLIAMS, EARTH_OMEGA, EARTH_RADIUS, GRAVITY,
-    Hyperdiffusion, check_dissipation,
+    Hyperdiffusion, check_courant, check_dissipation, courant_number, on_pool_worker,
 };
 use crate::grid::LatLonGrid;
 use crate::spectral::{Complex64, Factor, SpectralTransform, Table, Term, Truncation, Weighting};
@@ -450,23 +450,13 @@ impl PrimitiveDry {
 
     /// The advective Courant number `max|v| · T · dt / a` for winds of `max_wind` (m s⁻¹).
     pub fn courant(&self, max_wind: f64) -> f64 {
-        max_wind * self.params.truncation as f64 * self.params.dt / self.params.radius
+        courant_number(max_wind, self.params.truncation, self.params.dt, self.params.radius)
     }
 
     /// Fails with a clear message when `dt` is too long for winds of `max_wind` (m s⁻¹): the
     /// advection is explicit, so the shallow-water model's limit holds level by level.
     pub fn check_time_step(&self, max_wind: f64) -> Result<(), AssimError> {
-        let c = self.courant(max_wind);
-        let limit = crate::dynamics::shallow_water::MAX_COURANT;
-        if c > limit || !c.is_finite() {
-            let dt_max = limit * self.params.radius / (max_wind * self.params.truncation as f64);
-            return Err(AssimError::Input(format!(
-                "time step {} s is unstable at T{} for winds up to {:.0} m/s (Courant number {:.2} > {limit}): \
-                 use dt ≤ {:.0} s",
-                self.params.dt, self.params.truncation, max_wind, c, dt_max
-            )));
-        }
-        Ok(())
+        check_courant(max_wind, self.params.truncation, self.params.dt, self.params.radius)
     }
 
     /// Starts an integration from `state`.
@@ -505,16 +495,11 @@ impl PrimitiveDry {
     /// Advances an integration by `steps` time steps (on a rayon worker, as the
     /// shallow-water model does, when called from outside the pool).
     pub fn run(&self, integ: &mut PeIntegration, steps: u64) {
-        let go = |integ: &mut PeIntegration| {
+        on_pool_worker(|| {
             for _ in 0..steps {
                 self.step(integ);
             }
-        };
-        if rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
-            rayon::join(|| go(integ), || ());
-        } else {
-            go(integ);
-        }
+        });
     }
 
     /// One time step: leapfrog (a forward step first), semi-implicit gravity waves, implicit
@@ -660,7 +645,6 @@ impl PrimitiveDry {
                 let mut d_only = vec![0.0; l];
                 let zeros = vec![0.0; l];
                 let (s2, c2) = (lat[j].sin().powi(2), cos_lat[j] * cos_lat[j]);
-                let theta_surface = 315.0 - hs.map_or(0.0, |h| h.delta_t_y) * s2;
                 let relax = if hs.is_some() { &self.relaxation[j * l..(j + 1) * l] } else { &[][..] };
                 for i in 0..nlon {
                     for k in 0..l {
@@ -694,8 +678,7 @@ impl PrimitiveDry {
                             + kappa * (tt[k] * om[k] - t_ref[k] * om_lin[k]);
                         if let Some(hs) = hs {
                             let ln_p = self.ln_sigma[k] + pi[i] - ln_p0;
-                            let theta = theta_surface - hs.delta_theta_z * ln_p * c2;
-                            let t_eq = (theta * self.sigma_kappa[k] * ps_kappa).max(200.0);
+                            let t_eq = hs.equilibrium_from(s2, c2, ln_p, self.sigma_kappa[k] * ps_kappa);
                             nt -= relax[k] * (tt[k] - t_eq);
                         }
                         out[(c + 5) * nlon + i] = nt;
@@ -736,7 +719,12 @@ impl PrimitiveDry {
 
     /// Mass, energy and the largest wind of a state.
     pub fn diagnostics(&self, s: &PeState) -> PeDiagnostics {
-        let f = self.grid_fields(s);
+        self.diagnostics_of(&self.grid_fields(s))
+    }
+
+    /// Mass, energy and the largest wind of a state's grid fields (for callers that already
+    /// hold them).
+    pub fn diagnostics_of(&self, f: &PeGridFields) -> PeDiagnostics {
         let grid = self.grid();
         let n = grid.len();
         let (g, cp) = (self.params.gravity, self.params.gas_constant / self.params.kappa);
