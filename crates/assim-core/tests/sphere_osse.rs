@@ -112,6 +112,83 @@ fn spectral_var3d_equals_the_exact_analysis() {
     assert!(d[0].1 >= 1.0 && d[1].1 < 1.0, "{d:?}");
 }
 
+/// One 3D-Var analysis of `y` with `loops` outer loops: the analysis and the cost reduction.
+fn var3d_analysis(setup: &Setup<'_>, y: &[f64], xb: f64, loops: usize) -> (Vec<f64>, f64) {
+    let mut var = SpectralVar3D::new(xb, 500, 1e-12);
+    var.outer_loops = loops;
+    let mut r = stream(0, "unused");
+    var.initialise(setup, &mut r).unwrap();
+    var.analyse(setup, y, 6.0, &mut r).unwrap();
+    let Estimate::State { mean, .. } = var.estimate() else { unreachable!() };
+    (mean.to_vec(), var.diagnostics()[1].1)
+}
+
+#[test]
+fn incremental_var3d_converges_on_the_nonlinear_cost_and_is_exact_for_a_linear_operator() {
+    use assim_core::obs::column::{Channel, ColumnLayout, Olr, coarse_boxes};
+    let sht = Arc::new(SpectralTransform::new(21, 6.371e6).unwrap());
+    let grid = sht.grid().clone();
+    let g = grid.len();
+    let layout = ColumnLayout { nlev: 2, npts: g };
+    let spec = |amp: f64| (0..=21).map(|n| amp / (1.0 + (n as f64 / 4.0).powi(4))).collect::<Vec<_>>();
+    // T on two levels with large errors (tens of K: σT⁴ is far from linear over them).
+    let fields = vec![spec(20.0), spec(20.0), spec(4.0), spec(4.0), spec(4.0), spec(4.0), spec(1e4)];
+    let b = VarianceSpectra::new(sht.clone(), fields).unwrap();
+    let mut mean = vec![0.0; layout.nx()];
+    for k in 0..2 {
+        (0..g).for_each(|i| mean[layout.temp(k, i)] = if k == 0 { 230.0 } else { 270.0 });
+    }
+    let channel = Channel::peaking_at(0.5, &[0.0, 0.5, 1.0]).unwrap();
+    let olr = Olr::new(layout, &coarse_boxes(grid.nlat(), grid.nlon(), 4), &channel).unwrap();
+    let p = olr.n_obs();
+    let obs_var = vec![1.0; p]; // (1 W m⁻²)²
+    // Truth: the mean plus a draw of B; y = H(truth) without noise.
+    let mut rng = stream(3, "incremental");
+    let v: Vec<f64> = (0..b.control_len()).map(|_| normal(&mut rng)).collect();
+    let mut truth = vec![0.0; layout.nx()];
+    b.sqrt_apply(&v, 1.0, &mut truth);
+    truth.iter_mut().zip(&mean).for_each(|(t, m)| *t += m);
+    let mut y = vec![0.0; p];
+    olr.apply(&truth, &mut y);
+    // The background's T error is 16.6 K rms.
+    let clim = Spectral { mean, spectra: b.clone() };
+    let model = Lorenz96 { nx: layout.nx(), forcing: 8.0 }; // never stepped here
+    let x0 = Gaussian::isotropic(vec![0.0; 1], 1.0);
+    let setup = Setup {
+        model: &model,
+        dt: 1.0,
+        obs: &olr,
+        obs_var: &obs_var,
+        x0: &x0,
+        climatology: &clim,
+        localizer: None,
+    };
+    let costs: Vec<f64> = [1, 2, 4, 8].iter().map(|&m| var3d_analysis(&setup, &y, 1.0, m).1).collect();
+    eprintln!("J/J0 after 1, 2, 4, 8 outer loops: {costs:?}");
+    // Gauss–Newton on a mildly nonlinear cost: each relinearisation lowers the nonlinear cost,
+    // and four loops have converged (the eighth changes it by < 1e-6 of the first's value).
+    assert!(costs[1] < costs[0] && costs[2] < costs[1], "{costs:?}");
+    assert!((costs[2] - costs[3]).abs() < 1e-6 * costs[0], "{costs:?}");
+    assert!(costs[0] - costs[2] > 1e-3 * costs[0], "the operator was too linear to test: {costs:?}");
+
+    // A linear operator (the sounder row of the same channel over the grid points): more outer
+    // loops re-solve the same quadratic problem and give the same analysis to CG's tolerance.
+    let rows: Vec<usize> = (0..g).step_by(7).collect();
+    let mut h = assim_core::obs::SparseLinear::new(layout.nx());
+    for &i in &rows {
+        h.push_row((0..2).map(|k| (layout.temp(k, i), channel.layer_weight(k))));
+    }
+    let mut y_lin = vec![0.0; rows.len()];
+    h.apply(&truth, &mut y_lin);
+    let var_lin = vec![1.0; rows.len()];
+    let setup_lin = Setup { obs: &h, obs_var: &var_lin, ..setup };
+    let (xa1, _) = var3d_analysis(&setup_lin, &y_lin, 1.0, 1);
+    let (xa3, _) = var3d_analysis(&setup_lin, &y_lin, 1.0, 3);
+    let scale = xa1.iter().zip(&clim.mean).map(|(a, m)| (a - m).powi(2)).sum::<f64>().sqrt();
+    let diff = xa1.iter().zip(&xa3).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    assert!(diff < 1e-8 * scale, "relative difference {}", diff / scale);
+}
+
 const SHORT: &str = r#"
 name = "swe_t21_short"
 seeds = [4]

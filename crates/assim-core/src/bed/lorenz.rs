@@ -200,10 +200,12 @@ impl BedConfig for LorenzConfig {
     fn lacks(&self, need: Need) -> Option<String> {
         let op = self.observations.operator;
         match need {
-            Need::LinearObs | Need::StateObs if op != ObsKind::Identity => Some(format!(
-                "observations.operator = {:?} is nonlinear (use \"identity\")",
-                op.function().map_or("identity", |h| h.name())
-            )),
+            Need::LinearObs | Need::TangentLinear | Need::StateObs if op != ObsKind::Identity => {
+                Some(format!(
+                    "observations.operator = {:?} is nonlinear (use \"identity\")",
+                    op.function().map_or("identity", |h| h.name())
+                ))
+            }
             Need::Localisation | Need::Grid if matches!(self.model, LorenzModel::Lorenz63(_)) => {
                 Some("Lorenz-63 has no spatial structure (use lorenz96)".into())
             }

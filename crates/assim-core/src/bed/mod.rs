@@ -21,8 +21,11 @@ use crate::metrics::VariableScores;
 /// What a method may need of a test bed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// A linear observation operator (gain-based and variational methods).
+    /// A linear observation operator (gain-based methods).
     LinearObs,
+    /// A linear observation operator or the tangent-linear of a nonlinear one, with its
+    /// adjoint (incremental variational methods).
+    TangentLinear,
     /// A state small enough for dense covariances and global updates (Kalman filters
     /// without localisation, particle filters).
     SmallState,
@@ -39,6 +42,7 @@ impl Need {
     pub fn describe(self) -> &'static str {
         match self {
             Need::LinearObs => "a linear observation operator",
+            Need::TangentLinear => "a linear or tangent-linear observation operator with an adjoint",
             Need::SmallState => "a state small enough for dense covariances and a global update",
             Need::Localisation => "a localisation geometry",
             Need::Grid => "a spatial grid for its network",

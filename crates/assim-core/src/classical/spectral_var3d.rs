@@ -4,6 +4,12 @@
 //! With `x = x_b + √xb · B^{1/2} v`, `d = y − H x_b` and `L = R^{-1/2} H √xb B^{1/2}`:
 //! `J(v) = ½ vᵀv + ½ ‖R^{-1/2} d − L v‖²`, whose minimiser solves `(I + LᵀL) v = Lᵀ R^{-1/2} d`
 //! (symmetric positive definite, eigenvalues ≥ 1: CG converges fast and monotonically).
+//!
+//! A nonlinear `H` (radiances of emission, radiosondes interpolated in log-pressure) is
+//! handled incrementally (Courtier et al. 1994): each outer loop linearises `H` at the current
+//! guess `x_g = x_b + √xb B^{1/2} v_g`, with `d_g = y − H(x_g)` and `L_g` from the tangent-linear
+//! `H'(x_g)`, and solves `(I + L_gᵀL_g) v = L_gᵀ (R^{-1/2} d_g + L_g v_g)` by CG from `v_g`. One
+//! outer loop of a linear `H` is the exact minimiser.
 
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
@@ -18,6 +24,8 @@ pub struct SpectralVar3D {
     pub max_iter: usize,
     /// CG stops when the residual norm falls below `tol` × its initial value.
     pub tol: f64,
+    /// Outer loops (relinearisations of a nonlinear `H`; 1 for a linear one).
+    pub outer_loops: usize,
     state: Vec<f64>,
     b: Option<VarianceSpectra>,
     analyses: usize,
@@ -26,12 +34,13 @@ pub struct SpectralVar3D {
 }
 
 impl SpectralVar3D {
-    /// 3D-Var with `B = xb · (climatological spectra)`.
+    /// 3D-Var with `B = xb · (climatological spectra)` and one outer loop.
     pub fn new(xb: f64, max_iter: usize, tol: f64) -> Self {
         SpectralVar3D {
             xb,
             max_iter,
             tol,
+            outer_loops: 1,
             state: Vec::new(),
             b: None,
             analyses: 0,
@@ -68,63 +77,89 @@ impl Assimilator for SpectralVar3D {
         let (p, nx, nc) = (y.len(), self.state.len(), b.control_len());
         let scale = self.xb.sqrt();
         let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
-        let mut hx = vec![0.0; p];
-        setup.obs.apply(&self.state, &mut hx);
-        // Normalised innovation R^{-1/2} d.
-        let dn: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
+        let no_tl =
+            || AssimError::Input("3D-Var needs a linear or tangent-linear observation operator".into());
+        let background = self.state.clone();
         let (mut xs, mut ys, mut hts) = (vec![0.0; nx], vec![0.0; p], vec![0.0; nx]);
-        let mut l = |v: &[f64], out: &mut [f64]| {
-            b.sqrt_apply(v, scale, &mut xs);
-            setup.obs.apply(&xs, out);
-            out.iter_mut().zip(&inv_sd).for_each(|(o, s)| *o *= s);
-        };
-        let lt = |w: &[f64], out: &mut [f64], hts: &mut Vec<f64>| -> Result<(), AssimError> {
-            let wr: Vec<f64> = w.iter().zip(&inv_sd).map(|(a, s)| a * s).collect();
-            if !setup.obs.adjoint(&wr, hts) {
-                return Err(AssimError::Input("3D-Var needs a linear observation operator".into()));
-            }
-            b.sqrt_adjoint(hts, scale, out);
-            Ok(())
-        };
-        // CG on (I + LᵀL) v = Lᵀ dn from v = 0.
-        let mut rhs = vec![0.0; nc];
-        lt(&dn, &mut rhs, &mut hts)?;
         let mut v = vec![0.0; nc];
-        let mut r = rhs.clone();
-        let mut dir = r.clone();
-        let (mut rr, r0) = (dot(&r, &r), dot(&r, &r).sqrt());
-        let (mut q, mut lq) = (vec![0.0; nc], vec![0.0; nc]);
-        let mut it = 0;
-        while it < self.max_iter && rr.sqrt() > self.tol * r0 && r0 > 0.0 {
-            l(&dir, &mut ys);
-            lt(&ys, &mut lq, &mut hts)?;
-            for k in 0..nc {
-                q[k] = dir[k] + lq[k];
+        let mut guess = background.clone();
+        let mut hx = vec![0.0; p];
+        let (mut j0, mut j) = (0.0, 0.0);
+        for outer in 0..self.outer_loops.max(1) {
+            setup.obs.apply(&guess, &mut hx);
+            // Normalised innovation at the guess, R^{-1/2} d_g.
+            let dn: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
+            let xg = &guess;
+            let mut l = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+                b.sqrt_apply(v, scale, &mut xs);
+                if !setup.obs.tangent_linear(xg, &xs, out) {
+                    return Err(no_tl());
+                }
+                out.iter_mut().zip(&inv_sd).for_each(|(o, s)| *o *= s);
+                Ok(())
+            };
+            let lt = |w: &[f64], out: &mut [f64], hts: &mut Vec<f64>| -> Result<(), AssimError> {
+                let wr: Vec<f64> = w.iter().zip(&inv_sd).map(|(a, s)| a * s).collect();
+                if !setup.obs.tangent_adjoint(xg, &wr, hts) {
+                    return Err(no_tl());
+                }
+                b.sqrt_adjoint(hts, scale, out);
+                Ok(())
+            };
+            if outer == 0 {
+                j0 = 0.5 * dot(&dn, &dn);
             }
-            let alpha = rr / dot(&dir, &q);
-            for k in 0..nc {
-                v[k] += alpha * dir[k];
-                r[k] -= alpha * q[k];
+            // CG on (I + LᵀL) v = Lᵀ (dn + L v_g), from v = v_g.
+            let mut target = dn.clone();
+            if outer > 0 {
+                l(&v, &mut ys)?;
+                target.iter_mut().zip(&ys).for_each(|(t, a)| *t += a);
             }
-            let rr_new = dot(&r, &r);
-            let beta = rr_new / rr;
-            rr = rr_new;
-            for k in 0..nc {
-                dir[k] = r[k] + beta * dir[k];
+            let mut rhs = vec![0.0; nc];
+            lt(&target, &mut rhs, &mut hts)?;
+            let (mut q, mut lq) = (vec![0.0; nc], vec![0.0; nc]);
+            let mut apply_a =
+                |x: &[f64], out: &mut [f64], ys: &mut [f64], hts: &mut Vec<f64>| -> Result<(), AssimError> {
+                    l(x, ys)?;
+                    lt(ys, &mut lq, hts)?;
+                    for k in 0..nc {
+                        out[k] = x[k] + lq[k];
+                    }
+                    Ok(())
+                };
+            let mut r = rhs.clone();
+            if outer > 0 {
+                apply_a(&v, &mut q, &mut ys, &mut hts)?;
+                r.iter_mut().zip(&q).for_each(|(a, b)| *a -= b);
             }
-            it += 1;
+            let mut dir = r.clone();
+            let (mut rr, r0) = (dot(&r, &r), dot(&rhs, &rhs).sqrt());
+            let mut it = 0;
+            while it < self.max_iter && rr.sqrt() > self.tol * r0 && r0 > 0.0 {
+                apply_a(&dir, &mut q, &mut ys, &mut hts)?;
+                let alpha = rr / dot(&dir, &q);
+                for k in 0..nc {
+                    v[k] += alpha * dir[k];
+                    r[k] -= alpha * q[k];
+                }
+                let rr_new = dot(&r, &r);
+                let beta = rr_new / rr;
+                rr = rr_new;
+                for k in 0..nc {
+                    dir[k] = r[k] + beta * dir[k];
+                }
+                it += 1;
+            }
+            self.iterations += it;
+            b.sqrt_apply(&v, scale, &mut xs);
+            guess = background.iter().zip(&xs).map(|(a, d)| a + d).collect();
+            // The nonlinear cost at the new guess.
+            setup.obs.apply(&guess, &mut hx);
+            let misfit: f64 = (0..p).map(|k| ((y[k] - hx[k]) * inv_sd[k]).powi(2)).sum();
+            j = 0.5 * dot(&v, &v) + 0.5 * misfit;
         }
-        // Cost before and after.
-        l(&v, &mut ys);
-        let j0 = 0.5 * dot(&dn, &dn);
-        let misfit: f64 = dn.iter().zip(&ys).map(|(a, b)| (a - b).powi(2)).sum();
-        let j = 0.5 * dot(&v, &v) + 0.5 * misfit;
-        b.sqrt_apply(&v, scale, &mut xs);
-        for (x, dx) in self.state.iter_mut().zip(&xs) {
-            *x += dx;
-        }
+        self.state = guess;
         self.analyses += 1;
-        self.iterations += it;
         self.cost_ratio += if j0 > 0.0 { j / j0 } else { 1.0 };
         Ok(())
     }

@@ -107,6 +107,10 @@ pub struct Var3DConfig {
     /// CG stopping tolerance on the relative residual (spectral `B`; default 1e-3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tol: Option<f64>,
+    /// Outer loops of the incremental minimisation, relinearising a nonlinear `H` (spectral
+    /// `B`; default 1, exact for a linear `H`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer_loops: Option<usize>,
 }
 
 impl Method for Var3DConfig {
@@ -115,7 +119,7 @@ impl Method for Var3DConfig {
         format!("Var3D xB={}", self.xb)
     }
     fn needs(&self) -> Vec<Need> {
-        vec![Need::LinearObs]
+        vec![Need::TangentLinear]
     }
     fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
         check.positive("xb", self.xb)?;
@@ -125,19 +129,31 @@ impl Method for Var3DConfig {
         if self.tol.is_some_and(|t| !(t.is_finite() && t > 0.0 && t < 1.0)) {
             return Err(check.error("tol", "must be in (0, 1)"));
         }
-        if check.bed.covariance() == Covariance::Dense && (self.max_iter.is_some() || self.tol.is_some()) {
-            return Err(check.error("max_iter", "max_iter and tol are for the spectral 3D-Var on the sphere"));
+        if self.outer_loops.is_some_and(|m| m == 0 || m > 20) {
+            return Err(check.error("outer_loops", "must be 1 to 20"));
+        }
+        if check.bed.covariance() == Covariance::Dense
+            && (self.max_iter.is_some() || self.tol.is_some() || self.outer_loops.is_some())
+        {
+            return Err(check.error(
+                "max_iter",
+                "max_iter, tol and outer_loops are for the spectral 3D-Var on the sphere",
+            ));
         }
         Ok(())
     }
     fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError> {
         Ok(match bed.covariance() {
             Covariance::Dense => Box::new(StaticGain::var3d(self.xb)),
-            Covariance::Spectral => Box::new(super::SpectralVar3D::new(
-                self.xb,
-                self.max_iter.unwrap_or(100),
-                self.tol.unwrap_or(1e-3),
-            )),
+            Covariance::Spectral => {
+                let mut v = super::SpectralVar3D::new(
+                    self.xb,
+                    self.max_iter.unwrap_or(100),
+                    self.tol.unwrap_or(1e-3),
+                );
+                v.outer_loops = self.outer_loops.unwrap_or(1);
+                Box::new(v)
+            }
         })
     }
 }

@@ -212,6 +212,16 @@ impl ObsOperator for Olr {
     fn matrix(&self) -> Option<Mat<f64>> {
         None
     }
+
+    fn tangent_linear(&self, x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
+        Olr::tangent_linear(self, x, dx, dy);
+        true
+    }
+
+    fn tangent_adjoint(&self, x: &[f64], dy: &[f64], out: &mut [f64]) -> bool {
+        Olr::tangent_adjoint(self, x, dy, out);
+        true
+    }
 }
 
 /// Boxes of `factor × factor` grid points (fewer at the grid's edges in latitude; longitude
@@ -425,6 +435,16 @@ impl ObsOperator for Radiosondes {
 
     fn matrix(&self) -> Option<Mat<f64>> {
         None
+    }
+
+    fn tangent_linear(&self, x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
+        Radiosondes::tangent_linear(self, x, dx, dy);
+        true
+    }
+
+    fn tangent_adjoint(&self, x: &[f64], dy: &[f64], out: &mut [f64]) -> bool {
+        Radiosondes::tangent_adjoint(self, x, dy, out);
+        true
     }
 }
 

@@ -58,6 +58,20 @@ pub trait ObsOperator: Send + Sync {
         false
     }
 
+    /// `dy = H'(x) dx`, the tangent-linear at `x` (incremental variational methods); `false`
+    /// when the operator has none (the default).
+    fn tangent_linear(&self, x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
+        let _ = (x, dx, dy);
+        false
+    }
+
+    /// `out = H'(x)ᵀ dy`, the adjoint of the tangent-linear at `x`; `false` when there is none.
+    /// A linear operator's is its adjoint.
+    fn tangent_adjoint(&self, x: &[f64], dy: &[f64], out: &mut [f64]) -> bool {
+        let _ = x;
+        self.adjoint(dy, out)
+    }
+
     /// The rows of a sparse linear operator (the sphere's networks), for engines that apply
     /// `H` themselves (the latent methods, on tensors); `None` otherwise.
     fn as_sparse(&self) -> Option<&SparseLinear> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{EARTH_RADIUS_KM, Observation, Source, Variable, destination};
 use crate::grid::LatLonGrid;
-use crate::rng::{stream, uniform};
+use crate::rng::{AssimRng, stream, uniform};
 
 /// The observing network (`[network]` of an experiment; `docs/osse.md`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -213,41 +213,21 @@ impl Network {
                 return Err(format!("network.stations.land_weight: must be ≥ 1 (got {})", s.land_weight));
             }
             station_vars = variables("network.stations", &s.variables, &s.sigma)?;
-            let wmax = if s.placement == Placement::Land { s.land_weight } else { 1.0 };
-            while stations.len() < s.n {
-                let lat = (2.0 * uniform(&mut rng) - 1.0).asin().to_degrees();
-                let lon = 360.0 * uniform(&mut rng);
-                let w = if s.placement == Placement::Land && is_land(lat, lon) { s.land_weight } else { 1.0 };
-                if uniform(&mut rng) * wmax < w {
-                    stations.push((lat, lon));
-                }
-            }
+            stations = draw_sites(s.n, s.placement, s.land_weight, &mut rng);
         }
         if let Some(s) = &config.satellites {
-            let checks = [
-                (
-                    "inclination_degrees",
-                    s.inclination_degrees,
-                    s.inclination_degrees > 0.0 && s.inclination_degrees < 180.0,
-                ),
-                ("altitude_km", s.altitude_km, s.altitude_km > 100.0),
-                ("swath_km", s.swath_km, s.swath_km > 0.0),
-                ("footprint_km", s.footprint_km, s.footprint_km >= 0.0),
-                ("along_track_km", s.along_track_km, s.along_track_km > 0.0),
-                ("sigma", s.sigma, s.sigma > 0.0),
-            ];
-            for (k, v, ok) in checks {
+            s.swath().validate("network.satellites")?;
+            for (k, v, ok) in
+                [("footprint_km", s.footprint_km, s.footprint_km >= 0.0), ("sigma", s.sigma, s.sigma > 0.0)]
+            {
                 if !(v.is_finite() && ok) {
                     return Err(format!("network.satellites.{k}: out of range (got {v})"));
                 }
             }
-            if s.n == 0 || s.across_track == 0 {
-                return Err("network.satellites: n and across_track must be ≥ 1".into());
+            if s.n == 0 {
+                return Err("network.satellites: n must be ≥ 1".into());
             }
-            for k in 0..s.n {
-                let node = 2.0 * std::f64::consts::PI * (k as f64 + uniform(&mut rng) * 0.5) / s.n as f64;
-                orbits.push((node, 2.0 * std::f64::consts::PI * uniform(&mut rng)));
-            }
+            orbits = draw_orbits(s.n, &mut rng);
         }
         if let Some(g) = &config.gridded {
             if g.every == 0 {
@@ -299,7 +279,7 @@ impl Network {
         }
         if let Some(s) = &self.config.satellites {
             for &(node, u0) in &self.orbits {
-                for (lat, lon) in swath_footprints(s, node, u0, t_end - window, t_end) {
+                for (lat, lon) in swath_footprints(&s.swath(), node, u0, t_end - window, t_end) {
                     out.push(rec(
                         lat,
                         lon,
@@ -315,6 +295,86 @@ impl Network {
     }
 }
 
+/// Draws `n` sites uniformly over the sphere's area, or `land_weight` times denser over the
+/// built-in land mask for [`Placement::Land`] (rejection sampling).
+pub fn draw_sites(n: usize, placement: Placement, land_weight: f64, rng: &mut AssimRng) -> Vec<(f64, f64)> {
+    let wmax = if placement == Placement::Land { land_weight } else { 1.0 };
+    let mut sites = Vec::with_capacity(n);
+    while sites.len() < n {
+        let lat = (2.0 * uniform(rng) - 1.0).asin().to_degrees();
+        let lon = 360.0 * uniform(rng);
+        let w = if placement == Placement::Land && is_land(lat, lon) { land_weight } else { 1.0 };
+        if uniform(rng) * wmax < w {
+            sites.push((lat, lon));
+        }
+    }
+    sites
+}
+
+/// Orbit phases of `n` satellites: the longitude of each ascending node (spread evenly, with a
+/// random offset) and the argument of latitude at t = 0 (radians).
+pub fn draw_orbits(n: usize, rng: &mut AssimRng) -> Vec<(f64, f64)> {
+    (0..n)
+        .map(|k| {
+            let node = 2.0 * std::f64::consts::PI * (k as f64 + uniform(rng) * 0.5) / n as f64;
+            (node, 2.0 * std::f64::consts::PI * uniform(rng))
+        })
+        .collect()
+}
+
+/// The geometry of a polar orbiter's swath, whatever it measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Swath {
+    /// Orbit inclination (degrees).
+    pub inclination_degrees: f64,
+    /// Orbit altitude (km).
+    pub altitude_km: f64,
+    /// Swath width (km).
+    pub swath_km: f64,
+    /// Spacing of footprint rows along the track (km).
+    pub along_track_km: f64,
+    /// Footprints per row across the swath.
+    pub across_track: usize,
+}
+
+impl Swath {
+    /// Checks the geometry; `key` prefixes the messages.
+    pub fn validate(&self, key: &str) -> Result<(), String> {
+        let checks = [
+            (
+                "inclination_degrees",
+                self.inclination_degrees,
+                self.inclination_degrees > 0.0 && self.inclination_degrees < 180.0,
+            ),
+            ("altitude_km", self.altitude_km, self.altitude_km > 100.0),
+            ("swath_km", self.swath_km, self.swath_km > 0.0),
+            ("along_track_km", self.along_track_km, self.along_track_km > 0.0),
+        ];
+        for (k, v, ok) in checks {
+            if !(v.is_finite() && ok) {
+                return Err(format!("{key}.{k}: out of range (got {v})"));
+            }
+        }
+        if self.across_track == 0 {
+            return Err(format!("{key}.across_track: must be ≥ 1"));
+        }
+        Ok(())
+    }
+}
+
+impl SatellitesConfig {
+    /// The swath geometry.
+    pub fn swath(&self) -> Swath {
+        Swath {
+            inclination_degrees: self.inclination_degrees,
+            altitude_km: self.altitude_km,
+            swath_km: self.swath_km,
+            along_track_km: self.along_track_km,
+            across_track: self.across_track,
+        }
+    }
+}
+
 /// Sub-satellite point (radians) at time `t` (s) of a circular orbit.
 fn ground_point(incl: f64, period: f64, node: f64, u0: f64, t: f64) -> (f64, f64) {
     let u = u0 + 2.0 * std::f64::consts::PI * t / period;
@@ -325,7 +385,7 @@ fn ground_point(incl: f64, period: f64, node: f64, u0: f64, t: f64) -> (f64, f64
 
 /// Footprint centres (degrees) of one satellite over `[t0, t1)`: rows every `along_track_km`
 /// along the ground track, `across_track` footprints spread over the swath in each row.
-fn swath_footprints(s: &SatellitesConfig, node: f64, u0: f64, t0: f64, t1: f64) -> Vec<(f64, f64)> {
+pub fn swath_footprints(s: &Swath, node: f64, u0: f64, t0: f64, t1: f64) -> Vec<(f64, f64)> {
     let a = (EARTH_RADIUS_KM + s.altitude_km) * 1e3;
     let period = 2.0 * std::f64::consts::PI * (a * a * a / GM).sqrt();
     let incl = s.inclination_degrees.to_radians();

@@ -90,6 +90,12 @@ impl ObsOperator for SparseLinear {
         true
     }
 
+    /// A linear operator is its own tangent-linear.
+    fn tangent_linear(&self, _x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
+        self.apply(dx, dy);
+        true
+    }
+
     fn matrix(&self) -> Option<Mat<f64>> {
         (self.n_obs() * self.nx <= MAX_DENSE).then(|| {
             let mut h = Mat::zeros(self.n_obs(), self.nx);

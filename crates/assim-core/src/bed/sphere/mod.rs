@@ -178,7 +178,7 @@ impl BedConfig for SphereConfig {
                  components (use dps, sda_gamma, mmps or latent_optimization)"
                     .into(),
             ),
-            Need::LinearObs | Need::Localisation | Need::Grid => None,
+            Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,
         }
     }
 
