@@ -9,6 +9,7 @@ mod pointwise;
 pub mod records;
 mod sparse;
 mod square;
+mod stacked;
 
 pub use arctan::ArcTan;
 pub use localization::{ColumnLocalizer, GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
@@ -17,6 +18,7 @@ pub use pointwise::Pointwise;
 pub use records::{Observation, Source, Variable};
 pub use sparse::SparseLinear;
 pub use square::Square;
+pub use stacked::Stacked;
 
 use std::fmt::Debug;
 use std::sync::Arc;
