@@ -112,6 +112,28 @@ fn spectral_var3d_equals_the_exact_analysis() {
     assert!(d[0].1 >= 1.0 && d[1].1 < 1.0, "{d:?}");
 }
 
+/// A linear operator that does not declare itself linear (so 3D-Var relinearises it).
+struct NotDeclaredLinear(assim_core::obs::SparseLinear);
+
+impl ObsOperator for NotDeclaredLinear {
+    fn n_obs(&self) -> usize {
+        self.0.n_obs()
+    }
+    fn apply(&self, x: &[f64], y: &mut [f64]) {
+        self.0.apply(x, y)
+    }
+    fn matrix(&self) -> Option<Mat<f64>> {
+        None
+    }
+    fn tangent_linear(&self, _x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
+        self.0.apply(dx, dy);
+        true
+    }
+    fn tangent_adjoint(&self, _x: &[f64], dy: &[f64], out: &mut [f64]) -> bool {
+        self.0.adjoint(dy, out)
+    }
+}
+
 /// One 3D-Var analysis of `y` with `loops` outer loops: the analysis and the cost reduction.
 fn var3d_analysis(setup: &Setup<'_>, y: &[f64], xb: f64, loops: usize) -> (Vec<f64>, f64) {
     let mut var = SpectralVar3D::new(xb, 500, 1e-12);
@@ -181,9 +203,13 @@ fn incremental_var3d_converges_on_the_nonlinear_cost_and_is_exact_for_a_linear_o
     let mut y_lin = vec![0.0; rows.len()];
     h.apply(&truth, &mut y_lin);
     let var_lin = vec![1.0; rows.len()];
+    // Declared linear, it is solved in one loop whatever `outer_loops` says; hidden behind an
+    // operator that does not say so, three loops run the relinearised path on it.
+    let hidden = NotDeclaredLinear(h.clone());
     let setup_lin = Setup { obs: &h, obs_var: &var_lin, ..setup };
+    let setup_hidden = Setup { obs: &hidden, ..setup_lin };
     let (xa1, _) = var3d_analysis(&setup_lin, &y_lin, 1.0, 1);
-    let (xa3, _) = var3d_analysis(&setup_lin, &y_lin, 1.0, 3);
+    let (xa3, _) = var3d_analysis(&setup_hidden, &y_lin, 1.0, 3);
     let scale = xa1.iter().zip(&clim.mean).map(|(a, m)| (a - m).powi(2)).sum::<f64>().sqrt();
     let diff = xa1.iter().zip(&xa3).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
     assert!(diff < 1e-8 * scale, "relative difference {}", diff / scale);

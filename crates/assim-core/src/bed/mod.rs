@@ -7,6 +7,7 @@
 //! Adding a bed is one module here and one line in [`BEDS`].
 
 pub mod lorenz;
+pub mod primitive;
 pub mod sphere;
 
 use std::any::Any;
@@ -78,8 +79,12 @@ pub type BedReader = fn(
 ) -> Result<Arc<dyn BedConfig>, AssimError>;
 
 /// The registered beds: `model.kind` → reader.
-pub const BEDS: &[(&str, BedReader)] =
-    &[("lorenz96", lorenz::read), ("lorenz63", lorenz::read), ("shallow_water", sphere::read)];
+pub const BEDS: &[(&str, BedReader)] = &[
+    ("lorenz96", lorenz::read),
+    ("lorenz63", lorenz::read),
+    ("shallow_water", sphere::read),
+    ("primitive_dry", primitive::read),
+];
 
 /// Reads the bed named by `model.kind`.
 pub fn read_bed(
@@ -131,6 +136,11 @@ pub trait BedConfig: Debug + Send + Sync {
     }
     /// The state dimension `Nx`.
     fn nx(&self) -> usize;
+    /// The (name, units) of the fields its per-variable scores are of, in state order (the
+    /// shallow-water fields unless the bed says otherwise; unused where there are none).
+    fn variables(&self) -> Vec<(String, String)> {
+        crate::obs::Variable::ALL.iter().map(|v| (v.name().to_string(), v.units().to_string())).collect()
+    }
     /// Why the bed cannot give `need`; `None` when it can.
     fn lacks(&self, need: Need) -> Option<String>;
     /// The background covariance it gives 3D-Var.

@@ -85,7 +85,10 @@ impl Assimilator for SpectralVar3D {
         let mut guess = background.clone();
         let mut hx = vec![0.0; p];
         let (mut j0, mut j) = (0.0, 0.0);
-        for outer in 0..self.outer_loops.max(1) {
+        // A linear H is solved exactly by the first loop.
+        let linear = setup.obs.is_linear();
+        let loops = if linear { 1 } else { self.outer_loops.max(1) };
+        for outer in 0..loops {
             setup.obs.apply(&guess, &mut hx);
             // Normalised innovation at the guess, R^{-1/2} d_g.
             let dn: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
@@ -151,11 +154,20 @@ impl Assimilator for SpectralVar3D {
                 it += 1;
             }
             self.iterations += it;
+            // A linear H's quadratic cost is its cost, ‖R^{-1/2} d − L v‖²; a nonlinear one's is
+            // evaluated at the new guess.
+            let linear_misfit = if linear {
+                l(&v, &mut ys)?;
+                Some(dn.iter().zip(&ys).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+            } else {
+                None
+            };
             b.sqrt_apply(&v, scale, &mut xs);
             guess = background.iter().zip(&xs).map(|(a, d)| a + d).collect();
-            // The nonlinear cost at the new guess.
-            setup.obs.apply(&guess, &mut hx);
-            let misfit: f64 = (0..p).map(|k| ((y[k] - hx[k]) * inv_sd[k]).powi(2)).sum();
+            let misfit = linear_misfit.unwrap_or_else(|| {
+                setup.obs.apply(&guess, &mut hx);
+                (0..p).map(|k| ((y[k] - hx[k]) * inv_sd[k]).powi(2)).sum()
+            });
             j = 0.5 * dot(&v, &v) + 0.5 * misfit;
         }
         self.state = guess;

@@ -97,15 +97,15 @@ pub fn metrics_csv(report: &RunReport) -> String {
 /// Every analysis of every method and seed: the time series behind the means (for plots).
 /// Per-variable analysis RMSEs follow the headline columns on multi-variable beds.
 pub fn series_csv(report: &RunReport) -> String {
-    let n_vars = report
+    let names: Vec<&str> = report
         .methods
         .iter()
         .flat_map(|m| &m.per_seed)
-        .find_map(|p| p.run.variables_a.first().map(Vec::len))
-        .unwrap_or(0);
+        .find(|p| !p.variables.is_empty())
+        .map_or_else(Vec::new, |p| p.variables.iter().map(|v| v.variable.as_str()).collect());
     let mut s = String::from("method,seed,cycle,rmse_a,rmse_f,spread_a");
-    for v in crate::obs::Variable::ALL.iter().take(n_vars) {
-        s.push_str(&format!(",rmse_a_{}", v.name()));
+    for v in names {
+        s.push_str(&format!(",rmse_a_{v}"));
     }
     s.push('\n');
     let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };

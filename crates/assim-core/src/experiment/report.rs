@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use super::{Experiment, MethodEntry, SeedRun};
 use crate::bed::SeedExtras;
 use crate::metrics::series_mean;
-use crate::obs::Variable;
 
 /// The scores of a method, on one seed or averaged over seeds.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -212,8 +211,15 @@ fn spread_skill(members: Option<usize>, spread: &[f64], rmse: &[f64]) -> f64 {
     ((n as f64 + 1.0) / n as f64).sqrt() * ms(spread) / ms(rmse)
 }
 
-/// One method's cycle on one seed, summarised over the `averaged` analyses.
-pub(super) fn summarise_seed(seed: u64, run: SeedRun, extras: SeedExtras, averaged: &[usize]) -> SeedReport {
+/// One method's cycle on one seed, summarised over the `averaged` analyses; `names` are the
+/// bed's (variable, units) of the per-variable scores.
+pub(super) fn summarise_seed(
+    seed: u64,
+    run: SeedRun,
+    extras: SeedExtras,
+    averaged: &[usize],
+    names: &[(String, String)],
+) -> SeedReport {
     let pick = |xs: &[f64]| -> Vec<f64> { averaged.iter().filter_map(|&k| xs.get(k).copied()).collect() };
     let mean = |xs: &[f64]| series_mean(&pick(xs)).mean;
     let diverged = run.diverged.is_some();
@@ -227,7 +233,7 @@ pub(super) fn summarise_seed(seed: u64, run: SeedRun, extras: SeedExtras, averag
             };
             let fc: Vec<f64> = run.variables_f.iter().map(|s| s[v].rmse).collect();
             let (rm, sp) = (pick(&a(&|s| s.rmse)), pick(&a(&|s| s.spread)));
-            let (name, units) = Variable::ALL.get(v).map_or(("?", "?"), |x| (x.name(), x.units()));
+            let (name, units) = names.get(v).map_or(("?", "?"), |(n, u)| (n.as_str(), u.as_str()));
             let r = series_mean(&rm);
             VariableSummary {
                 variable: name.into(),
@@ -348,7 +354,9 @@ fn forecast_means(seeds: &[SeedReport]) -> Vec<LeadScores> {
         n += 1;
     }
     let n = n as f64;
-    let name = |v: usize| Variable::ALL[v].name().to_string();
+    let name = |v: usize| {
+        seeds.iter().find_map(|s| s.variables.get(v)).map_or_else(|| "?".to_string(), |x| x.variable.clone())
+    };
     sum.iter()
         .enumerate()
         .map(|(d, vars)| LeadScores {

@@ -37,6 +37,7 @@ pub fn run_experiment_in(
     let info = RunInfo { name: &exp.name, config: &config };
     let chrono = exp.chronology();
     let averaged = chrono.averaged();
+    let names = exp.bed.variables();
     let mut per_method: Vec<Vec<SeedReport>> = vec![Vec::new(); exp.methods.len()];
     for (si, &seed) in exp.seeds.iter().enumerate() {
         let world = bed.world(seed, stage)?;
@@ -70,7 +71,7 @@ pub fn run_experiment_in(
             for o in observers {
                 o.finish(&run, &mut extras)?;
             }
-            per_method[mi].push(summarise_seed(seed, run, extras, &averaged));
+            per_method[mi].push(summarise_seed(seed, run, extras, &averaged, &names));
         }
     }
     let methods = exp

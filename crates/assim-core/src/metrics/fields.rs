@@ -122,3 +122,29 @@ impl GridScorer {
         (scores, vars)
     }
 }
+
+/// Per-lead scores of several forecasts (`runs[start][lead][variable]`, a run may stop short):
+/// for each of `leads` leads and `n_vars` variables, the RMSE as a root mean square and the
+/// bias and ACC as means over the starts that reached it (NaN where none did).
+pub fn lead_means(
+    runs: &[Vec<Vec<VariableScores>>],
+    leads: usize,
+    n_vars: usize,
+) -> Vec<Vec<VariableScores>> {
+    (0..leads)
+        .map(|d| {
+            let rows: Vec<&Vec<VariableScores>> = runs.iter().filter_map(|r| r.get(d)).collect();
+            // No start reached this lead: NaN, not a zero error.
+            let n = if rows.is_empty() { f64::NAN } else { rows.len() as f64 };
+            (0..n_vars)
+                .map(|v| VariableScores {
+                    rmse: (rows.iter().map(|r| r[v].rmse.powi(2)).sum::<f64>() / n).sqrt(),
+                    bias: rows.iter().map(|r| r[v].bias).sum::<f64>() / n,
+                    acc: rows.iter().map(|r| r[v].acc).sum::<f64>() / n,
+                    spread: f64::NAN,
+                    crps: f64::NAN,
+                })
+                .collect()
+        })
+        .collect()
+}

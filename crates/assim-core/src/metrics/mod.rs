@@ -4,6 +4,6 @@ mod fields;
 mod scores;
 mod series;
 
-pub use fields::{GridScorer, VariableScores};
+pub use fields::{GridScorer, VariableScores, lead_means};
 pub use scores::{Scores, crps_fair, score};
 pub use series::{MeanWithCi, series_mean};

@@ -128,26 +128,73 @@ fn check_channels(channels: &[Channel], nlev: usize) -> Result<(), AssimError> {
 }
 
 /// The sounder operator: for each point of `points` (bilinear weights on the grid) and each
-/// channel, one brightness temperature (K); rows ordered point-major. Linear in `T`.
-pub fn sounder(
+/// channel, one brightness temperature (K); rows ordered point-major. Linear in `T`; applied
+/// from the points and channels (no stored matrix: a window of swaths holds thousands of rows).
+#[derive(Clone, Debug)]
+pub struct Sounder {
     layout: ColumnLayout,
-    points: &Bilinear,
-    channels: &[Channel],
-) -> Result<SparseLinear, AssimError> {
-    check_channels(channels, layout.nlev)?;
-    let mut h = SparseLinear::new(layout.nx());
-    for p in 0..points.n_points() {
-        let (idx, w) = points.row(p);
-        for ch in channels {
-            let mut row = Vec::with_capacity((layout.nlev + 1) * idx.len());
-            for k in 0..layout.nlev {
-                let wk = ch.layer_weight(k);
-                row.extend(idx.iter().zip(w).map(|(&i, &wi)| (layout.temp(k, i), wk * wi)));
+    points: Bilinear,
+    /// Per channel, the layer weights with the surface term folded in (top first).
+    weights: Vec<Vec<f64>>,
+}
+
+impl Sounder {
+    /// The sounder of `channels` at `points`; every channel must have the state's levels.
+    pub fn new(layout: ColumnLayout, points: Bilinear, channels: &[Channel]) -> Result<Self, AssimError> {
+        check_channels(channels, layout.nlev)?;
+        let weights =
+            channels.iter().map(|c| (0..layout.nlev).map(|k| c.layer_weight(k)).collect()).collect();
+        Ok(Self { layout, points, weights })
+    }
+
+    /// Number of channels.
+    pub fn n_channels(&self) -> usize {
+        self.weights.len()
+    }
+}
+
+impl ObsOperator for Sounder {
+    fn n_obs(&self) -> usize {
+        self.points.n_points() * self.weights.len()
+    }
+
+    fn apply(&self, x: &[f64], y: &mut [f64]) {
+        let lay = self.layout;
+        let nc = self.weights.len();
+        for p in 0..self.points.n_points() {
+            let (idx, w) = self.points.row(p);
+            let column: Vec<f64> = (0..lay.nlev)
+                .map(|k| idx.iter().zip(w).map(|(&i, &wi)| wi * x[lay.temp(k, i)]).sum())
+                .collect();
+            for (c, wc) in self.weights.iter().enumerate() {
+                y[p * nc + c] = wc.iter().zip(&column).map(|(a, t)| a * t).sum();
             }
-            h.push_row(row);
         }
     }
-    Ok(h)
+
+    fn matrix(&self) -> Option<Mat<f64>> {
+        None
+    }
+
+    fn is_linear(&self) -> bool {
+        true
+    }
+
+    fn adjoint(&self, y: &[f64], out: &mut [f64]) -> bool {
+        let lay = self.layout;
+        let nc = self.weights.len();
+        out.fill(0.0);
+        for p in 0..self.points.n_points() {
+            let (idx, w) = self.points.row(p);
+            for k in 0..lay.nlev {
+                let col: f64 = (0..nc).map(|c| self.weights[c][k] * y[p * nc + c]).sum();
+                for (&i, &wi) in idx.iter().zip(w) {
+                    out[lay.temp(k, i)] += wi * col;
+                }
+            }
+        }
+        true
+    }
 }
 
 /// Outgoing long-wave radiation (W m⁻²) averaged over boxes of grid points: nonlinear in `T`.
@@ -501,7 +548,7 @@ mod tests {
         let pts = Bilinear::new(&grid, &[(10.0, 20.0), (-60.5, 300.0), (89.0, 5.0)]).unwrap();
         let chans: Vec<Channel> =
             [0.15, 0.3, 0.5, 0.7, 0.9].iter().map(|&p| Channel::peaking_at(p, lv.half()).unwrap()).collect();
-        let h = sounder(layout, &pts, &chans).unwrap();
+        let h = Sounder::new(layout, pts.clone(), &chans).unwrap();
         let mut x = vec![250.0; layout.nx()];
         let mut y = vec![0.0; h.n_obs()];
         h.apply(&x, &mut y);
@@ -526,7 +573,7 @@ mod tests {
         let rhs: f64 = x.iter().zip(&hty).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
         let bad = [Channel::from_weights(vec![0.5, 0.5], 0.0).unwrap()];
-        assert!(sounder(layout, &pts, &bad).unwrap_err().to_string().contains("2 layer weights"));
+        assert!(Sounder::new(layout, pts, &bad).unwrap_err().to_string().contains("2 layer weights"));
     }
 
     /// OLR's tangent-linear against finite differences (Taylor test: the remainder falls as ε²)

@@ -60,11 +60,20 @@ pub trait ObsOperator: Send + Sync {
         false
     }
 
-    /// `dy = H'(x) dx`, the tangent-linear at `x` (incremental variational methods); `false`
-    /// when the operator has none (the default).
-    fn tangent_linear(&self, x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
-        let _ = (x, dx, dy);
+    /// Whether `H` is linear (then its tangent-linear is itself, and one outer loop of an
+    /// incremental minimisation is exact); `false` unless the operator says so.
+    fn is_linear(&self) -> bool {
         false
+    }
+
+    /// `dy = H'(x) dx`, the tangent-linear at `x` (incremental variational methods): `H dx`
+    /// for a linear operator, `false` for a nonlinear one without a tangent-linear.
+    fn tangent_linear(&self, x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
+        let _ = x;
+        if self.is_linear() {
+            self.apply(dx, dy);
+        }
+        self.is_linear()
     }
 
     /// `out = H'(x)ᵀ dy`, the adjoint of the tangent-linear at `x`; `false` when there is none.

@@ -60,6 +60,10 @@ impl ObsOperator for PartialIdentity {
         Some(Mat::from_fn(self.indices.len(), self.nx, |p, j| if self.indices[p] == j { 1.0 } else { 0.0 }))
     }
 
+    fn is_linear(&self) -> bool {
+        true
+    }
+
     fn pointwise(&self) -> Option<super::PointwiseView<'_>> {
         Some(super::PointwiseView { indices: &self.indices, h: None })
     }

@@ -90,9 +90,7 @@ impl ObsOperator for SparseLinear {
         true
     }
 
-    /// A linear operator is its own tangent-linear.
-    fn tangent_linear(&self, _x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
-        self.apply(dx, dy);
+    fn is_linear(&self) -> bool {
         true
     }
 

@@ -1,20 +1,22 @@
 //! Several observing systems of one window as one operator: their rows one after the other
 //! (stations, radiosondes, sounder radiances, imagery), so that 3D-Var and the LETKF see one `H`.
 
+use std::sync::Arc;
+
 use faer::Mat;
 
 use super::ObsOperator;
 
 /// `H = [H_1; H_2; …]` on one state; rows of part `j` start at `offsets[j]`.
 pub struct Stacked {
-    parts: Vec<Box<dyn ObsOperator>>,
+    parts: Vec<Arc<dyn ObsOperator>>,
     /// `offsets[j]..offsets[j + 1]` are the rows of part `j` (length parts + 1).
     offsets: Vec<usize>,
 }
 
 impl Stacked {
-    /// The parts in row order.
-    pub fn new(parts: Vec<Box<dyn ObsOperator>>) -> Self {
+    /// The parts in row order (shared: a fixed network's operator serves every window).
+    pub fn new(parts: Vec<Arc<dyn ObsOperator>>) -> Self {
         let mut offsets = vec![0];
         for p in &parts {
             offsets.push(offsets.last().copied().unwrap_or(0) + p.n_obs());
@@ -77,6 +79,10 @@ impl ObsOperator for Stacked {
         self.sum_back(y, out, |p, yj, s| p.adjoint(yj, s))
     }
 
+    fn is_linear(&self) -> bool {
+        self.parts.iter().all(|p| p.is_linear())
+    }
+
     fn tangent_linear(&self, x: &[f64], dx: &[f64], dy: &mut [f64]) -> bool {
         self.parts.iter().enumerate().all(|(j, p)| p.tangent_linear(x, dx, &mut dy[self.rows(j)]))
     }
@@ -100,7 +106,7 @@ mod tests {
         lin.push_row([(layout.u(1, 3), 0.5), (layout.v(1, 4), 0.5)]);
         let channel = Channel::peaking_at(0.5, &[0.0, 0.5, 1.0]).unwrap();
         let olr = Olr::new(layout, &[vec![0, 1, 2], vec![3, 4, 5]], &channel).unwrap();
-        (layout, Stacked::new(vec![Box::new(lin.clone()), Box::new(olr), Box::new(lin)]))
+        (layout, Stacked::new(vec![Arc::new(lin.clone()), Arc::new(olr), Arc::new(lin)]))
     }
 
     #[test]
@@ -135,7 +141,7 @@ mod tests {
         a.push_row([(0, 2.0)]);
         let mut b = SparseLinear::new(layout.nx());
         b.push_row([(5, -1.0), (1, 3.0)]);
-        let h = Stacked::new(vec![Box::new(a), Box::new(b)]);
+        let h = Stacked::new(vec![Arc::new(a), Arc::new(b)]);
         let m = h.matrix().unwrap();
         assert_eq!((m.nrows(), m.ncols()), (2, layout.nx()));
         assert_eq!((m[(0, 0)], m[(1, 5)], m[(1, 1)], m[(1, 0)]), (2.0, -1.0, 3.0, 0.0));

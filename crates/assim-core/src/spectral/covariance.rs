@@ -108,6 +108,20 @@ impl VarianceSpectra {
         let mut spectra = vec![vec![0.0; nt]; n_vars];
         for fields in blocks {
             let gsz = fields.len();
+            if let [f] = fields[..] {
+                // One field: the isotropic spectrum, accumulated as it always was.
+                let s = &mut spectra[f];
+                for a in anomalies {
+                    let c = transform.analysis(&a[f * g..(f + 1) * g]);
+                    for (k, (m, n)) in tr.modes().enumerate() {
+                        let w = if m == 0 { 1.0 } else { 2.0 };
+                        s[n] += w * c[k].norm_sqr() / ((2 * n + 1) as f64 * ns);
+                    }
+                }
+                let factors = s.iter().map(|x| Mat::from_fn(1, 1, |_, _| x.max(0.0).sqrt())).collect();
+                out_blocks.push(Block { fields: fields.clone(), factors });
+                continue;
+            }
             let mut cov = vec![Mat::<f64>::zeros(gsz, gsz); nt];
             for a in anomalies {
                 let coef: Vec<Vec<Complex64>> =
@@ -197,6 +211,10 @@ impl VarianceSpectra {
             let gsz = b.fields.len();
             let cv = &v[offset..offset + gsz * nv];
             offset += gsz * nv;
+            if let [f] = b.fields[..] {
+                x[f * g..(f + 1) * g].copy_from_slice(&self.sqrt_apply_one(&self.spectra[f], cv, scale));
+                continue;
+            }
             let mut spec: Vec<Vec<Complex64>> = (0..gsz).map(|_| tr.zeros()).collect();
             let mut i = 0;
             for (k, (m, n)) in tr.modes().enumerate() {
@@ -247,6 +265,10 @@ impl VarianceSpectra {
                 .collect();
             let cv = &mut v[offset..offset + gsz * nv];
             offset += gsz * nv;
+            if let [f] = b.fields[..] {
+                self.sqrt_adjoint_one(&self.spectra[f], &c[0], scale, cv);
+                continue;
+            }
             let mut i = 0;
             for (k, (m, n)) in tr.modes().enumerate() {
                 let s = &b.factors[n];
@@ -264,6 +286,45 @@ impl VarianceSpectra {
                     }
                     i += 2 * gsz;
                 }
+            }
+        }
+    }
+}
+
+impl VarianceSpectra {
+    /// `B^{1/2}` of one uncoupled field with spectrum `s`: `a_n^0 = √s_n v`,
+    /// `a_n^m = √(s_n/2)(v' + i v'')`, then synthesis.
+    fn sqrt_apply_one(&self, s: &[f64], cv: &[f64], scale: f64) -> Vec<f64> {
+        let tr = *self.transform.truncation();
+        let mut spec = tr.zeros();
+        let mut i = 0;
+        for (k, (m, n)) in tr.modes().enumerate() {
+            if m == 0 {
+                spec[k] = Complex64::new(scale * s[n].sqrt() * cv[i], 0.0);
+                i += 1;
+            } else {
+                let f = scale * (0.5 * s[n]).sqrt();
+                spec[k] = Complex64::new(f * cv[i], f * cv[i + 1]);
+                i += 2;
+            }
+        }
+        self.transform.synthesis(&spec)
+    }
+
+    /// The transpose of [`Self::sqrt_apply_one`] from the field's weighted analysis `c`.
+    fn sqrt_adjoint_one(&self, s: &[f64], c: &[Complex64], scale: f64, cv: &mut [f64]) {
+        let tr = *self.transform.truncation();
+        let nlon = self.transform.grid().nlon() as f64;
+        let mut i = 0;
+        for (k, (m, n)) in tr.modes().enumerate() {
+            if m == 0 {
+                cv[i] = scale * s[n].sqrt() * nlon * c[k].re;
+                i += 1;
+            } else {
+                let f = scale * (0.5 * s[n]).sqrt() * 2.0 * nlon;
+                cv[i] = f * c[k].re;
+                cv[i + 1] = f * c[k].im;
+                i += 2;
             }
         }
     }

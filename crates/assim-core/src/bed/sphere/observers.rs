@@ -241,20 +241,5 @@ pub fn forecast_skill(
                 .collect()
         })
         .collect();
-    (0..lead_days)
-        .map(|d| {
-            let rows: Vec<&Vec<VariableScores>> = runs.iter().filter_map(|r| r.get(d)).collect();
-            // No start reached this lead: NaN, not a zero error.
-            let n = if rows.is_empty() { f64::NAN } else { rows.len() as f64 };
-            (0..3)
-                .map(|v| VariableScores {
-                    rmse: (rows.iter().map(|r| r[v].rmse.powi(2)).sum::<f64>() / n).sqrt(),
-                    bias: rows.iter().map(|r| r[v].bias).sum::<f64>() / n,
-                    acc: rows.iter().map(|r| r[v].acc).sum::<f64>() / n,
-                    spread: f64::NAN,
-                    crps: f64::NAN,
-                })
-                .collect()
-        })
-        .collect()
+    crate::metrics::lead_means(&runs, lead_days, 3)
 }

@@ -29,6 +29,29 @@ pub struct SphereClimate {
 }
 
 impl SphereClimate {
+    /// The climate of `samples` (states of `n_fields` fields on `transform`'s grid, oldest
+    /// first): their mean, variance (N − 1) and the variance spectra of the anomalies, with
+    /// the fields of each of `blocks` coupled per total wavenumber (one block per field: the
+    /// isotropic, uncoupled `B`).
+    pub fn from_samples(
+        samples: Vec<Vec<f64>>,
+        transform: Arc<SpectralTransform>,
+        n_fields: usize,
+        blocks: &[Vec<usize>],
+    ) -> Result<Self, AssimError> {
+        let n_samples = samples.len();
+        let nx = samples.first().map_or(0, Vec::len);
+        let mean: Vec<f64> =
+            (0..nx).map(|i| samples.iter().map(|s| s[i]).sum::<f64>() / n_samples as f64).collect();
+        let var: Vec<f64> = (0..nx)
+            .map(|i| samples.iter().map(|s| (s[i] - mean[i]).powi(2)).sum::<f64>() / (n_samples as f64 - 1.0))
+            .collect();
+        let anomalies: Vec<Vec<f64>> =
+            samples.iter().map(|s| s.iter().zip(&mean).map(|(a, m)| a - m).collect()).collect();
+        let spectra = VarianceSpectra::estimate_blocks(transform, n_fields, blocks, &anomalies)?;
+        Ok(SphereClimate { mean, var, samples, spectra })
+    }
+
     /// The climate states `(geopotential, u, v)` on the grid, oldest first: the reference
     /// levels of diagnostics that compare an analysis with the climate.
     pub fn samples(&self) -> &[Vec<f64>] {
@@ -170,21 +193,11 @@ impl SphereTwin {
     ) -> Result<Self, AssimError> {
         let forecast_stirring = &cfg.model.forecast_stirring;
         let ClimateRun { model, integration: integ, samples } = climate_run(cfg, base_dir, seed, progress)?;
-        let n_samples = samples.len();
         let dt = chrono.dt;
         let grid = model.grid().clone();
-        let g = grid.len();
         let transform = Arc::new(SpectralTransform::new(model.params().truncation, model.params().radius)?);
-        let nx = 3 * g;
-        let mean: Vec<f64> =
-            (0..nx).map(|i| samples.iter().map(|s| s[i]).sum::<f64>() / n_samples as f64).collect();
-        let var: Vec<f64> = (0..nx)
-            .map(|i| samples.iter().map(|s| (s[i] - mean[i]).powi(2)).sum::<f64>() / (n_samples as f64 - 1.0))
-            .collect();
-        let anomalies: Vec<Vec<f64>> =
-            samples.iter().map(|s| s.iter().zip(&mean).map(|(a, m)| a - m).collect()).collect();
-        let spectra = VarianceSpectra::estimate(transform.clone(), 3, &anomalies)?;
-        drop(anomalies);
+        let climate =
+            SphereClimate::from_samples(samples, transform.clone(), 3, &[vec![0], vec![1], vec![2]])?;
 
         // The stirring at every window start, then the truth by the forecast model itself.
         let n_windows = chrono.n_obs_times() + extra_windows;
@@ -222,12 +235,12 @@ impl SphereTwin {
         }
 
         let windows = observation_windows(&cfg.network, base_dir, &chrono, &grid, &truth, seed)?;
-        let scorer = GridScorer::new(&grid, 3, mean.clone(), &var);
+        let scorer = GridScorer::new(&grid, 3, climate.mean.clone(), &climate.var);
         Ok(SphereTwin {
             model: fc,
             free_model,
             transform,
-            climate: SphereClimate { mean, var, samples, spectra },
+            climate,
             truth,
             windows,
             scorer,

@@ -1,0 +1,280 @@
+//! The multi-level global OSSE on the dry primitive equations: a Held–Suarez climate gives the
+//! climatology, X0 and the multivariate `B`; the truth follows it; four observing systems
+//! sample it every window ([`twin`]). Its keys are `[model]` (`kind = "primitive_dry"`),
+//! `[observing]` and `[forecasts]` (`docs/osse.md`); it scores every field on every level (the
+//! temperature RMSE per level) and forecasts from the analyses.
+//!
+//! The state is `T`, `u`, `v` on the σ levels (top first), then `p_s`, on the Gaussian grid
+//! ([`crate::obs::column::ColumnLayout`]); a level's field is named by its nominal pressure
+//! `σ_k · 1000 hPa` (`air_temperature_850hPa`).
+
+mod observing;
+mod twin;
+
+pub use observing::{ImageryConfig, ObservingConfig, RadiosondesConfig, SounderConfig, StationsConfig};
+pub use twin::{PeTwin, PeWindow};
+
+use std::any::Any;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::sphere::ForecastConfig;
+use super::{
+    Bed, BedConfig, Covariance, FileContext, Need, Observers, RunInfo, StageProgress, World, section,
+};
+use crate::AssimError;
+use crate::dynamics::primitive::{PE_KIND, PeSimulationConfig, SigmaLevels};
+use crate::experiment::Chronology;
+
+/// `[model]` of the multi-level bed: the primitive equations in the Held–Suarez climate of a
+/// simulation file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeModelConfig {
+    /// The simulation file (`experiments/simulate_held_suarez_*.toml`), relative to the
+    /// experiment file; it must have `[forcing.held_suarez]`.
+    pub climate: String,
+    /// Days from the initial state to the climate sample (default: the file's spin-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spinup_days: Option<f64>,
+    /// Days of climate sampled (climatology, X0, `B`); the truth follows.
+    #[serde(default = "default_climate_days")]
+    pub climate_days: f64,
+    /// Hours between climate samples.
+    #[serde(default = "default_climate_interval")]
+    pub climate_interval_hours: f64,
+}
+
+fn default_climate_days() -> f64 {
+    200.0
+}
+
+fn default_climate_interval() -> f64 {
+    24.0
+}
+
+/// The multi-level bed as the experiment file gives it.
+#[derive(Clone, Debug)]
+pub struct PeBedConfig {
+    /// `[model]`.
+    pub model: PeModelConfig,
+    /// The simulation file it names, read with the experiment.
+    pub climate: Box<PeSimulationConfig>,
+    /// `[observing]`: the observing systems.
+    pub observing: ObservingConfig,
+    /// `[forecasts]`, if given.
+    pub forecasts: Option<ForecastConfig>,
+}
+
+/// Reads the multi-level bed: `[model]` (and the simulation file it names), `[observing]`,
+/// `[forecasts]`.
+pub fn read(
+    model: toml::Value,
+    sections: &mut toml::Table,
+    ctx: &FileContext<'_>,
+) -> Result<Arc<dyn BedConfig>, AssimError> {
+    let mut model = model;
+    if let Some(t) = model.as_table_mut() {
+        t.remove("kind");
+    }
+    let model: PeModelConfig = section(model, "model", ctx)?;
+    for (k, why) in [
+        ("x0", "X0 is the climate sample"),
+        ("observations", "[observing] gives the observations"),
+        ("network", "the shallow-water bed's [network] is single-layer: use [observing]"),
+    ] {
+        if sections.contains_key(k) {
+            return Err(ctx.error(k, format!("not used on the primitive-equation bed: {why}")));
+        }
+    }
+    let observing = sections.remove("observing").ok_or_else(|| {
+        ctx.error("observing", "missing: the primitive-equation bed needs its observing systems")
+    })?;
+    let observing: ObservingConfig = section(observing, "observing", ctx)?;
+    let forecasts = sections.remove("forecasts").map(|f| section(f, "forecasts", ctx)).transpose()?;
+    let climate = PeSimulationConfig::load(&ctx.base_dir.join(&model.climate))
+        .map_err(|e| ctx.error("model.climate", e.to_string()))?;
+    Ok(Arc::new(PeBedConfig { model, climate: Box::new(climate), observing, forecasts }))
+}
+
+impl PeBedConfig {
+    /// The spectral truncation.
+    pub fn truncation(&self) -> usize {
+        self.climate.model.truncation
+    }
+
+    /// The number of σ levels.
+    pub fn nlev(&self) -> usize {
+        self.climate.model.levels
+    }
+
+    /// The σ levels of the simulation file.
+    pub fn levels(&self) -> Result<SigmaLevels, AssimError> {
+        Ok(self.climate.params()?.levels)
+    }
+
+    /// Grid points of the truncation's Gaussian grid.
+    fn npts(&self) -> usize {
+        let t = self.truncation();
+        crate::grid::STANDARD_GAUSSIAN.iter().find(|g| g.0 == t).map_or(0, |g| g.1 * g.2)
+    }
+
+    /// The forecasts scored from the analyses.
+    pub fn forecasts(&self) -> ForecastConfig {
+        self.forecasts.clone().unwrap_or_default()
+    }
+}
+
+impl BedConfig for PeBedConfig {
+    fn name(&self) -> String {
+        format!("primitive-equation T{} L{}", self.truncation(), self.nlev())
+    }
+
+    fn model(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.model).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("kind".into(), PE_KIND.into());
+        }
+        v
+    }
+
+    fn nx(&self) -> usize {
+        (3 * self.nlev() + 1) * self.npts()
+    }
+
+    fn variables(&self) -> Vec<(String, String)> {
+        let levels = self.levels().map(|l| l.full().to_vec()).unwrap_or_default();
+        let mut out = Vec::with_capacity(3 * levels.len() + 1);
+        for (name, units) in
+            [("air_temperature", "K"), ("eastward_wind", "m s-1"), ("northward_wind", "m s-1")]
+        {
+            out.extend(levels.iter().map(|s| (format!("{name}_{:.0}hPa", s * 1000.0), units.to_string())));
+        }
+        out.push(("surface_air_pressure".into(), "Pa".into()));
+        out
+    }
+
+    fn lacks(&self, need: Need) -> Option<String> {
+        let o = &self.observing;
+        match need {
+            Need::SmallState => Some(format!(
+                "not available on the primitive-equation bed, whose state of {} numbers holds no dense covariance \
+                 (use Climatology, FreeRun, Var3D or LETKF)",
+                self.nx()
+            )),
+            Need::StateObs => Some("the bed observes interpolated values, radiances and imagery, not state components".into()),
+            Need::LinearObs if o.imagery.is_some() || o.radiosondes.is_some() => Some(
+                "the OLR imagery and the radiosondes (interpolated in log-pressure) are nonlinear (use Var3D, which \
+                 relinearises them, or the LETKF)"
+                    .into(),
+            ),
+            Need::Grid => Some(
+                "no generative prior is trained for the multi-level state yet (the SLAMS issue builds one): use \
+                 Climatology, FreeRun, Var3D or LETKF"
+                    .into(),
+            ),
+            Need::LinearObs | Need::TangentLinear | Need::Localisation => None,
+        }
+    }
+
+    fn covariance(&self) -> Covariance {
+        Covariance::Spectral
+    }
+
+    fn validate(&self, chrono: &Chronology, ctx: &FileContext<'_>) -> Result<(), AssimError> {
+        let m = &self.model;
+        let sim = &self.climate;
+        if sim.forcing.is_none() {
+            return Err(ctx.error(
+                "model.climate",
+                "the simulation file has no [forcing.held_suarez]: a climate needs one",
+            ));
+        }
+        if m.spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+            return Err(ctx.error("model.spinup_days", "must be ≥ 0"));
+        }
+        if !(m.climate_interval_hours.is_finite() && m.climate_interval_hours > 0.0) {
+            return Err(ctx.error("model.climate_interval_hours", "must be positive"));
+        }
+        if !(m.climate_days.is_finite() && m.climate_days * 24.0 >= 20.0 * m.climate_interval_hours) {
+            return Err(ctx.error("model.climate_days", "must hold at least 20 climate samples"));
+        }
+        if (chrono.dt - sim.model.dt_seconds).abs() > 1e-9 {
+            return Err(ctx.error(
+                "chronology.dt",
+                format!(
+                    "must equal the model's time step dt_seconds = {} s of {}",
+                    sim.model.dt_seconds, m.climate
+                ),
+            ));
+        }
+        let levels = self.levels().map_err(|e| ctx.error("model.climate", e.to_string()))?;
+        self.observing
+            .validate(&levels, chrono.dko as f64 * chrono.dt)
+            .map_err(|(k, msg)| ctx.error(&k, msg))?;
+        if let Some(f) = &self.forecasts
+            && (f.lead_days == 0 || f.every == 0)
+        {
+            return Err(ctx.error("forecasts", "lead_days and every must be ≥ 1"));
+        }
+        Ok(())
+    }
+
+    fn truth_numbers(&self, chrono: &Chronology) -> f64 {
+        (chrono.n_obs_times() + 1) as f64 * self.nx() as f64
+    }
+
+    fn write(&self, table: &mut toml::Table) {
+        if let Ok(toml::Value::Table(m)) = toml::Value::try_from(&self.model) {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), PE_KIND.into());
+            t.extend(m);
+            table.insert("model".into(), toml::Value::Table(t));
+        }
+        if let Ok(v) = toml::Value::try_from(&self.observing) {
+            table.insert("observing".into(), v);
+        }
+        if let Some(Ok(v)) = self.forecasts.as_ref().map(toml::Value::try_from) {
+            table.insert("forecasts".into(), v);
+        }
+    }
+
+    /// The simulation file was read with the experiment: nothing else is resolved here.
+    fn prepare<'a>(&'a self, chrono: Chronology, _base_dir: &Path) -> Result<Box<dyn Bed + 'a>, AssimError> {
+        Ok(Box::new(PeBed { cfg: self, chrono }))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The prepared bed: every seed runs its own climate.
+struct PeBed<'a> {
+    cfg: &'a PeBedConfig,
+    chrono: Chronology,
+}
+
+impl Bed for PeBed<'_> {
+    fn world(&self, seed: u64, stage: &mut StageProgress<'_>) -> Result<Box<dyn World + '_>, AssimError> {
+        Ok(Box::new(PeTwin::new(self.cfg, self.chrono, seed, stage)?))
+    }
+}
+
+impl World for PeTwin {
+    fn write_outputs(&self, _run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
+        self.write_observations(&dir.join("observations.csv"))
+    }
+
+    fn observers(
+        &self,
+        _run: &RunInfo<'_>,
+        _label: &str,
+        _filter: bool,
+        _out: Option<&Path>,
+    ) -> Result<Observers<'_>, AssimError> {
+        Ok(vec![Box::new(twin::Forecasts::new(self))])
+    }
+}
