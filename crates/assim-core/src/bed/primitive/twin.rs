@@ -167,6 +167,9 @@ impl PeTwin {
                 ));
             }
         }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
+        }
         crate::io::write_atomic(path, s.as_bytes())
     }
 
