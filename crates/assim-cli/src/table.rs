@@ -44,7 +44,30 @@ pub fn render(exp: &Experiment, report: &RunReport) -> String {
             div
         ));
     }
-    if report.methods.iter().any(|m| !m.variables.is_empty()) {
+    let n_vars = report.methods.iter().map(|m| m.variables.len()).max().unwrap_or(0);
+    if n_vars > 3 {
+        // A multi-level bed: temperature RMSE per level (K), then the other fields' means.
+        let names: Vec<String> = report
+            .methods
+            .iter()
+            .find(|m| m.variables.len() == n_vars)
+            .map_or_else(Vec::new, |m| m.variables.iter().map(|v| v.variable.clone()).collect());
+        let temps: Vec<usize> = (0..n_vars).filter(|&k| names[k].starts_with("air_temperature_")).collect();
+        s.push_str(&format!("\n{:<width$}", "T rmse.a (K) per level"));
+        for &k in &temps {
+            s.push_str(&format!("  {:>7}", names[k].trim_start_matches("air_temperature_")));
+        }
+        s.push_str(&format!("  {:>9}  {:>7}\n", "p_s (Pa)", "spr/skl"));
+        for m in &report.methods {
+            let v = |k: usize| m.variables.get(k).map_or(f64::NAN, |x| x.rmse_a);
+            s.push_str(&format!("{:<width$}", m.name));
+            for &k in &temps {
+                s.push_str(&format!("  {}", num(v(k), 7)));
+            }
+            s.push_str(&format!("  {}  {}\n", num(v(n_vars - 1), 9), num(m.spread_skill, 7)));
+        }
+        s.push_str("(headline rmse/spread/crps in units of each field's climatological sd, averaged over fields and levels)\n");
+    } else if report.methods.iter().any(|m| !m.variables.is_empty()) {
         s.push_str(&format!(
             "\n{:<width$}  {:>14}  {:>8}  {:>8}  {:>7}  {:>7}  {:>11}  {:>9}\n",
             "per variable (rmse.a)", "geopotential", "u", "v", "acc.Φ", "spr/skl", "Φ fc +24h", "s/cycle"

@@ -309,17 +309,18 @@ impl ObservingConfig {
                 format!("must be positive (got {})", self.vertical_localisation),
             );
         }
-        if let Some(s) = &self.stations {
-            if s.n == 0
-                || !(s.land_weight >= 1.0)
-                || ![s.sigma_ps_hpa, s.sigma_t, s.sigma_wind].into_iter().all(pos)
-            {
-                return e("stations", "n ≥ 1, land_weight ≥ 1 and positive errors".into());
-            }
+        if let Some(s) = &self.stations
+            && (s.n == 0
+                || s.land_weight.is_nan()
+                || s.land_weight < 1.0
+                || ![s.sigma_ps_hpa, s.sigma_t, s.sigma_wind].into_iter().all(pos))
+        {
+            return e("stations", "n ≥ 1, land_weight ≥ 1 and positive errors".into());
         }
         if let Some(r) = &self.radiosondes {
             if r.n == 0
-                || !(r.land_weight >= 1.0)
+                || r.land_weight.is_nan()
+                || r.land_weight < 1.0
                 || !pos(r.sigma_t)
                 || !pos(r.sigma_wind)
                 || r.pressures_hpa.is_empty()

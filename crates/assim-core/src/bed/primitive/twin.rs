@@ -168,7 +168,8 @@ impl PeTwin {
             }
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
         }
         crate::io::write_atomic(path, s.as_bytes())
     }
@@ -227,7 +228,7 @@ impl Observer for Forecasts<'_> {
         if !self.twin.chrono.is_averaged(ko) || !mean.iter().all(|x| x.is_finite()) {
             return Ok(());
         }
-        if self.seen % self.twin.forecasts.every.max(1) == 0 {
+        if self.seen.is_multiple_of(self.twin.forecasts.every.max(1)) {
             self.starts.push((ko, mean.to_vec()));
         }
         self.seen += 1;
