@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::sphere::ForecastConfig;
+use super::sphere::{ClimateKeys, ForecastConfig, check_climate_keys, check_forecasts};
 use super::{
     Bed, BedConfig, Covariance, FileContext, Need, Observers, RunInfo, StageProgress, World, section,
 };
@@ -192,34 +192,22 @@ impl BedConfig for PeBedConfig {
                 "the simulation file has no [forcing.held_suarez]: a climate needs one",
             ));
         }
-        if m.spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
-            return Err(ctx.error("model.spinup_days", "must be ≥ 0"));
-        }
-        if !(m.climate_interval_hours.is_finite() && m.climate_interval_hours > 0.0) {
-            return Err(ctx.error("model.climate_interval_hours", "must be positive"));
-        }
-        if !(m.climate_days.is_finite() && m.climate_days * 24.0 >= 20.0 * m.climate_interval_hours) {
-            return Err(ctx.error("model.climate_days", "must hold at least 20 climate samples"));
-        }
-        if (chrono.dt - sim.model.dt_seconds).abs() > 1e-9 {
-            return Err(ctx.error(
-                "chronology.dt",
-                format!(
-                    "must equal the model's time step dt_seconds = {} s of {}",
-                    sim.model.dt_seconds, m.climate
-                ),
-            ));
-        }
+        check_climate_keys(
+            ClimateKeys {
+                spinup_days: m.spinup_days,
+                climate_days: m.climate_days,
+                climate_interval_hours: m.climate_interval_hours,
+            },
+            sim.model.dt_seconds,
+            &m.climate,
+            chrono,
+            ctx,
+        )?;
         let levels = self.levels().map_err(|e| ctx.error("model.climate", e.to_string()))?;
         self.observing
             .validate(&levels, chrono.dko as f64 * chrono.dt)
             .map_err(|(k, msg)| ctx.error(&k, msg))?;
-        if let Some(f) = &self.forecasts
-            && (f.lead_days == 0 || f.every == 0)
-        {
-            return Err(ctx.error("forecasts", "lead_days and every must be ≥ 1"));
-        }
-        Ok(())
+        check_forecasts(self.forecasts.as_ref(), ctx)
     }
 
     fn truth_numbers(&self, chrono: &Chronology) -> f64 {

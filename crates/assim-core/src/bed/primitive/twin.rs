@@ -13,7 +13,7 @@ use crate::AssimError;
 use crate::assimilator::{Estimate, Setup, StateDistribution};
 use crate::bed::sphere::{ForecastConfig, SphereClimate};
 use crate::bed::{Observer, SeedExtras, StageProgress};
-use crate::dynamics::primitive::{P0, PeGridModel, PeInitial, PrimitiveDry};
+use crate::dynamics::primitive::{PeGridModel, PeInitial, PrimitiveDry};
 use crate::experiment::{Chronology, Scenario, SeedRun};
 use crate::metrics::{GridScorer, Scores, VariableScores, lead_means};
 use crate::obs::{ColumnLocalizer, ObsOperator, Stacked};
@@ -172,11 +172,6 @@ impl PeTwin {
                 .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
         }
         crate::io::write_atomic(path, s.as_bytes())
-    }
-
-    /// The nominal pressure (Pa) of level `k`: `σ_k · 1000 hPa`.
-    pub fn level_pressure(&self, k: usize) -> f64 {
-        self.model.model().levels().full()[k] * P0
     }
 }
 

@@ -194,24 +194,17 @@ impl BedConfig for SphereConfig {
                 ctx.error("model.climate", "the simulation file has no [forcing]: a climate needs one")
             );
         }
-        if m.spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
-            return Err(ctx.error("model.spinup_days", "must be ≥ 0"));
-        }
-        if !(m.climate_interval_hours.is_finite() && m.climate_interval_hours > 0.0) {
-            return Err(ctx.error("model.climate_interval_hours", "must be positive"));
-        }
-        if !(m.climate_days.is_finite() && m.climate_days * 24.0 >= 20.0 * m.climate_interval_hours) {
-            return Err(ctx.error("model.climate_days", "must hold at least 20 climate samples"));
-        }
-        if (chrono.dt - sim.model.dt_seconds).abs() > 1e-9 {
-            return Err(ctx.error(
-                "chronology.dt",
-                format!(
-                    "must equal the model's time step dt_seconds = {} s of {}",
-                    sim.model.dt_seconds, m.climate
-                ),
-            ));
-        }
+        check_climate_keys(
+            ClimateKeys {
+                spinup_days: m.spinup_days,
+                climate_days: m.climate_days,
+                climate_interval_hours: m.climate_interval_hours,
+            },
+            sim.model.dt_seconds,
+            &m.climate,
+            chrono,
+            ctx,
+        )?;
         Network::new(&self.network).map_err(|msg| ctx.error("network", msg))?;
         if let Some(obs_file) = &self.network.file {
             let recs = crate::obs::records::read_csv(&ctx.base_dir.join(obs_file))
@@ -219,12 +212,7 @@ impl BedConfig for SphereConfig {
             crate::obs::records::require_single_layer(&recs)
                 .map_err(|msg| ctx.error("network.file", format!("{obs_file}: {msg}")))?;
         }
-        if let Some(f) = &self.forecasts
-            && (f.lead_days == 0 || f.every == 0)
-        {
-            return Err(ctx.error("forecasts", "lead_days and every must be ≥ 1"));
-        }
-        Ok(())
+        check_forecasts(self.forecasts.as_ref(), ctx)
     }
 
     fn truth_numbers(&self, chrono: &Chronology) -> f64 {
@@ -253,6 +241,53 @@ impl BedConfig for SphereConfig {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// The climate-sample keys of a global bed's `[model]`.
+pub struct ClimateKeys {
+    /// `model.spinup_days`.
+    pub spinup_days: Option<f64>,
+    /// `model.climate_days`.
+    pub climate_days: f64,
+    /// `model.climate_interval_hours`.
+    pub climate_interval_hours: f64,
+}
+
+/// Checks a global bed's climate-sample keys, and that the chronology steps at the model's
+/// `dt_seconds` of the simulation file `file`.
+pub fn check_climate_keys(
+    keys: ClimateKeys,
+    dt_seconds: f64,
+    file: &str,
+    chrono: &Chronology,
+    ctx: &FileContext<'_>,
+) -> Result<(), AssimError> {
+    if keys.spinup_days.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+        return Err(ctx.error("model.spinup_days", "must be ≥ 0"));
+    }
+    if !(keys.climate_interval_hours.is_finite() && keys.climate_interval_hours > 0.0) {
+        return Err(ctx.error("model.climate_interval_hours", "must be positive"));
+    }
+    if !(keys.climate_days.is_finite() && keys.climate_days * 24.0 >= 20.0 * keys.climate_interval_hours) {
+        return Err(ctx.error("model.climate_days", "must hold at least 20 climate samples"));
+    }
+    if (chrono.dt - dt_seconds).abs() > 1e-9 {
+        return Err(ctx.error(
+            "chronology.dt",
+            format!("must equal the model's time step dt_seconds = {dt_seconds} s of {file}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `[forecasts]`, if given.
+pub fn check_forecasts(forecasts: Option<&ForecastConfig>, ctx: &FileContext<'_>) -> Result<(), AssimError> {
+    if let Some(f) = forecasts
+        && (f.lead_days == 0 || f.every == 0)
+    {
+        return Err(ctx.error("forecasts", "lead_days and every must be ≥ 1"));
+    }
+    Ok(())
 }
 
 /// Analysis windows per day (at least one), the unit of the forecast leads.
