@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::sphere::{ClimateKeys, ForecastConfig, check_climate_keys, check_forecasts};
+use super::sphere::{ClimateKeys, ForecastConfig, check_climate_keys, check_forecasts, write_sections};
 use super::{
     Bed, BedConfig, Covariance, FileContext, Need, Observers, RunInfo, StageProgress, World, section,
 };
@@ -215,18 +215,7 @@ impl BedConfig for PeBedConfig {
     }
 
     fn write(&self, table: &mut toml::Table) {
-        if let Ok(toml::Value::Table(m)) = toml::Value::try_from(&self.model) {
-            let mut t = toml::Table::new();
-            t.insert("kind".into(), PE_KIND.into());
-            t.extend(m);
-            table.insert("model".into(), toml::Value::Table(t));
-        }
-        if let Ok(v) = toml::Value::try_from(&self.observing) {
-            table.insert("observing".into(), v);
-        }
-        if let Some(Ok(v)) = self.forecasts.as_ref().map(toml::Value::try_from) {
-            table.insert("forecasts".into(), v);
-        }
+        write_sections(table, PE_KIND, &self.model, ("observing", &self.observing), self.forecasts.as_ref());
     }
 
     /// The simulation file was read with the experiment: nothing else is resolved here.

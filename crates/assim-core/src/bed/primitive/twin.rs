@@ -10,12 +10,12 @@ use rayon::prelude::*;
 use super::PeBedConfig;
 use super::observing::{Network, Row};
 use crate::AssimError;
-use crate::assimilator::{Estimate, Setup, StateDistribution};
+use crate::assimilator::StateDistribution;
 use crate::bed::sphere::{ForecastConfig, SphereClimate};
 use crate::bed::{Observer, SeedExtras, StageProgress};
 use crate::dynamics::primitive::{PeGridModel, PeInitial, PrimitiveDry};
-use crate::experiment::{Chronology, Scenario, SeedRun};
-use crate::metrics::{GridScorer, Scores, VariableScores, lead_means};
+use crate::experiment::{Chronology, SeedRun};
+use crate::metrics::{GridScorer, VariableScores, lead_means};
 use crate::obs::{ColumnLocalizer, ObsOperator, Stacked};
 use crate::rng::{normal, stream};
 use crate::spectral::SpectralTransform;
@@ -175,33 +175,7 @@ impl PeTwin {
     }
 }
 
-impl Scenario for PeTwin {
-    fn setup(&self, ko: usize) -> Setup<'_> {
-        let w = &self.windows[ko.min(self.windows.len() - 1)];
-        Setup {
-            model: &self.model,
-            dt: self.chrono.dt,
-            obs: &w.op,
-            obs_var: &w.var,
-            x0: &self.climate,
-            climatology: &self.climate,
-            localizer: Some(&w.localizer),
-        }
-    }
-    fn truth(&self, ko: usize) -> &[f64] {
-        &self.truth[ko + 1]
-    }
-    fn observations(&self, ko: usize) -> &[f64] {
-        &self.windows[ko].y
-    }
-    fn clim_spread(&self) -> f64 {
-        // Headline scores are in units of the climatological standard deviation.
-        1.0
-    }
-    fn score(&self, est: &Estimate<'_>, ko: usize, with_crps: bool) -> (Scores, Vec<VariableScores>) {
-        self.scorer.score(est, self.truth(ko), with_crps)
-    }
-}
+crate::bed::sphere::global_twin_scenario!(PeTwin);
 
 /// Forecasts of `lead_days` days from every `every`-th analysis after the burn-in, scored per
 /// field and level at each daily lead.

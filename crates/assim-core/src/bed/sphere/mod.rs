@@ -11,6 +11,7 @@ pub use observers::{forecast_skill, geostrophic_imbalance, ke_spectrum, slug};
 pub use twin::{
     ClimateRun, FreeRunView, ObsWindow, SphereClimate, SphereTwin, climate_run, obs_window, simulate_values,
 };
+pub(crate) use twin::global_twin_scenario;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -220,18 +221,7 @@ impl BedConfig for SphereConfig {
     }
 
     fn write(&self, table: &mut toml::Table) {
-        if let Ok(toml::Value::Table(m)) = toml::Value::try_from(&self.model) {
-            let mut t = toml::Table::new();
-            t.insert("kind".into(), KIND.into());
-            t.extend(m);
-            table.insert("model".into(), toml::Value::Table(t));
-        }
-        if let Ok(v) = toml::Value::try_from(&self.network) {
-            table.insert("network".into(), v);
-        }
-        if let Some(Ok(v)) = self.forecasts.as_ref().map(toml::Value::try_from) {
-            table.insert("forecasts".into(), v);
-        }
+        write_sections(table, KIND, &self.model, ("network", &self.network), self.forecasts.as_ref());
     }
 
     fn prepare<'a>(&'a self, chrono: Chronology, base_dir: &Path) -> Result<Box<dyn Bed + 'a>, AssimError> {
@@ -240,6 +230,29 @@ impl BedConfig for SphereConfig {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// Writes a global bed's resolved sections into `table`: `[model]` with its `kind`, the
+/// observing section `(name, value)` and `[forecasts]` when set.
+pub fn write_sections(
+    table: &mut toml::Table,
+    kind: &str,
+    model: &impl serde::Serialize,
+    observing: (&str, &impl serde::Serialize),
+    forecasts: Option<&ForecastConfig>,
+) {
+    if let Ok(toml::Value::Table(m)) = toml::Value::try_from(model) {
+        let mut t = toml::Table::new();
+        t.insert("kind".into(), kind.into());
+        t.extend(m);
+        table.insert("model".into(), toml::Value::Table(t));
+    }
+    if let Ok(v) = toml::Value::try_from(observing.1) {
+        table.insert(observing.0.into(), v);
+    }
+    if let Some(Ok(v)) = forecasts.map(toml::Value::try_from) {
+        table.insert("forecasts".into(), v);
     }
 }
 

@@ -332,33 +332,49 @@ pub fn obs_window(
     Ok(ObsWindow { records, op, var, y, localizer })
 }
 
-impl Scenario for SphereTwin {
-    fn setup(&self, ko: usize) -> Setup<'_> {
-        let w = &self.windows[ko.min(self.windows.len() - 1)];
-        Setup {
-            model: &self.model,
-            dt: self.chrono.dt,
-            obs: &w.op,
-            obs_var: &w.var,
-            x0: &self.climate,
-            climatology: &self.climate,
-            localizer: Some(&w.localizer),
+/// `impl Scenario` for a global twin: a struct with the fields `model`, `chrono`, `climate`
+/// (a [`SphereClimate`], both X0 and the climatology), `truth` (the state at every window
+/// boundary), `scorer` (a [`GridScorer`]) and `windows` (each with `op`, `var`, `y` and
+/// `localizer`). Both global beds are a [`Scenario`] through this one definition.
+macro_rules! global_twin_scenario {
+    ($twin:ty) => {
+        impl $crate::experiment::Scenario for $twin {
+            fn setup(&self, ko: usize) -> $crate::assimilator::Setup<'_> {
+                let w = &self.windows[ko.min(self.windows.len() - 1)];
+                $crate::assimilator::Setup {
+                    model: &self.model,
+                    dt: self.chrono.dt,
+                    obs: &w.op,
+                    obs_var: &w.var,
+                    x0: &self.climate,
+                    climatology: &self.climate,
+                    localizer: Some(&w.localizer),
+                }
+            }
+            fn truth(&self, ko: usize) -> &[f64] {
+                &self.truth[ko + 1]
+            }
+            fn observations(&self, ko: usize) -> &[f64] {
+                &self.windows[ko].y
+            }
+            fn clim_spread(&self) -> f64 {
+                // Headline scores are in units of the climatological standard deviation.
+                1.0
+            }
+            fn score(
+                &self,
+                est: &$crate::assimilator::Estimate<'_>,
+                ko: usize,
+                with_crps: bool,
+            ) -> ($crate::metrics::Scores, Vec<$crate::metrics::VariableScores>) {
+                self.scorer.score(est, self.truth(ko), with_crps)
+            }
         }
-    }
-    fn truth(&self, ko: usize) -> &[f64] {
-        &self.truth[ko + 1]
-    }
-    fn observations(&self, ko: usize) -> &[f64] {
-        &self.windows[ko].y
-    }
-    fn clim_spread(&self) -> f64 {
-        // Headline scores are in units of the climatological standard deviation.
-        1.0
-    }
-    fn score(&self, est: &Estimate<'_>, ko: usize, with_crps: bool) -> (Scores, Vec<VariableScores>) {
-        self.scorer.score(est, self.truth(ko), with_crps)
-    }
+    };
 }
+pub(crate) use global_twin_scenario;
+
+global_twin_scenario!(SphereTwin);
 
 /// The twin as a free run sees it: the same truth and scores, the free model.
 pub struct FreeRunView<'a>(pub &'a SphereTwin);
