@@ -104,6 +104,30 @@ impl GreatCircle {
         let batches = (0..g).map(|p| (0..n_vars).map(|v| v * g + p).collect()).collect();
         GreatCircle { grid_xyz, obs_xyz, batches }
     }
+
+    /// The observations within `reach_km` of grid point `p` and their great-circle distances
+    /// (km), in observation order: a dot-product test against the cap first, the exact distance
+    /// only inside it (the taper is zero outside, so this is what the full distance list gives,
+    /// at a fraction of the cost: a local analysis reaches a small part of the globe).
+    fn near(&self, p: usize, reach_km: f64) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let a = self.grid_xyz[p];
+        let angle = reach_km / super::records::EARTH_RADIUS_KM;
+        // A hair wider than the cap, so rounding in the test never drops an observation at its edge.
+        let cos_min = if angle * 1.001 >= std::f64::consts::PI { -2.0 } else { (angle * 1.001).cos() };
+        self.obs_xyz.iter().enumerate().filter_map(move |(j, b)| {
+            let c = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+            (c >= cos_min).then(|| (j, arc_km(&a, b)))
+        })
+    }
+}
+
+/// The great-circle distance (km) between unit vectors `a` and `b`, as atan2(|a×b|, a·b):
+/// accurate at every distance.
+fn arc_km(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    let cross = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+    let s = (cross[0] * cross[0] + cross[1] * cross[1] + cross[2] * cross[2]).sqrt();
+    let c = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    s.atan2(c) * super::records::EARTH_RADIUS_KM
 }
 
 impl Localizer for GreatCircle {
@@ -112,18 +136,20 @@ impl Localizer for GreatCircle {
     }
 
     fn batch_to_obs_distances(&self, batch: &[usize]) -> Vec<f64> {
-        let g = self.grid_xyz.len();
-        let a = self.grid_xyz[batch[0] % g];
-        self.obs_xyz
-            .iter()
-            .map(|b| {
-                // atan2(|a×b|, a·b): accurate at every distance.
-                let cross = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-                let s = (cross[0] * cross[0] + cross[1] * cross[1] + cross[2] * cross[2]).sqrt();
-                let c = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-                s.atan2(c) * super::records::EARTH_RADIUS_KM
-            })
-            .collect()
+        let a = self.grid_xyz[batch[0] % self.grid_xyz.len()];
+        self.obs_xyz.iter().map(|b| arc_km(&a, b)).collect()
+    }
+
+    /// The default taper, over the observations inside the taper's reach only.
+    fn obs_taper(&self, batch: &[usize], radius: f64) -> (Vec<usize>, Vec<f64>) {
+        if radius.is_infinite() {
+            return (0..self.obs_xyz.len()).map(|p| (p, 1.0)).unzip();
+        }
+        let half = 1.82 * radius;
+        self.near(batch[0] % self.grid_xyz.len(), 2.0 * half)
+            .map(|(p, d)| (p, gaspari_cohn(d, half)))
+            .filter(|&(_, c)| c > 1e-3)
+            .unzip()
     }
 }
 
@@ -206,23 +232,21 @@ impl Localizer for ColumnLocalizer {
     fn obs_taper(&self, batch: &[usize], radius: f64) -> (Vec<usize>, Vec<f64>) {
         // The batch's first index is T at (level k, point p) = k·g + p: its batch number.
         let lnp = self.batch_ln_p[batch[0]];
-        let dists = self.horizontal.batch_to_obs_distances(batch);
-        let mut idx = Vec::new();
-        let mut coeff = Vec::new();
-        for (p, d) in dists.into_iter().enumerate() {
-            let h = if radius.is_infinite() { 1.0 } else { gaspari_cohn(d, 1.82 * radius) };
-            let v = if self.vertical_scale.is_infinite() {
+        let vertical = |p: usize| {
+            if self.vertical_scale.is_infinite() {
                 1.0
             } else {
                 gaspari_cohn((self.obs_ln_p[p] - lnp).abs(), 1.82 * self.vertical_scale)
-            };
-            let c = h * v;
-            if c > 1e-3 {
-                idx.push(p);
-                coeff.push(c);
             }
-        }
-        (idx, coeff)
+        };
+        let point = batch[0] % self.horizontal.grid_xyz.len();
+        let tapered: Vec<(usize, f64)> = if radius.is_infinite() {
+            (0..self.obs_ln_p.len()).map(|p| (p, vertical(p))).collect()
+        } else {
+            let half = 1.82 * radius;
+            self.horizontal.near(point, 2.0 * half).map(|(p, d)| (p, gaspari_cohn(d, half) * vertical(p))).collect()
+        };
+        tapered.into_iter().filter(|&(_, c)| c > 1e-3).unzip()
     }
 }
 
