@@ -241,6 +241,9 @@ pub enum System {
 }
 
 impl System {
+    /// Every system, in the order of a window's rows.
+    pub const ALL: [System; 4] = [System::Stations, System::Radiosondes, System::Sounder, System::Imagery];
+
     /// The name in files.
     pub fn name(self) -> &'static str {
         match self {
@@ -249,6 +252,12 @@ impl System {
             System::Sounder => "sounder",
             System::Imagery => "imagery",
         }
+    }
+
+    /// The random stream of this system's `what` (its sites, its observation errors) for
+    /// `seed`: one per system, so that the systems' draws do not depend on each other.
+    pub fn stream(self, seed: u64, what: &str) -> AssimRng {
+        crate::rng::stream(seed, &format!("observing {}: {what}", self.name()))
     }
 }
 
@@ -370,22 +379,26 @@ impl ObservingConfig {
 }
 
 impl Network {
-    /// Draws the sites and orbits of `cfg` with `rng`, for `layout`'s state on `grid` with σ
-    /// levels `levels`.
-    pub fn new(
-        cfg: &ObservingConfig,
-        grid: &LatLonGrid,
-        levels: &SigmaLevels,
-        rng: &mut AssimRng,
-    ) -> Result<Self, AssimError> {
+    /// Draws the sites and orbits of `cfg` for `seed` (each system from its own stream,
+    /// [`System::stream`], so removing one leaves the others as they were), for the state on
+    /// `grid` with σ levels `levels`.
+    pub fn new(cfg: &ObservingConfig, grid: &LatLonGrid, levels: &SigmaLevels, seed: u64) -> Result<Self, AssimError> {
         let layout = ColumnLayout { nlev: levels.len(), npts: grid.len() };
-        let stations =
-            cfg.stations.as_ref().map_or_else(Vec::new, |s| draw_sites(s.n, s.placement, s.land_weight, rng));
+        let sites = |system: System, n: usize, placement: Placement, land_weight: f64| {
+            draw_sites(n, placement, land_weight, &mut system.stream(seed, "sites"))
+        };
+        let stations = cfg
+            .stations
+            .as_ref()
+            .map_or_else(Vec::new, |s| sites(System::Stations, s.n, s.placement, s.land_weight));
         let sondes = cfg
             .radiosondes
             .as_ref()
-            .map_or_else(Vec::new, |s| draw_sites(s.n, s.placement, s.land_weight, rng));
-        let orbits = cfg.sounder.as_ref().map_or_else(Vec::new, |s| draw_orbits(s.satellites, rng));
+            .map_or_else(Vec::new, |s| sites(System::Radiosondes, s.n, s.placement, s.land_weight));
+        let orbits = cfg
+            .sounder
+            .as_ref()
+            .map_or_else(Vec::new, |s| draw_orbits(s.satellites, &mut System::Sounder.stream(seed, "orbits")));
         let channels = cfg.sounder.as_ref().map(|s| s.channels(levels)).transpose()?.unwrap_or_default();
         let channel_p = channels.iter().map(|c| c.peak(levels.full()) * P0).collect();
         let surface_p = levels.full()[layout.nlev - 1] * P0;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::PeBedConfig;
-use super::observing::{Network, Row};
+use super::observing::{Network, Row, System};
 use crate::AssimError;
 use crate::assimilator::StateDistribution;
 use crate::bed::sphere::{ForecastConfig, SphereClimate};
@@ -17,7 +17,7 @@ use crate::dynamics::primitive::{PeGridModel, PeInitial, PrimitiveDry};
 use crate::experiment::{Chronology, SeedRun};
 use crate::metrics::{GridScorer, VariableScores, lead_means};
 use crate::obs::{ColumnLocalizer, ObsOperator, Stacked};
-use crate::rng::{normal, stream};
+use crate::rng::{AssimRng, normal};
 use crate::spectral::SpectralTransform;
 
 /// One analysis window's observations.
@@ -119,9 +119,10 @@ impl PeTwin {
             progress("truth", w + 1, n_windows);
         }
 
-        let mut rng = stream(seed, "observing network");
-        let net = Network::new(&cfg.observing, &grid, &levels, &mut rng)?;
-        let mut noise = stream(seed, "observations");
+        let net = Network::new(&cfg.observing, &grid, &levels, seed)?;
+        // One error stream per system, continuous across windows.
+        let mut noise: Vec<(System, AssimRng)> =
+            System::ALL.iter().map(|&sys| (sys, sys.stream(seed, "observation errors"))).collect();
         let window_s = chrono.dko as f64 * dt;
         let mut windows = Vec::with_capacity(chrono.n_obs_times());
         for ko in 0..chrono.n_obs_times() {
@@ -129,7 +130,8 @@ impl PeTwin {
             let mut y = vec![0.0; op.n_obs()];
             op.apply(&truth[ko + 1], &mut y);
             for (yp, r) in y.iter_mut().zip(&rows) {
-                *yp += r.sigma * normal(&mut noise);
+                let rng = &mut noise.iter_mut().find(|(sys, _)| *sys == r.system).expect("every system").1;
+                *yp += r.sigma * normal(rng);
             }
             let var = rows.iter().map(|r| r.sigma * r.sigma).collect();
             let pts: Vec<(f64, f64)> = rows.iter().map(|r| (r.lat, r.lon)).collect();
