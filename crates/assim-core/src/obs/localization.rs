@@ -244,7 +244,10 @@ impl Localizer for ColumnLocalizer {
             (0..self.obs_ln_p.len()).map(|p| (p, vertical(p))).collect()
         } else {
             let half = 1.82 * radius;
-            self.horizontal.near(point, 2.0 * half).map(|(p, d)| (p, gaspari_cohn(d, half) * vertical(p))).collect()
+            self.horizontal
+                .near(point, 2.0 * half)
+                .map(|(p, d)| (p, gaspari_cohn(d, half) * vertical(p)))
+                .collect()
         };
         tapered.into_iter().filter(|&(_, c)| c > 1e-3).unzip()
     }

@@ -382,7 +382,12 @@ impl Network {
     /// Draws the sites and orbits of `cfg` for `seed` (each system from its own stream,
     /// [`System::stream`], so removing one leaves the others as they were), for the state on
     /// `grid` with σ levels `levels`.
-    pub fn new(cfg: &ObservingConfig, grid: &LatLonGrid, levels: &SigmaLevels, seed: u64) -> Result<Self, AssimError> {
+    pub fn new(
+        cfg: &ObservingConfig,
+        grid: &LatLonGrid,
+        levels: &SigmaLevels,
+        seed: u64,
+    ) -> Result<Self, AssimError> {
         let layout = ColumnLayout { nlev: levels.len(), npts: grid.len() };
         let sites = |system: System, n: usize, placement: Placement, land_weight: f64| {
             draw_sites(n, placement, land_weight, &mut system.stream(seed, "sites"))
@@ -395,10 +400,9 @@ impl Network {
             .radiosondes
             .as_ref()
             .map_or_else(Vec::new, |s| sites(System::Radiosondes, s.n, s.placement, s.land_weight));
-        let orbits = cfg
-            .sounder
-            .as_ref()
-            .map_or_else(Vec::new, |s| draw_orbits(s.satellites, &mut System::Sounder.stream(seed, "orbits")));
+        let orbits = cfg.sounder.as_ref().map_or_else(Vec::new, |s| {
+            draw_orbits(s.satellites, &mut System::Sounder.stream(seed, "orbits"))
+        });
         let channels = cfg.sounder.as_ref().map(|s| s.channels(levels)).transpose()?.unwrap_or_default();
         let channel_p = channels.iter().map(|c| c.peak(levels.full()) * P0).collect();
         let surface_p = levels.full()[layout.nlev - 1] * P0;

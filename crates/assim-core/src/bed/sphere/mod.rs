@@ -8,10 +8,10 @@ mod observers;
 mod twin;
 
 pub use observers::{forecast_skill, geostrophic_imbalance, ke_spectrum, slug};
+pub(crate) use twin::global_twin_scenario;
 pub use twin::{
     ClimateRun, FreeRunView, ObsWindow, SphereClimate, SphereTwin, climate_run, obs_window, simulate_values,
 };
-pub(crate) use twin::global_twin_scenario;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
