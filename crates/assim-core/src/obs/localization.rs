@@ -286,6 +286,36 @@ mod tests {
         assert!((d[1] - lat.abs() * r).abs() < 1e-6, "{d:?}");
     }
 
+    /// The cap test before the exact distance changes nothing: every batch's taper equals the
+    /// one from the full distance list, bit for bit, at radii from a few hundred km to beyond
+    /// half the globe (where the cap covers everything) and for an infinite radius.
+    #[test]
+    fn taper_inside_the_cap_is_the_full_taper() {
+        let grid = crate::grid::LatLonGrid::for_truncation(21).unwrap();
+        let mut rng = crate::rng::stream(3, "localisation test");
+        let obs: Vec<(f64, f64)> = (0..400)
+            .map(|_| {
+                let (u, v) = (crate::rng::uniform(&mut rng), crate::rng::uniform(&mut rng));
+                ((2.0 * u - 1.0).asin().to_degrees(), 360.0 * v)
+            })
+            .collect();
+        let loc = GreatCircle::new(&grid, 3, &obs);
+        for radius in [300.0, 1500.0, 4000.0, f64::INFINITY] {
+            for batch in loc.batches().iter().step_by(37) {
+                let full: (Vec<usize>, Vec<f64>) = loc
+                    .batch_to_obs_distances(batch)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(p, d)| {
+                        (p, if radius.is_infinite() { 1.0 } else { gaspari_cohn(d, 1.82 * radius) })
+                    })
+                    .filter(|&(_, c)| c > 1e-3)
+                    .unzip();
+                assert_eq!(loc.obs_taper(batch, radius), full, "radius {radius}");
+            }
+        }
+    }
+
     #[test]
     fn periodic_batches_and_distances() {
         let l = PeriodicLine::new(40, (0..40).collect(), 2);
