@@ -555,3 +555,37 @@ impl Network {
         Ok((op, rows))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each system draws from its own stream: removing the radiosondes or the imagery leaves the
+    /// stations' and the sounder's rows of a window exactly as they were (the modality-removal
+    /// experiments compare like with like), while another seed moves them.
+    #[test]
+    fn removing_a_system_leaves_the_others_draws_alone() {
+        let grid = LatLonGrid::for_truncation(21).unwrap();
+        let levels = SigmaLevels::equidistant(10).unwrap();
+        let cfg = |text: &str| -> ObservingConfig { toml::from_str(text).unwrap() };
+        let all = cfg(
+            "[stations]\nn = 30\n[radiosondes]\nn = 20\n[sounder]\nsatellites = 2\n[imagery]\nfactor = 4\n",
+        );
+        let fewer = cfg("[stations]\nn = 30\n[sounder]\nsatellites = 2\n");
+        let rows = |c: &ObservingConfig, seed: u64, keep: System| -> Vec<Row> {
+            let net = Network::new(c, &grid, &levels, seed).unwrap();
+            // 12 UTC: a radiosonde launch time, with the sounder's footprints of the window.
+            let (_, r) = net.window(&grid, 12.0 * 3600.0, 6.0 * 3600.0).unwrap();
+            r.into_iter().filter(|r| r.system == keep).collect()
+        };
+        for sys in [System::Stations, System::Sounder] {
+            let full = rows(&all, 1, sys);
+            assert!(!full.is_empty(), "{sys:?} has rows");
+            assert_eq!(full, rows(&fewer, 1, sys), "{sys:?}");
+            assert_ne!(full, rows(&all, 2, sys), "{sys:?} moves with the seed");
+        }
+        assert!(
+            !rows(&all, 1, System::Radiosondes).is_empty() && rows(&fewer, 1, System::Radiosondes).is_empty()
+        );
+    }
+}
