@@ -71,12 +71,15 @@ impl EnsembleFilter for LETKF {
         let n = self.n;
         let prior_spread = (self.rtps > 0.0).then(|| row_spread(&self.e));
         let loc_rad = self.loc_rad;
+        // Batches in runs that share a horizontal position (a column's levels): one search
+        // for nearby observations per run. The network may change between analyses: taper
+        // afresh each time.
+        let run = loc.run_len().max(1);
         let updates: Vec<Option<Mat<f64>>> = loc
             .batches()
-            .par_iter()
-            .map(|batch| {
-                // The network may change between analyses: taper afresh each time.
-                let (jj, coeff) = loc.obs_taper(batch, loc_rad);
+            .par_chunks(run)
+            .flat_map_iter(|batches| batches.iter().zip(loc.obs_tapers(batches, loc_rad)))
+            .map(|(batch, (jj, coeff))| {
                 let sq: Vec<f64> = coeff.into_iter().map(f64::sqrt).collect();
                 let (jj, sq) = (&jj, &sq);
                 if jj.is_empty() {

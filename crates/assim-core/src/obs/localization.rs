@@ -26,6 +26,18 @@ pub trait Localizer: Send + Sync {
         }
         (idx, coeff)
     }
+
+    /// How many consecutive batches share their horizontal position (a column's levels): one
+    /// search for nearby observations can serve such a run (see [`Localizer::obs_tapers`]).
+    fn run_len(&self) -> usize {
+        1
+    }
+
+    /// [`Localizer::obs_taper`] of each batch of `run`, consecutive batches of one run of
+    /// [`Localizer::run_len`]; a localiser whose runs share a position searches once.
+    fn obs_tapers(&self, run: &[Vec<usize>], radius: f64) -> Vec<(Vec<usize>, Vec<f64>)> {
+        run.iter().map(|b| self.obs_taper(b, radius)).collect()
+    }
 }
 
 /// The Gaspari & Cohn (1999) fifth-order compactly supported taper, half-width `c`
@@ -159,11 +171,13 @@ impl Localizer for GreatCircle {
 /// fixed here): the taper is the product of the two Gaspari–Cohn tapers. A batch is one point
 /// and level (its T, u, v; the lowest level's batch holds p_s too); a level sits at
 /// `σ_k · 1000 hPa` (the reference surface pressure), an observation at its own pressure.
+/// Batches come column by column (a point's `L` levels in a run), so that one horizontal
+/// search serves the whole column ([`Localizer::obs_tapers`]).
 #[derive(Clone, Debug)]
 pub struct ColumnLocalizer {
     horizontal: GreatCircle,
-    /// ln p (Pa) of each batch's level.
-    batch_ln_p: Vec<f64>,
+    /// ln p (Pa) of each level.
+    level_ln_p: Vec<f64>,
     /// ln p (Pa) of each observation.
     obs_ln_p: Vec<f64>,
     vertical_scale: f64,
@@ -198,24 +212,54 @@ impl ColumnLocalizer {
         let (g, l) = (grid.len(), sigma.len());
         let mut horizontal = GreatCircle::new(grid, 1, obs);
         let mut batches = Vec::with_capacity(g * l);
-        let mut batch_ln_p = Vec::with_capacity(g * l);
-        for (k, s) in sigma.iter().enumerate() {
-            for p in 0..g {
+        for p in 0..g {
+            for k in 0..l {
                 let mut b = vec![k * g + p, (l + k) * g + p, (2 * l + k) * g + p];
                 if k + 1 == l {
                     b.push(3 * l * g + p);
                 }
                 batches.push(b);
-                batch_ln_p.push((s * 1.0e5).ln());
             }
         }
         horizontal.batches = batches;
         Ok(Self {
             horizontal,
-            batch_ln_p,
+            level_ln_p: sigma.iter().map(|s| (s * 1.0e5).ln()).collect(),
             obs_ln_p: obs_pressure.iter().map(|p| p.ln()).collect(),
             vertical_scale,
         })
+    }
+
+    /// The grid point and level of a batch (its first index is T at level k, point p: k·g + p).
+    fn point_level(&self, batch: &[usize]) -> (usize, usize) {
+        let g = self.horizontal.grid_xyz.len();
+        (batch[0] % g, batch[0] / g)
+    }
+
+    /// The observations within the horizontal taper's reach of `point` and their horizontal
+    /// coefficients (before the `1e-3` cut, which applies to the product).
+    fn horizontal_taper(&self, point: usize, radius: f64) -> Vec<(usize, f64)> {
+        if radius.is_infinite() {
+            return (0..self.obs_ln_p.len()).map(|p| (p, 1.0)).collect();
+        }
+        let half = 1.82 * radius;
+        self.horizontal.near(point, 2.0 * half).map(|(p, d)| (p, gaspari_cohn(d, half))).collect()
+    }
+
+    /// The product taper at `level` of the horizontal coefficients `near`, cut at `1e-3`.
+    fn level_taper(&self, near: &[(usize, f64)], level: usize) -> (Vec<usize>, Vec<f64>) {
+        let lnp = self.level_ln_p[level];
+        near.iter()
+            .map(|&(p, h)| {
+                let v = if self.vertical_scale.is_infinite() {
+                    1.0
+                } else {
+                    gaspari_cohn((self.obs_ln_p[p] - lnp).abs(), 1.82 * self.vertical_scale)
+                };
+                (p, h * v)
+            })
+            .filter(|&(_, c)| c > 1e-3)
+            .unzip()
     }
 }
 
@@ -230,26 +274,24 @@ impl Localizer for ColumnLocalizer {
     }
 
     fn obs_taper(&self, batch: &[usize], radius: f64) -> (Vec<usize>, Vec<f64>) {
-        // The batch's first index is T at (level k, point p) = k·g + p: its batch number.
-        let lnp = self.batch_ln_p[batch[0]];
-        let vertical = |p: usize| {
-            if self.vertical_scale.is_infinite() {
-                1.0
-            } else {
-                gaspari_cohn((self.obs_ln_p[p] - lnp).abs(), 1.82 * self.vertical_scale)
-            }
-        };
-        let point = batch[0] % self.horizontal.grid_xyz.len();
-        let tapered: Vec<(usize, f64)> = if radius.is_infinite() {
-            (0..self.obs_ln_p.len()).map(|p| (p, vertical(p))).collect()
-        } else {
-            let half = 1.82 * radius;
-            self.horizontal
-                .near(point, 2.0 * half)
-                .map(|(p, d)| (p, gaspari_cohn(d, half) * vertical(p)))
-                .collect()
-        };
-        tapered.into_iter().filter(|&(_, c)| c > 1e-3).unzip()
+        let (point, level) = self.point_level(batch);
+        self.level_taper(&self.horizontal_taper(point, radius), level)
+    }
+
+    fn run_len(&self) -> usize {
+        self.level_ln_p.len()
+    }
+
+    fn obs_tapers(&self, run: &[Vec<usize>], radius: f64) -> Vec<(Vec<usize>, Vec<f64>)> {
+        let Some(first) = run.first() else { return Vec::new() };
+        let point = self.point_level(first).0;
+        let near = self.horizontal_taper(point, radius);
+        run.iter()
+            .map(|b| {
+                let (p, level) = self.point_level(b);
+                if p == point { self.level_taper(&near, level) } else { self.obs_taper(b, radius) }
+            })
+            .collect()
     }
 }
 
@@ -342,7 +384,9 @@ mod tests {
             ColumnLocalizer::new(&grid, &sigma, &[(la, lo), (la, lo)], &[50_000.0, 10_000.0], 0.5).unwrap();
         assert_eq!(loc.batches().len(), 5 * g);
         let p = 10 * grid.nlon() + 5;
-        let at = |k: usize| &loc.batches()[k * g + p];
+        // Column by column: point p's five levels are batches 5p … 5p + 4.
+        let at = |k: usize| &loc.batches()[5 * p + k];
+        assert_eq!(loc.run_len(), 5);
         assert_eq!(at(2), &vec![2 * g + p, 7 * g + p, 12 * g + p]);
         assert_eq!(at(4).len(), 4);
         assert_eq!(at(4)[3], 15 * g + p);
@@ -357,5 +401,34 @@ mod tests {
                 .unwrap();
         assert_eq!(flat.obs_taper(at(2), 500.0).0, vec![0, 1]);
         assert!(ColumnLocalizer::new(&grid, &sigma, &[(la, lo)], &[], 0.5).is_err());
+    }
+
+    /// One horizontal search per column gives every level the taper it gets on its own, bit for
+    /// bit, and every state index sits in exactly one batch.
+    #[test]
+    fn column_runs_share_the_search_without_changing_a_coefficient() {
+        let grid = crate::grid::LatLonGrid::for_truncation(21).unwrap();
+        let sigma = [0.1, 0.3, 0.5, 0.7, 0.9];
+        let mut rng = crate::rng::stream(5, "column runs");
+        let mut obs = Vec::new();
+        let mut pres = Vec::new();
+        for _ in 0..300 {
+            let (u, v, w) =
+                (crate::rng::uniform(&mut rng), crate::rng::uniform(&mut rng), crate::rng::uniform(&mut rng));
+            obs.push(((2.0 * u - 1.0).asin().to_degrees(), 360.0 * v));
+            pres.push(5_000.0 + 95_000.0 * w);
+        }
+        for vertical in [0.7, f64::INFINITY] {
+            let loc = ColumnLocalizer::new(&grid, &sigma, &obs, &pres, vertical).unwrap();
+            let mut seen = vec![0u8; (3 * sigma.len() + 1) * grid.len()];
+            loc.batches().iter().flatten().for_each(|&i| seen[i] += 1);
+            assert!(seen.iter().all(|&c| c == 1));
+            for radius in [800.0, 3000.0, f64::INFINITY] {
+                for run in loc.batches().chunks(loc.run_len()).step_by(53) {
+                    let each: Vec<_> = run.iter().map(|b| loc.obs_taper(b, radius)).collect();
+                    assert_eq!(loc.obs_tapers(run, radius), each, "radius {radius}, vertical {vertical}");
+                }
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ mod config;
 mod grid_model;
 mod held_suarez;
 mod initial;
+pub mod predictability;
 pub mod vertical;
 
 pub use config::{
@@ -34,6 +35,7 @@ pub use config::{
 pub use grid_model::PeGridModel;
 pub use held_suarez::HeldSuarez;
 pub use initial::{PeInitial, PeOrography};
+pub use predictability::{GrowthCurve, perturbed_twin};
 pub use vertical::SigmaLevels;
 
 use crate::AssimError;
