@@ -119,19 +119,21 @@ fn bad_training_files_are_refused_with_the_key() {
          [x0]\nmean = \"zero\"\nvar = 1.0\n[observations]\nindices = \"all\"\nsigma = 1.0\n[[methods]]\nmethod = \"Climatology\"\n",
     )
     .unwrap();
-    assert!(bad("\"exp.toml\"", "\"l96.toml\"").contains("shallow-water"));
+    assert!(bad("\"exp.toml\"", "\"l96.toml\"").contains("needs an experiment on a grid"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn the_shipped_training_files_validate() {
-    for name in ["swe_t21_autoencoder.toml", "swe_t21_autoencoder_truths.toml", "swe_t42_autoencoder.toml"] {
+    for name in [
+        "swe_t21_autoencoder.toml",
+        "swe_t21_autoencoder_truths.toml",
+        "swe_t42_autoencoder.toml",
+        "pe_t21_autoencoder.toml",
+    ] {
         let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments").join(name);
         let (cfg, exp) = AutoencoderConfig::load(&f).unwrap();
-        assert!(
-            exp.bed_as::<assim_core::bed::sphere::SphereConfig>().is_some() && cfg.optim.steps >= 1000,
-            "{name}"
-        );
+        assert!(exp.bed.field_grid().is_some() && cfg.optim.steps >= 1000, "{name}");
     }
 }
 
@@ -154,5 +156,61 @@ fn training_truths_join_the_fields_but_not_the_normalisation() {
     std::fs::write(&path, text.replace("seeds = [1, 2]", "seeds = [1, 2]\ntruth_seeds = [5, 1]")).unwrap();
     let e = AutoencoderConfig::load(&path).err().unwrap().to_string();
     assert!(e.contains("data.truth_seeds") && e.contains("seed 1"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The multi-level bed's states are 3L + 1 fields (T, u, v per level, then p_s), the levels as
+/// channels: the autoencoder trains on them, reports its floor per field and level, and the
+/// checkpoint refuses a shallow-water experiment (and the shallow-water one this bed).
+#[test]
+fn a_multi_level_autoencoder_has_a_channel_per_field_and_level() {
+    let dir = scratch("pe");
+    let climate =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/simulate_held_suarez_t21.toml");
+    let exp = format!(
+        r#"
+name = "pe-vae-test"
+seeds = [1]
+[model]
+kind = "primitive_dry"
+climate = {climate:?}
+spinup_days = 10
+climate_days = 20
+[chronology]
+dt = 1800
+dko = 12
+ko = 3
+burn_in = 0
+[observing.stations]
+n = 10
+[[methods]]
+method = "Climatology"
+"#
+    );
+    std::fs::write(dir.join("pe.toml"), exp).unwrap();
+    let sw = files(&dir, 2);
+    let text = std::fs::read_to_string(&sw).unwrap().replace("\"exp.toml\"", "\"pe.toml\"");
+    let path = dir.join("pe_train.toml");
+    std::fs::write(&path, text.replace("seeds = [1, 2]", "seeds = [2]\ntruth_seeds = [3]")).unwrap();
+    let (cfg, exp) = AutoencoderConfig::load(&path).unwrap();
+    let out = train_autoencoder(&cfg, &exp, false, None, &mut |_, _, _| {}).unwrap();
+    // 20 daily climate samples (4 held out) and 4 truths (1 held out).
+    assert_eq!((out.n_train, out.n_valid), (16 + 3, 4 + 1));
+    let floor = out.floor.as_ref().unwrap();
+    assert_eq!(floor.len(), 31);
+    assert_eq!(floor[0].variable, "air_temperature_50hPa");
+    assert_eq!(floor[19].variable, "eastward_wind_950hPa");
+    assert_eq!((floor[30].variable.as_str(), floor[30].units.as_str()), ("surface_air_pressure", "Pa"));
+    assert!(floor.iter().all(|f| f.rmse.is_finite() && f.rmse > 0.0 && f.error_spectrum.len() == 22));
+    let ckpt = Checkpoint::load(&out.path).unwrap();
+    assert_eq!(ckpt.meta["autoencoder"]["size"]["channels"], 31);
+    assert_eq!(ckpt.meta["autoencoder"]["variables"][10], "eastward_wind_50hPa");
+
+    let device = assim_gen::tensor::compute_device().unwrap();
+    let ae = assim_gen::latent::space::TrainedAutoencoder::load(&out.path, &device).unwrap();
+    ae.check_experiment(&exp).unwrap();
+    let (_, sw_exp) = AutoencoderConfig::load(&sw).unwrap();
+    let e = ae.check_experiment(&sw_exp).err().unwrap().to_string();
+    assert!(e.contains("31 fields") && e.contains("3 fields"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

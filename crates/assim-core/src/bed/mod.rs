@@ -123,6 +123,16 @@ pub enum Covariance {
     Spectral,
 }
 
+/// The grid a bed's states live on, seen as images by a network: a state is
+/// `fields.len() × nlat × nlon` numbers, field-major, on the Gaussian grid of `truncation`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldGrid {
+    /// Spectral truncation (the grid is its standard Gaussian grid).
+    pub truncation: usize,
+    /// (CF name, units) of each field, in state order: the network's channels.
+    pub fields: Vec<(String, String)>,
+}
+
 /// A test bed as read from an experiment file: what it offers methods, its keys, and how it
 /// prepares a run.
 pub trait BedConfig: Debug + Send + Sync {
@@ -140,6 +150,11 @@ pub trait BedConfig: Debug + Send + Sync {
     /// shallow-water fields unless the bed says otherwise; unused where there are none).
     fn variables(&self) -> Vec<(String, String)> {
         crate::obs::Variable::ALL.iter().map(|v| (v.name().to_string(), v.units().to_string())).collect()
+    }
+    /// The grid its states live on, for networks (autoencoders, priors); `None` on a bed
+    /// without one.
+    fn field_grid(&self) -> Option<FieldGrid> {
+        None
     }
     /// Why the bed cannot give `need`; `None` when it can.
     fn lacks(&self, need: Need) -> Option<String>;
@@ -176,6 +191,11 @@ pub trait World: Scenario {
     /// The scenario of a method that is not a filter (a free run), where it differs: on a
     /// forced model, the free model knows nothing of the truth's forcing.
     fn free_run(&self) -> Option<Box<dyn Scenario + '_>> {
+        None
+    }
+    /// The climate sample the seed was built from (grid states, oldest first; the days before
+    /// its truth), the training data of networks; `None` where the bed has none.
+    fn climate_sample(&self) -> Option<&[Vec<f64>]> {
         None
     }
     /// Writes the seed's own outputs (the truth, the observations) into `dir`.

@@ -125,19 +125,23 @@ impl TrainedAutoencoder {
         self.check_bed(exp.bed.as_ref())
     }
 
-    /// Refuses a bed on another grid.
+    /// Refuses a bed on another grid, or with other fields.
     pub fn check_bed(&self, bed: &dyn BedConfig) -> Result<(), AssimError> {
-        let t = bed.downcast::<SphereConfig>().map(|c| c.truncation());
-        if t != Some(self.truncation) || bed.nx() != self.state_dim() {
+        let grid = bed.field_grid();
+        let t = grid.as_ref().map(|g| g.truncation);
+        let fields = grid.as_ref().map_or(0, |g| g.fields.len());
+        if t != Some(self.truncation) || fields != self.size.channels || bed.nx() != self.state_dim() {
             return Err(AssimError::Format {
                 path: self.path.clone(),
                 msg: format!(
-                    "this autoencoder was trained at T{} ({}×{} grid); the experiment runs {}",
+                    "this autoencoder was trained at T{} ({}×{} grid) on {} fields; the experiment runs {}",
                     self.truncation,
                     self.shape[0],
                     self.shape[1],
+                    self.size.channels,
                     t.map_or("a model that is not on the sphere".into(), |t| format!(
-                        "T{t} ({} numbers)",
+                        "{} at T{t} ({fields} fields, {} numbers)",
+                        bed.name(),
                         bed.nx()
                     ))
                 ),

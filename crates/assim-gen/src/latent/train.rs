@@ -1,5 +1,6 @@
-//! `assim train autoencoder`: the sphere VAE trained on a shallow-water experiment's climate
-//! sample (the days before its truth, so never on the test period), with normalisation,
+//! `assim train autoencoder`: the sphere VAE trained on a gridded experiment's climate sample
+//! (shallow water: geopotential, u, v; primitive equations: T, u, v per level and p_s, the
+//! levels as channels), the days before its truth, so never on the test period, with normalisation,
 //! validation, checksummed atomic checkpoints, exact `--resume`, and the reconstruction floor
 //! (area-weighted RMSE per variable and its spectrum) that bounds every latent method.
 //! Keys are documented in `docs/training.md`.
@@ -8,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use assim_core::AssimError;
-use assim_core::bed::sphere::{SphereConfig, climate_run};
-use assim_core::experiment::Scenario;
+use assim_core::bed::FieldGrid;
+use assim_core::dynamics::shallow_water::EARTH_RADIUS;
 use assim_core::experiment::{Experiment, parse_toml, read_text};
-use assim_core::obs::Variable;
 use assim_core::rng::{fill_normal, stream, uniform};
 use assim_core::spectral::SpectralTransform;
 use burn::prelude::*;
@@ -48,7 +48,8 @@ pub struct AutoencoderConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VaeData {
-    /// A shallow-water experiment file (relative to this file): its climate sample is the data.
+    /// An experiment file on a gridded bed (shallow water or primitive equations; relative to
+    /// this file): its climate sample is the data.
     pub experiment: String,
     /// The experiment seeds whose climate samples are used.
     #[serde(default = "seeds")]
@@ -173,10 +174,13 @@ impl AutoencoderConfig {
     /// Checks every value the types do not.
     pub fn validate(&self, file: &str, exp: &Experiment) -> Result<(), AssimError> {
         let err = |k: &str, m: String| Err(AssimError::config(file, k, m));
-        if exp.bed_as::<SphereConfig>().is_none() {
+        if exp.bed.field_grid().is_none() {
             return err(
                 "data.experiment",
-                "needs a shallow-water experiment (model.kind = \"shallow_water\")".into(),
+                format!(
+                    "needs an experiment on a grid (model.kind = \"shallow_water\" or \"primitive_dry\"), not {}",
+                    exp.bed.name()
+                ),
             );
         }
         if self.data.seeds.is_empty() {
@@ -208,9 +212,9 @@ impl AutoencoderConfig {
         Ok(())
     }
 
-    /// The network size.
-    pub fn size(&self) -> VaeSize {
-        VaeSize { channels: 3, width: self.network.width, latent: self.network.latent }
+    /// The network size for states of `channels` fields.
+    pub fn size(&self, channels: usize) -> VaeSize {
+        VaeSize { channels, width: self.network.width, latent: self.network.latent }
     }
 }
 
@@ -269,6 +273,8 @@ struct Data {
     /// point's variance in time), the unit the OSSE's scores use.
     clim_sd: Vec<f64>,
     transform: Arc<SpectralTransform>,
+    /// The fields (channels) of a state.
+    grid: FieldGrid,
 }
 
 fn data(
@@ -276,28 +282,47 @@ fn data(
     exp: &Experiment,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Data, AssimError> {
+    let grid = exp
+        .bed
+        .field_grid()
+        .ok_or_else(|| AssimError::Input(format!("{} has no grid for an autoencoder", exp.bed.name())))?;
+    let c = grid.fields.len();
+    let bed = exp.bed.prepare(exp.chronology(), &exp.base_dir)?;
+    let n_truths = exp.chronology().n_obs_times();
+    let truths_of = |world: &dyn assim_core::bed::World| -> Vec<Vec<f64>> {
+        (0..n_truths).map(|ko| world.truth(ko).to_vec()).collect()
+    };
     let (mut train, mut valid) = (Vec::new(), Vec::new());
-    let mut transform = None;
+    // A seed in both lists is simulated once: its truths are kept for later.
+    let mut kept_truths = std::collections::HashMap::new();
     for &seed in &cfg.data.seeds {
-        let sphere = exp
-            .bed_as::<SphereConfig>()
-            .ok_or_else(|| AssimError::Input("needs a sphere experiment".into()))?;
-        let run = climate_run(sphere, &exp.base_dir, seed, progress)?;
-        split_in_time(&run.samples, cfg.data.valid_fraction, &mut train, &mut valid);
-        let p = run.model.params();
-        transform.get_or_insert(Arc::new(SpectralTransform::new(p.truncation, p.radius)?));
+        let world = bed.world(seed, progress)?;
+        let samples = world
+            .climate_sample()
+            .ok_or_else(|| AssimError::Input(format!("{} keeps no climate sample", exp.bed.name())))?;
+        split_in_time(samples, cfg.data.valid_fraction, &mut train, &mut valid);
+        if cfg.data.truth_seeds.contains(&seed) {
+            kept_truths.insert(seed, truths_of(world.as_ref()));
+        }
     }
-    let transform = transform.expect("at least one seed");
+    let transform = Arc::new(SpectralTransform::new(grid.truncation, EARTH_RADIUS)?);
     // The normalisation and the climatological sd come from the climate samples alone.
     let n_climate = train.len();
     for &seed in &cfg.data.truth_seeds {
-        let twin = crate::latent::space::sphere_twin(exp, seed, 0, progress)?;
-        let truths: Vec<Vec<f64>> =
-            (0..exp.chronology().n_obs_times()).map(|ko| twin.truth(ko).to_vec()).collect();
+        let truths = match kept_truths.remove(&seed) {
+            Some(t) => t,
+            None => truths_of(bed.world(seed, progress)?.as_ref()),
+        };
         split_in_time(&truths, cfg.data.valid_fraction, &mut train, &mut valid);
     }
     let g = transform.grid().len();
-    let pooled: Vec<(f64, f64)> = (0..3)
+    if let Some(s) = train.iter().chain(&valid).find(|s| s.len() != c * g) {
+        return Err(AssimError::Input(format!(
+            "a state of {} numbers is not {c} fields of {g} points",
+            s.len()
+        )));
+    }
+    let pooled: Vec<(f64, f64)> = (0..c)
         .map(|v| {
             let vals = train[..n_climate].iter().flat_map(|s| s[v * g..(v + 1) * g].iter());
             let n = (n_climate * g) as f64;
@@ -308,9 +333,9 @@ fn data(
         .collect();
     let climate = &train[..n_climate];
     let point_mean: Vec<f64> =
-        (0..3 * g).map(|i| climate.iter().map(|s| s[i]).sum::<f64>() / n_climate as f64).collect();
-    let grid = transform.grid();
-    let clim_sd: Vec<f64> = (0..3)
+        (0..c * g).map(|i| climate.iter().map(|s| s[i]).sum::<f64>() / n_climate as f64).collect();
+    let lat_lon = transform.grid();
+    let clim_sd: Vec<f64> = (0..c)
         .map(|v| {
             let n = n_climate as f64;
             (0..g)
@@ -318,7 +343,7 @@ fn data(
                     let i = v * g + p;
                     let m = climate.iter().map(|s| s[i]).sum::<f64>() / n;
                     let var = climate.iter().map(|s| (s[i] - m).powi(2)).sum::<f64>() / (n - 1.0);
-                    grid.area_weight(p / grid.nlon()) * var
+                    lat_lon.area_weight(p / lat_lon.nlon()) * var
                 })
                 .sum::<f64>()
                 .sqrt()
@@ -327,7 +352,7 @@ fn data(
     let (offset, scale): (Vec<f64>, Vec<f64>) = match cfg.data.normalise {
         Normalise::Anomaly => (point_mean, clim_sd.iter().map(|s| s.max(1e-12)).collect()),
         Normalise::Pooled => {
-            ((0..3 * g).map(|i| pooled[i / g].0).collect(), pooled.iter().map(|p| p.1).collect())
+            ((0..c * g).map(|i| pooled[i / g].0).collect(), pooled.iter().map(|p| p.1).collect())
         }
     };
     let norm = FieldNormalisation { offset, scale };
@@ -337,6 +362,7 @@ fn data(
         norm,
         clim_sd,
         transform,
+        grid,
     })
 }
 
@@ -349,15 +375,17 @@ fn split_in_time(fields: &[Vec<f64>], fraction: f64, train: &mut Vec<Vec<f64>>, 
     valid.extend_from_slice(b);
 }
 
+/// `fields` (each `c × h × w`, normalised) as one batch `[n, c, h, w]`.
 fn batch_tensor(fields: &[&Vec<f32>], shape: [usize; 2], device: &Device) -> Tensor<4> {
     let [h, w] = shape;
+    let c = fields.first().map_or(0, |f| f.len() / (h * w));
     let v: Vec<f32> = fields.iter().flat_map(|f| f.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(v, [fields.len(), 3, h, w]), device)
+    Tensor::from_data(TensorData::new(v, [fields.len(), c, h, w]), device)
 }
 
 /// The posterior-mean reconstructions of `fields` (normalised), in chunks.
 fn reconstruct(vae: &SphereVae, fields: &[Vec<f32>], shape: [usize; 2], device: &Device) -> Vec<Vec<f32>> {
-    let per = 3 * shape[0] * shape[1];
+    let per = fields.first().map_or(0, Vec::len);
     fields
         .chunks(16)
         .flat_map(|chunk| {
@@ -396,7 +424,7 @@ impl VaeObjective<'_> {
                 acc += f64::from(self.row_weights.1[(i / w) % h]) * f64::from(a - b).powi(2);
             }
         }
-        acc / (self.data.valid.len() * 3 * h * w) as f64
+        acc / (self.data.valid.len() * self.data.grid.fields.len() * h * w) as f64
     }
 }
 
@@ -404,7 +432,8 @@ impl Objective for VaeObjective<'_> {
     type Row = VaeLogRow;
 
     fn step(&mut self, k: usize, state: &mut TrainState) -> Result<f64, AssimError> {
-        let (o, size, train) = (&self.cfg.optim, self.cfg.size(), &self.data.train);
+        let (o, size, train) =
+            (&self.cfg.optim, self.cfg.size(self.data.grid.fields.len()), &self.data.train);
         let [h, w] = self.shape;
         let mut rng = stream(self.cfg.seed, &format!("vae batch {k}"));
         let rows: Vec<&Vec<f32>> = (0..o.batch)
@@ -437,10 +466,10 @@ impl Objective for VaeObjective<'_> {
             meta: serde_json::json!({
                 "kind": "autoencoder",
                 "autoencoder": {
-                    "size": cfg.size(),
+                    "size": cfg.size(d.grid.fields.len()),
                     "truncation": d.transform.truncation().t(),
                     "grid": self.shape,
-                    "variables": Variable::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
+                    "variables": d.grid.fields.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
                     "normalise": cfg.data.normalise,
                     "scale": d.norm.scale,
                 },
@@ -478,7 +507,8 @@ pub fn train_autoencoder(
     let out = PathBuf::from(&cfg.out);
     let device = crate::tensor::compute_device()?;
     let ad = device.clone().autodiff();
-    let template = SphereVae::new(cfg.size(), &device);
+    let channels = exp.bed.field_grid().map_or(0, |g| g.fields.len());
+    let template = SphereVae::new(cfg.size(channels), &device);
     let (mut state, mut log) = if resume {
         resume_state(cfg, &out)?
     } else {
@@ -524,10 +554,11 @@ fn floor(
     let grid = d.transform.grid();
     let g = grid.len();
     let tr = *d.transform.truncation();
-    Variable::ALL
+    d.grid
+        .fields
         .iter()
         .enumerate()
-        .map(|(v, var)| {
+        .map(|(v, (name, units))| {
             let sd = d.norm.scale[v];
             let mut se = 0.0;
             let mut spec = vec![0.0; tr.t() + 1];
@@ -540,8 +571,8 @@ fn floor(
             }
             let rmse = (se / d.valid.len() as f64).sqrt();
             FloorRow {
-                variable: var.name().into(),
-                units: var.units().into(),
+                variable: name.clone(),
+                units: units.clone(),
                 rmse,
                 rmse_over_clim_sd: rmse / d.clim_sd[v],
                 error_spectrum: spec,

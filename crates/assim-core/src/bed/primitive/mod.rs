@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::sphere::{ClimateKeys, ForecastConfig, check_climate_keys, check_forecasts, write_sections};
 use super::{
-    Bed, BedConfig, Covariance, FileContext, Need, Observers, RunInfo, StageProgress, World, section,
+    Bed, BedConfig, Covariance, FieldGrid, FileContext, Need, Observers, RunInfo, StageProgress, World,
+    section,
 };
 use crate::AssimError;
 use crate::dynamics::primitive::{PE_KIND, PeSimulationConfig, SigmaLevels};
@@ -156,6 +157,10 @@ impl BedConfig for PeBedConfig {
         out
     }
 
+    fn field_grid(&self) -> Option<FieldGrid> {
+        Some(FieldGrid { truncation: self.truncation(), fields: self.variables() })
+    }
+
     fn lacks(&self, need: Need) -> Option<String> {
         let o = &self.observing;
         match need {
@@ -241,6 +246,10 @@ impl Bed for PeBed<'_> {
 }
 
 impl World for PeTwin {
+    fn climate_sample(&self) -> Option<&[Vec<f64>]> {
+        Some(self.climate.samples())
+    }
+
     fn write_outputs(&self, _run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
         self.write_observations(&dir.join("observations.csv"))
     }

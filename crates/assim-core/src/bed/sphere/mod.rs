@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Bed, BedConfig, Covariance, FileContext, Observers, StageProgress, World, section};
-use super::{Need, RunInfo};
+use super::{FieldGrid, Need, RunInfo};
 use crate::AssimError;
 use crate::dynamics::shallow_water::{ForecastStirring, SimulationConfig};
 use crate::experiment::{Chronology, Scenario};
@@ -165,6 +165,10 @@ impl BedConfig for SphereConfig {
         let (nlat, nlon) =
             crate::grid::STANDARD_GAUSSIAN.iter().find(|g| g.0 == t).map_or((0, 0), |g| (g.1, g.2));
         3 * nlat * nlon
+    }
+
+    fn field_grid(&self) -> Option<FieldGrid> {
+        Some(FieldGrid { truncation: self.truncation(), fields: self.variables() })
     }
 
     fn lacks(&self, need: Need) -> Option<String> {
@@ -326,6 +330,10 @@ impl Bed for SphereBed<'_> {
 impl World for SphereTwin {
     fn free_run(&self) -> Option<Box<dyn Scenario + '_>> {
         Some(Box::new(FreeRunView(self)))
+    }
+
+    fn climate_sample(&self) -> Option<&[Vec<f64>]> {
+        Some(self.climate.samples())
     }
 
     fn write_outputs(&self, run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
