@@ -3,7 +3,8 @@
 //! latent, `H(D(z))` (LO-SDA's and SLAMS's composition of the decoder with the station and
 //! satellite operators).
 //!
-//! Shapes: physical states are assim's grid states (`3·nlat·nlon`: geopotential, u, v);
+//! Shapes: physical states are assim's grid states (`c·nlat·nlon`, the bed's `c` fields: geopotential,
+//! u, v on the shallow-water bed; T, u, v per level and p_s on the multi-level one);
 //! latents are flat `[n, nz]` with `nz = latent·nlat/4·nlon/4` (row-major `[c, h, w]`).
 
 use std::path::{Path, PathBuf};
@@ -150,7 +151,7 @@ impl TrainedAutoencoder {
         Ok(())
     }
 
-    /// The normalised fields `[n, 3·nlat·nlon]` of physical states.
+    /// The normalised fields `[n, c·nlat·nlon]` of physical states.
     fn normalise(&self, states: &[&[f64]]) -> Tensor<2> {
         let nx = self.state_dim();
         let mut v = Vec::with_capacity(states.len() * nx);
@@ -176,7 +177,7 @@ impl TrainedAutoencoder {
         Tensor::cat(parts, 0)
     }
 
-    /// The normalised fields `[n, 3·nlat·nlon]` decoded from latents `[n, nz]`
+    /// The normalised fields `[n, c·nlat·nlon]` decoded from latents `[n, nz]`
     /// (differentiable: autodiff follows `z` through the decoder).
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         let n = z.dims()[0];
@@ -184,7 +185,7 @@ impl TrainedAutoencoder {
         self.vae.decode(z.reshape([n, c, h, w])).reshape([n, self.state_dim()])
     }
 
-    /// Physical states (row-major, `n × 3·nlat·nlon`) of latents `[n, nz]`.
+    /// Physical states (row-major, `n × c·nlat·nlon`) of latents `[n, nz]`.
     pub fn decode_states(&self, z: Tensor<2>) -> Vec<Vec<f64>> {
         let nx = self.state_dim();
         let v = self.decode(z).to_data().iter::<f32>().collect::<Vec<f32>>();
