@@ -19,7 +19,7 @@ pub fn write_run_outputs(dir: &Path, exp: &Experiment, report: &RunReport) -> Re
 
 /// One CSV row per method (seed = `mean`) and per method and seed; empty cells for nulls.
 /// After the Lorenz columns: `spread_skill`, and on the sphere per-variable `rmse_a_`,
-/// `bias_a_`, `acc_a_`, `crps_a_` and the forecast RMSE per lead (`fc<hours>h_rmse_`, method rows).
+/// `bias_a_`, `acc_a_`, `crps_a_`, `wasserstein_a_` and the forecast RMSE per lead (`fc<hours>h_rmse_`, method rows).
 pub fn metrics_csv(report: &RunReport) -> String {
     let vars: Vec<String> = report
         .methods
@@ -36,7 +36,7 @@ pub fn metrics_csv(report: &RunReport) -> String {
     let mut s = String::from(
         "method,seed,rmse_a,rmse_a_ci,spread_a,rmse_f,spread_f,crps_a,wall_s,diverged,diverged_at_cycle,spread_skill",
     );
-    for stat in ["rmse_a", "bias_a", "acc_a", "crps_a"] {
+    for stat in ["rmse_a", "bias_a", "acc_a", "crps_a", "wasserstein_a"] {
         for v in &vars {
             s.push_str(&format!(",{stat}_{v}"));
         }
@@ -55,6 +55,7 @@ pub fn metrics_csv(report: &RunReport) -> String {
             |x: &super::VariableSummary| x.bias_a,
             |x: &super::VariableSummary| x.acc_a,
             |x: &super::VariableSummary| x.crps_a,
+            |x: &super::VariableSummary| x.wasserstein_a,
         ] {
             for k in 0..vars.len() {
                 c.push_str(&format!(",{}", vs.get(k).map_or(String::new(), |x| num(f(x)))));

@@ -140,6 +140,14 @@ pub struct VariableSummary {
     /// Background (forecast) RMSE.
     #[serde(deserialize_with = "nullable::f64")]
     pub rmse_f: f64,
+    /// Time mean of the analysis mean's 1-D Wasserstein distance to the truth's values
+    /// (SLAMS's score; `metrics::wasserstein1`). Absent from reports written before it.
+    #[serde(default = "nan", deserialize_with = "nullable::f64")]
+    pub wasserstein_a: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Scores of the forecasts from the analyses at one lead.
@@ -246,6 +254,7 @@ pub(super) fn summarise_seed(
                 spread_skill: nan_if(spread_skill(run.members, &sp, &rm)),
                 crps_a: nan_if(mean(&a(&|s| s.crps))),
                 rmse_f: nan_if(mean(&fc)),
+                wasserstein_a: nan_if(mean(&a(&|s| s.wasserstein))),
             }
         })
         .collect();
@@ -299,6 +308,7 @@ pub(super) fn summarise_method(cfg: &MethodEntry, seeds: Vec<SeedReport>, n_cycl
                 spread_skill: f(&|x| x.spread_skill),
                 crps_a: f(&|x| x.crps_a),
                 rmse_f: f(&|x| x.rmse_f),
+                wasserstein_a: f(&|x| x.wasserstein_a),
             }
         })
         .collect();

@@ -89,6 +89,15 @@ pub trait ObsOperator: Send + Sync {
         None
     }
 
+    /// The rows of `H'(x)`, the Jacobian at `x`, as a sparse matrix: what an engine that applies
+    /// `H` itself on tensors (a latent method decoding its fields) needs of a nonlinear
+    /// operator, `H(x') ≈ H(x) + H'(x)(x' − x)`. A sparse linear operator's rows are its own;
+    /// `None` when the operator has no sparse Jacobian.
+    fn jacobian(&self, x: &[f64]) -> Option<SparseLinear> {
+        let _ = x;
+        self.as_sparse().cloned()
+    }
+
     /// The sites and function of a pointwise operator `y_p = h(x_{i_p})`, for engines that
     /// apply `H` themselves (the generative methods on a state, on tensors); `None` otherwise.
     fn pointwise(&self) -> Option<PointwiseView<'_>> {

@@ -34,6 +34,15 @@ impl SparseLinear {
         self.offsets.push(self.index.len());
     }
 
+    /// Appends the rows of `other` (same state) after these.
+    pub fn append(&mut self, other: &SparseLinear) {
+        assert_eq!(self.nx, other.nx, "rows of another state");
+        let base = self.index.len();
+        self.index.extend_from_slice(&other.index);
+        self.weight.extend_from_slice(&other.weight);
+        self.offsets.extend(other.offsets[1..].iter().map(|o| o + base));
+    }
+
     /// The state dimension.
     pub fn nx(&self) -> usize {
         self.nx

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use faer::Mat;
 
-use super::ObsOperator;
+use super::{ObsOperator, SparseLinear};
 
 /// `H = [H_1; H_2; …]` on one state; rows of part `j` start at `offsets[j]`.
 pub struct Stacked {
@@ -89,6 +89,15 @@ impl ObsOperator for Stacked {
 
     fn tangent_adjoint(&self, x: &[f64], dy: &[f64], out: &mut [f64]) -> bool {
         self.sum_back(dy, out, |p, yj, s| p.tangent_adjoint(x, yj, s))
+    }
+
+    /// The parts' Jacobians, one after the other.
+    fn jacobian(&self, x: &[f64]) -> Option<SparseLinear> {
+        let mut out = SparseLinear::new(x.len());
+        for p in &self.parts {
+            out.append(&p.jacobian(x)?);
+        }
+        Some(out)
     }
 }
 

@@ -15,6 +15,7 @@ use assim_core::AssimError;
 use assim_core::bed::BedConfig;
 use assim_core::classical::{EnsembleFilter, Setup, post_process};
 use assim_core::linalg::row_mean;
+use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::AssimRng;
 
 mod config;
@@ -201,16 +202,36 @@ impl GenerativeFilter {
         setup: &Setup<'_>,
         base: Option<(&Tensor<2>, f64)>,
     ) -> Result<DecodedObs<'a>, AssimError> {
-        let op = setup.obs.as_sparse().ok_or_else(|| {
-            AssimError::Input("a latent prior needs the sphere's sparse observation operator".into())
-        })?;
         // The latent is mean + std·(base + rho·x).
         let norm = self.prior.meta.normalisation;
         let (b, a) = match base {
             Some((b, rho)) => (b.clone() * norm.std + norm.mean, norm.std * rho),
             None => (Tensor::<2>::full([1, ae.latent_dim()], norm.mean, &self.device), norm.std),
         };
-        DecodedObs::new(ae, op, setup.obs_var, b, a)
+        match setup.obs.as_sparse() {
+            Some(op) => DecodedObs::new(ae, op, setup.obs_var, b, a),
+            None => {
+                let (rows, intercept) = self.linearised_obs(setup)?;
+                DecodedObs::new(ae, &rows, setup.obs_var, b, a)?.with_intercept(&intercept)
+            }
+        }
+    }
+
+    /// A nonlinear operator (radiosondes in log-pressure, OLR) linearised about the forecast
+    /// mean `x̄`, as one outer loop of incremental 3D-Var does: the rows of `H'(x̄)` and the
+    /// intercept `H(x̄) − H'(x̄) x̄`.
+    fn linearised_obs(&self, setup: &Setup<'_>) -> Result<(SparseLinear, Vec<f64>), AssimError> {
+        let xm = row_mean(self.members.as_ref());
+        let rows = setup.obs.jacobian(&xm).ok_or_else(|| {
+            AssimError::Input(
+                "a latent prior needs an observation operator with sparse rows or a sparse Jacobian".into(),
+            )
+        })?;
+        let p = setup.obs.n_obs();
+        let (mut hx, mut jx) = (vec![0.0; p], vec![0.0; p]);
+        setup.obs.apply(&xm, &mut hx);
+        rows.apply(&xm, &mut jx);
+        Ok((rows, hx.iter().zip(&jx).map(|(h, j)| h - j).collect()))
     }
 }
 

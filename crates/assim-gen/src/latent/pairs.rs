@@ -1,5 +1,6 @@
-//! Training pairs of the latent prior on the sphere: (truth, background) from cycling the
-//! classical methods of the global OSSE, or a latent generative method already trained
+//! Training pairs of a latent prior on a gridded bed (the shallow-water sphere, the
+//! multi-level primitive equations): (truth, background) from cycling the classical methods
+//! of the global OSSE, or a latent generative method already trained
 //! (closed-loop training), on truths of their own (the training file's seeds, never the
 //! experiment's test seeds), both encoded by the trained autoencoder.
 //!
@@ -8,7 +9,7 @@
 
 use assim_core::AssimError;
 use assim_core::classical::Estimate;
-use assim_core::experiment::{Experiment, Scenario};
+use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
 
@@ -27,7 +28,7 @@ struct Period {
 
 /// Cycles `cfg.data.methods` on each training seed's truth and encodes the pairs;
 /// `progress(stage, done, total)` reports the simulation and the cycling.
-pub fn sphere_pairs(
+pub fn latent_pairs(
     cfg: &TrainConfig,
     exp: &Experiment,
     ae: &TrainedAutoencoder,
@@ -42,11 +43,13 @@ pub fn sphere_pairs(
     exp.chronology.t = None;
     exp.chronology.burn_in = 0.0;
     let chrono = exp.chronology();
+    ae.check_bed(exp.bed.as_ref())?;
+    let bed = exp.bed.prepare(chrono, &exp.base_dir)?;
     let seeds = cfg.training_seeds();
     let (mut train, mut valid) = (Period::default(), Period::default());
     let mut background_rmse = Vec::new();
     for &seed in &seeds {
-        let twin = crate::latent::space::sphere_twin(&exp, seed, 0, &mut |s, a, b| progress(s, a, b))?;
+        let twin = bed.world(seed, &mut |s, a, b| progress(s, a, b))?;
         let first = (train.truth.len(), valid.truth.len());
         for ko in d.burn_in_cycles..cycles {
             let p = if ko < train_end { &mut train } else { &mut valid };

@@ -195,7 +195,8 @@ impl TrainedAutoencoder {
 
 /// `H(D(z))` seen from a network's variable `x`: the latent is `z = base + a·x` (`base`
 /// `[1, nz]` or `[n, nz]`), the decoder gives normalised fields, and the sparse rows of the
-/// window's operator (interpolation, footprints) are applied to the physical fields. Rows are
+/// window's operator (interpolation, footprints; a nonlinear operator's Jacobian about the
+/// forecast, with [`DecodedObs::with_intercept`]) are applied to the physical fields. Rows are
 /// grouped by length ([`RowGroup`]) and padded with zero weights to their group's, so `H` is a
 /// gather, a product and a sum per group that autodiff differentiates.
 pub struct DecodedObs<'a> {
@@ -293,6 +294,23 @@ impl<'a> DecodedObs<'a> {
             a,
             gain2: Default::default(),
         })
+    }
+
+    /// The same operator plus `intercept` (`[P]`, physical): a nonlinear `H` linearised about
+    /// a state `x̄` is `H(x̄) − H'(x̄) x̄ + H'(x̄) x`, the rows given to [`DecodedObs::new`]
+    /// being `H'(x̄)`.
+    pub fn with_intercept(mut self, intercept: &[f64]) -> Result<Self, AssimError> {
+        let p = self.var.dims()[1];
+        if intercept.len() != p || intercept.iter().any(|v| !v.is_finite()) {
+            return Err(AssimError::Input(format!(
+                "the linearised operator's intercept has {} values (finite: {}) for {p} observations",
+                intercept.len(),
+                intercept.iter().all(|v| v.is_finite())
+            )));
+        }
+        let c: Vec<f32> = intercept.iter().map(|&v| v as f32).collect();
+        self.constant = self.constant + Tensor::from_data(TensorData::new(c, [1, p]), &self.ae.device);
+        Ok(self)
     }
 
     /// The same operator for members `start..start + len` of the batch (a `base` of one row

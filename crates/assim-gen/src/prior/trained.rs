@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
 use assim_core::bed::BedConfig;
-use assim_core::bed::sphere::SphereConfig;
 
 use crate::prior::network::{EdmNetwork, NetworkSize};
 use crate::prior::normalise::Normalisation;
@@ -69,7 +68,7 @@ impl DenoiserMeta {
     pub fn check_compatible(&self, bed: &dyn BedConfig, path: &Path) -> Result<(), AssimError> {
         let same = bed.same_model(&self.model)
             && match &self.latent {
-                Some(l) => bed.downcast::<SphereConfig>().is_some_and(|c| c.truncation() == l.truncation),
+                Some(l) => bed.field_grid().is_some_and(|g| g.truncation == l.truncation),
                 None => self.nx == bed.nx(),
             };
         if !same {

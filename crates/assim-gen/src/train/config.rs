@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
 use assim_core::bed::lorenz::{LorenzConfig, LorenzModel};
-use assim_core::bed::sphere::SphereConfig;
 use assim_core::experiment::{Experiment, MethodCheck, MethodEntry, parse_toml, read_text};
 
 use crate::prior::network::NetworkSize;
@@ -157,11 +156,14 @@ impl TrainConfig {
             };
             check.check(m)?;
         }
-        if exp.bed_as::<SphereConfig>().is_some() {
+        if exp.bed.field_grid().is_some() {
             if self.autoencoder.is_none() {
                 return err(
                     "autoencoder",
-                    "a shallow-water prior lives in a latent: give the autoencoder checkpoint".into(),
+                    format!(
+                        "a prior on the {} bed lives in a latent: give the autoencoder checkpoint",
+                        exp.bed.name()
+                    ),
                 );
             }
             if let Some(s) = self.training_seeds().iter().find(|s| exp.seeds.contains(s)) {
@@ -183,7 +185,7 @@ impl TrainConfig {
                 } else if !["Var3D", "LETKF"].contains(&m.name()) {
                     return err(
                         &format!("data.methods[{i}]"),
-                        "on the sphere use Var3D, LETKF or a trained latent Generative method".into(),
+                        "on a gridded bed use Var3D, LETKF or a trained latent Generative method".into(),
                     );
                 }
             }
@@ -193,13 +195,14 @@ impl TrainConfig {
             if !l96 {
                 return err(
                     "experiment",
-                    "the denoiser needs a periodic model (lorenz96) or the sphere (shallow_water)".into(),
+                    "the denoiser needs a periodic model (lorenz96) or a gridded bed (shallow_water, primitive_dry)"
+                        .into(),
                 );
             }
             if self.autoencoder.is_some() || !self.data.seeds.is_empty() {
                 return err(
                     "autoencoder",
-                    "autoencoder and data.seeds are for shallow-water experiments".into(),
+                    "autoencoder and data.seeds are for the gridded beds' latent priors".into(),
                 );
             }
             if let Some(i) = entries.iter().position(|m| m.is_generative()) {

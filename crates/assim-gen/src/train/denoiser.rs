@@ -189,7 +189,7 @@ pub fn train(
         (TrainState { ema: params.clone(), adam, params, step: 0 }, Vec::new())
     };
     let mut data = match &ae {
-        Some(ae) => crate::latent::pairs::sphere_pairs(cfg, exp, ae, &mut |stage, done, total| {
+        Some(ae) => crate::latent::pairs::latent_pairs(cfg, exp, ae, &mut |stage, done, total| {
             progress(&Progress { stage: stage.to_string(), step: done, steps: total, loss: f64::NAN })
         })?,
         None => generate_data(cfg, exp)?,

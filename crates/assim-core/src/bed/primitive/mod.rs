@@ -175,12 +175,7 @@ impl BedConfig for PeBedConfig {
                  relinearises them, or the LETKF)"
                     .into(),
             ),
-            Need::Grid => Some(
-                "no generative prior is trained for the multi-level state yet (the SLAMS issue builds one): use \
-                 Climatology, FreeRun, Var3D or LETKF"
-                    .into(),
-            ),
-            Need::LinearObs | Need::TangentLinear | Need::Localisation => None,
+            Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,
         }
     }
 
