@@ -19,7 +19,7 @@ use common::best_of;
 
 fn main() {
     assim_gen::tensor::keep_freed_memory();
-    let size = NetworkSize { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None };
+    let size = NetworkSize { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None, cond_channels: 0 };
     let edm = Edm::default();
     let cpu = Device::flex();
     let net = EdmNetwork::new(size, true, &edm, &cpu);

@@ -78,7 +78,14 @@ fn main() {
         let grid3 = ae.latent_grid();
         let nz = ae.latent_dim();
         let edm = Edm { sigma_max: 2.0, ..Edm::default() };
-        let net_size = NetworkSize { width: 48, blocks: 4, kernel: 3, embedding: 16, grid: Some(grid3) };
+        let net_size = NetworkSize {
+            width: 48,
+            blocks: 4,
+            kernel: 3,
+            embedding: 16,
+            grid: Some(grid3),
+            cond_channels: 0,
+        };
         let net = EdmNetwork::new(net_size, true, &edm, &cpu);
         let wn = init_values(&net, &mut stream(2, "bench-net"));
         let net = load_flat(net, &wn, &cpu, false);

@@ -394,6 +394,52 @@ fn check_decoded_operator(ae: &TrainedAutoencoder, shape: [usize; 2]) {
     assert!((lhs - rhs).abs() < 1e-2 * (lhs.abs() + rhs.abs()), "{lhs} vs {rhs}");
 }
 
+/// A nonlinear operator (OLR, σT⁴ over boxes, beside the linear sounder) seen through the
+/// decoder as its Jacobian at x̄ plus the intercept `H(x̄) − H'(x̄) x̄` gives `H(x̄)` itself at the
+/// latent of x̄ (the latent methods' linearisation on the multi-level bed), and differs from the
+/// operator only to second order away from it.
+#[test]
+fn a_linearised_operator_through_the_decoder_is_exact_at_its_point() {
+    use assim_core::dynamics::primitive::SigmaLevels;
+    use assim_core::obs::Stacked;
+    use assim_core::obs::column::{Channel, ColumnLayout, Olr, Sounder, coarse_boxes};
+    let device = Device::flex();
+    let (nlat, nlon, nlev) = (8, 16, 2);
+    let size = VaeSize { channels: 3 * nlev + 1, width: 4, latent: 2 };
+    let ae = TrainedAutoencoder::from_parts(SphereVae::new(size, &device), size, [nlat, nlon], &device);
+    let grid = assim_core::grid::LatLonGrid::gaussian(nlat, nlon).unwrap();
+    let layout = ColumnLayout { nlev, npts: nlat * nlon };
+    let levels = SigmaLevels::equidistant(nlev).unwrap();
+    let channel = Channel::peaking_at(0.5, levels.half()).unwrap();
+    let points = assim_core::grid::Bilinear::new(&grid, &[(30.0, 40.0), (-60.0, 300.0)]).unwrap();
+    let op = Stacked::new(vec![
+        std::sync::Arc::new(Sounder::new(layout, points, std::slice::from_ref(&channel)).unwrap()),
+        std::sync::Arc::new(Olr::new(layout, &coarse_boxes(nlat, nlon, 4), &channel).unwrap()),
+    ]);
+    let p = op.n_obs();
+    let nz = ae.latent_dim();
+    let base: Vec<f64> = (0..nz).map(|i| ((i * 37) % 11) as f64 / 5.0 - 1.0).collect();
+    let x0: Vec<f64> = (0..nz).map(|i| ((i * 13) % 7) as f64 / 7.0 - 0.5).collect();
+    let a = 0.3;
+    let zbar: Vec<f64> = base.iter().zip(&x0).map(|(b, x)| b + a * x).collect();
+    let xbar = ae.decode_states(from_rows(&zbar, 1, nz, &device)).remove(0);
+    let jac = op.jacobian(&xbar).unwrap();
+    let (mut hbar, mut jx) = (vec![0.0; p], vec![0.0; p]);
+    op.apply(&xbar, &mut hbar);
+    jac.apply(&xbar, &mut jx);
+    let intercept: Vec<f64> = hbar.iter().zip(&jx).map(|(h, j)| h - j).collect();
+    let obs = DecodedObs::new(&ae, &jac, &vec![1.0; p], from_rows(&base, 1, nz, &device), a)
+        .unwrap()
+        .with_intercept(&intercept)
+        .unwrap();
+    let at = to_rows(&obs.apply(from_rows(&x0, 1, nz, &device)));
+    for r in 0..p {
+        // f32 decoding and products: a few units of 1e-7 relative.
+        assert!((at[r] - hbar[r]).abs() < 1e-4 * (1.0 + hbar[r].abs()), "obs {r}: {} vs {}", at[r], hbar[r]);
+    }
+    assert!(obs.with_intercept(&[0.0]).is_err(), "an intercept of the wrong length is refused");
+}
+
 #[test]
 fn repaint_and_unsuitable_files_are_refused() {
     let dir = scratch("refuse");

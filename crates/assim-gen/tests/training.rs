@@ -43,7 +43,7 @@ fn samples(n: usize, seed: u64) -> Vec<f64> {
 fn edm_loss_falls_and_the_denoiser_approaches_the_exact_one() {
     let device = Device::flex().autodiff();
     let edm = Edm::default();
-    let size = NetworkSize { width: 16, blocks: 2, kernel: 5, embedding: 8, grid: None };
+    let size = NetworkSize { width: 16, blocks: 2, kernel: 5, embedding: 8, grid: None, cond_channels: 0 };
     let mut model = EdmNetwork::new(size, false, &edm, &device);
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let batch = 64;

@@ -131,6 +131,9 @@ pub struct FieldGrid {
     pub truncation: usize,
     /// (CF name, units) of each field, in state order: the network's channels.
     pub fields: Vec<(String, String)>,
+    /// The observing systems (modalities) of the experiment, by name: a prior conditioned on
+    /// observation channels refuses one it was not trained with.
+    pub modalities: Vec<String>,
 }
 
 /// A test bed as read from an experiment file: what it offers methods, its keys, and how it

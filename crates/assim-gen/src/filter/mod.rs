@@ -25,6 +25,7 @@ pub use config::{GenerativeConfig, LatentAnalysis, SamplerKind, Spinup};
 pub use spinup::SpunUp;
 
 use crate::guidance::{GuidanceConfig, Guided};
+use crate::latent::obs_channels::innovation_channels;
 use crate::latent::space::{DecodedObs, TrainedAutoencoder};
 use crate::obs::{Observe, TensorObs};
 use crate::prior::sampler::Sampler;
@@ -400,6 +401,20 @@ impl GenerativeFilter {
         &self.prior
     }
 
+    /// The standardised observation channels of the window (`[1, channels·cells]`) for a prior
+    /// conditioned on them (SLAMS's conditioning), linearised about the forecast mean; `None`
+    /// for any other prior.
+    fn obs_channels(&self, setup: &Setup<'_>, y: &[f64]) -> Result<Option<Tensor<2>>, AssimError> {
+        let (Some(meta), Space::Latent(ae)) = (&self.prior.meta.obs_channels, &self.space) else {
+            return Ok(None);
+        };
+        let xm = row_mean(self.members.as_ref());
+        let raw = innovation_channels(ae, setup.obs, y, setup.obs_var, &xm)?;
+        let v = meta.standardise(&raw);
+        let n = v.len();
+        Ok(Some(Tensor::from_data(TensorData::new(v, [1, n]), &self.device)))
+    }
+
     /// Samples from `noise` (`[n, nx_prior]`) given the conditions `cond` (`[n, nx_prior]`, or
     /// none) of the physical `backgrounds` (one per row, or one for all), guided towards `y`;
     /// returns the samples in the network's variable and the analyses as model states.
@@ -418,15 +433,21 @@ impl GenerativeFilter {
             TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
             &self.device,
         );
+        // The network's condition: the background, then any observation channels.
+        let extra = self.obs_channels(setup, y)?;
+        let net_cond = cond.as_ref().map(|c| match &extra {
+            Some(e) => Tensor::cat(vec![c.clone(), e.clone().repeat_dim(0, c.dims()[0])], 1),
+            None => c.clone(),
+        });
         let (sample, x) = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let z = self.sample(setup, yt, noise, Some(&base), Some((&base, rho)), rng)?;
+                let z = self.sample(setup, yt, noise, net_cond.as_ref(), Some((&base, rho)), rng)?;
                 (z.clone(), base + z * rho)
             }
-            (_, cond) => {
-                let x = self.sample(setup, yt, noise, cond.as_ref(), None, rng)?;
+            (_, _) => {
+                let x = self.sample(setup, yt, noise, net_cond.as_ref(), None, rng)?;
                 (x.clone(), x)
             }
         };

@@ -3,6 +3,7 @@
 //! latent training pairs of the priors.
 
 pub mod autoencoder;
+pub mod obs_channels;
 pub mod pairs;
 pub mod space;
 pub mod train;

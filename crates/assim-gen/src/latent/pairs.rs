@@ -13,17 +13,20 @@ use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
 use assim_core::rng::stream;
 
+use crate::latent::obs_channels::{ObsChannelsMeta, innovation_channels};
 use crate::latent::space::TrainedAutoencoder;
 use crate::prior::normalise::Normalisation;
 use crate::prior::trained::BackgroundMode;
 use crate::train::config::TrainConfig;
 use crate::train::pairs::{Pairs, TrainingData};
 
-/// The states of one period: each truth once, each background with the index of its truth.
+/// The states of one period: each truth once, each background with the index of its truth,
+/// and (for an observation-conditioned prior) each background's raw observation channels.
 #[derive(Default)]
 struct Period {
     truth: Vec<Vec<f64>>,
     background: Vec<(usize, Vec<f64>)>,
+    channels: Vec<Vec<f64>>,
 }
 
 /// Cycles `cfg.data.methods` on each training seed's truth and encodes the pairs;
@@ -71,6 +74,7 @@ pub fn latent_pairs(
                     } else {
                         (&mut valid, first.1 + ko - train_end)
                     };
+                    let first_new = p.background.len();
                     match (&est, d.background) {
                         (Estimate::Ensemble { members, .. }, BackgroundMode::Member) => {
                             for j in 0..members.ncols() {
@@ -82,6 +86,18 @@ pub fn latent_pairs(
                             p.background.push((i, row_mean(*members)));
                         }
                         (Estimate::State { mean, .. }, _) => p.background.push((i, mean.to_vec())),
+                    }
+                    if cfg.network.obs_channels {
+                        // The analysis sees the forecast mean's innovations (every member's too).
+                        let mean = match &est {
+                            Estimate::Ensemble { members, .. } => row_mean(*members),
+                            Estimate::State { mean, .. } => mean.to_vec(),
+                        };
+                        let raw =
+                            innovation_channels(ae, setup.obs, twin.observations(ko), setup.obs_var, &mean)?;
+                        for _ in first_new..p.background.len() {
+                            p.channels.push(raw.clone());
+                        }
                     }
                     if ko < train_end {
                         se += twin.score(&est, ko, false).0.rmse.powi(2);
@@ -121,10 +137,19 @@ pub fn latent_pairs(
     let pooled: Vec<f64> = train_truth.iter().flatten().copied().collect();
     let norm = Normalisation::of(&pooled);
     let nx = ae.latent_dim();
+    let modalities = exp.bed.field_grid().map_or_else(Vec::new, |g| g.modalities);
+    let obs_channels = cfg
+        .network
+        .obs_channels
+        .then(|| ObsChannelsMeta::of(&train.channels, 2 * ae.size.channels, modalities));
     let pairs = |p: &Period, truth: &[Vec<f64>], bg: &[Vec<f64>]| {
         let mut out = Pairs { nx, ..Default::default() };
         for ((i, _), b) in p.background.iter().zip(bg) {
             out.push(&norm, &truth[*i], b);
+        }
+        if let Some(m) = &obs_channels {
+            out.ne = p.channels.first().map_or(0, Vec::len);
+            out.extra = p.channels.iter().flat_map(|c| m.standardise(c)).collect();
         }
         out
     };
@@ -133,5 +158,6 @@ pub fn latent_pairs(
         valid: pairs(&valid, &valid_truth, &valid_bg),
         normalisation: norm,
         background_rmse,
+        obs_channels,
     })
 }

@@ -106,6 +106,11 @@ impl TrainedAutoencoder {
         }
     }
 
+    /// The divisor of each field in the network's normalisation (physical units per unit).
+    pub fn field_scale(&self) -> &[f64] {
+        &self.norm.scale
+    }
+
     /// The latent grid `[latent, nlat/4, nlon/4]`.
     pub fn latent_grid(&self) -> [usize; 3] {
         [self.size.latent, self.shape[0] / 4, self.shape[1] / 4]

@@ -109,6 +109,10 @@ pub struct VaeOptim {
     /// AdamW learning rate.
     #[serde(default = "lr")]
     pub lr: f64,
+    /// Decay the rate along a cosine to `lr/20` over the steps (the denoisers' schedule,
+    /// without warm-up); `false` (default) keeps it constant, as the earlier files were trained.
+    #[serde(default)]
+    pub cosine: bool,
     /// Weight of the KL divergence (small).
     #[serde(default = "beta")]
     pub beta: f64,
@@ -446,7 +450,8 @@ impl Objective for VaeObjective<'_> {
         let eps =
             Tensor::<4>::from_data(TensorData::new(eps, [o.batch, size.latent, h / 4, w / 4]), &self.ad);
         let rw = self.row_weights.0.clone();
-        train_step(&self.template, &mut state.params, &mut state.adam, x, eps, rw, (o.beta, o.clip, o.lr), k)
+        let lr = if o.cosine { crate::train::config::OptimConfig::cosine_lr(o.lr, k, o.steps) } else { o.lr };
+        train_step(&self.template, &mut state.params, &mut state.adam, x, eps, rw, (o.beta, o.clip, lr), k)
     }
 
     fn row(&self, state: &TrainState, train_loss: f64, elapsed_s: f64) -> VaeLogRow {

@@ -19,11 +19,19 @@ pub struct NetworkSize {
     /// of `channels·nlat·nlon` numbers); `None`: the 1-D ring backbone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<[usize; 3]>,
+    /// Extra conditioning channels on the latent grid (the observations mapped to it, SLAMS's
+    /// conditioning), after the background in the condition: `[n, nx + cond_channels·nlat·nlon]`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cond_channels: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for NetworkSize {
     fn default() -> Self {
-        Self { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None }
+        Self { width: 32, blocks: 4, kernel: 5, embedding: 16, grid: None, cond_channels: 0 }
     }
 }
 

@@ -27,11 +27,12 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    /// `x`: `[n, c_in, nx]` (already scaled by c_in); `c_noise`: `[n, 1]`. Returns `[n, nx]`.
-    pub fn forward(&self, x: Tensor<3>, c_noise: Tensor<2>) -> Tensor<2> {
+    /// `x`: `[n, c_in, nx]` (already scaled by c_in); `c_noise`: `[n, 1]`; `extra`: the
+    /// sphere backbone's extra conditioning channels. Returns `[n, nx]`.
+    pub fn forward(&self, x: Tensor<3>, c_noise: Tensor<2>, extra: Option<Tensor<2>>) -> Tensor<2> {
         match self {
             Backbone::Ring(net) => net.forward(x, c_noise),
-            Backbone::Sphere(net) => net.forward(x, c_noise),
+            Backbone::Sphere(net) => net.forward(x, c_noise, extra),
         }
     }
 }
@@ -140,12 +141,17 @@ impl EdmNetwork {
         let c_in = (s2 + sd2).sqrt().recip();
         let c_noise = sigma.log() / 4.0;
         let xin: Tensor<3> = (x.clone() * c_in).unsqueeze_dim(1);
-        let input = match (self.conditional, cond) {
-            (true, Some(b)) => Tensor::cat(vec![xin, b.clone().unsqueeze_dim(1)], 1),
+        let nx = x.dims()[1];
+        // The condition is the background, then any observation channels.
+        let (input, extra) = match (self.conditional, cond) {
+            (true, Some(b)) => {
+                let extra = (b.dims()[1] > nx).then(|| b.clone().narrow(1, nx, b.dims()[1] - nx));
+                (Tensor::cat(vec![xin, b.clone().narrow(1, 0, nx).unsqueeze_dim(1)], 1), extra)
+            }
             (true, None) => panic!("a background-conditioned denoiser needs the background"),
-            (false, _) => xin,
+            (false, _) => (xin, None),
         };
-        x * c_skip + self.net.forward(input, c_noise) * c_out
+        x * c_skip + self.net.forward(input, c_noise, extra) * c_out
     }
 
     /// EDM's weighted loss `mean λ(σ) ‖d(x + σ ε, σ) − x‖²` for clean states `x`, noise `eps`

@@ -5,7 +5,9 @@
 //!
 //! Shapes: the flat states `[n, c·h·w]` of [`crate::prior::denoiser::Denoiser`] are latent grids
 //! `[n, c, h, w]` in row-major order; the input `[n, c_in, c·h·w]` (the state and, for a
-//! background-conditioned prior, the background) becomes `[n, c_in·c, h, w]`.
+//! background-conditioned prior, the background) becomes `[n, c_in·c, h, w]`, followed by the
+//! `e` extra conditioning channels `[n, e·h·w]` → `[n, e, h, w]` of an observation-conditioned
+//! prior.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -33,6 +35,8 @@ pub struct SphereResNet {
     /// Padding on each side (kernel / 2).
     pad: usize,
     channels: usize,
+    /// Extra conditioning channels.
+    extra: usize,
     nlat: usize,
     nlon: usize,
 }
@@ -43,7 +47,8 @@ fn conv(c_in: usize, c_out: usize, kernel: usize, device: &Device) -> Conv2d {
 
 impl SphereResNet {
     /// A freshly initialised network on the grid `[channels, nlat, nlon]` (`nlon` even) with
-    /// `c_in` stacked inputs (1, or 2 with the background).
+    /// `c_in` stacked inputs (1, or 2 with the background) and `size.cond_channels` extra
+    /// conditioning channels.
     pub fn new(size: NetworkSize, grid: [usize; 3], c_in: usize, device: &Device) -> Self {
         assert!(size.kernel % 2 == 1, "the kernel must be odd");
         let [c, h, w] = grid;
@@ -51,7 +56,7 @@ impl SphereResNet {
         let k = size.kernel;
         let width = size.width;
         Self {
-            input: conv(c_in * c, width, k, device),
+            input: conv(c_in * c + size.cond_channels, width, k, device),
             blocks: (0..size.blocks)
                 .map(|_| SphereBlock {
                     conv1: conv(width, width, k, device),
@@ -63,19 +68,25 @@ impl SphereResNet {
             embed: NoiseEmbedding::new(size.embedding, width, device),
             pad: k / 2,
             channels: c,
+            extra: size.cond_channels,
             nlat: h,
             nlon: w,
         }
     }
 
-    /// `x`: `[n, c_in, c·h·w]` (already scaled by c_in); `c_noise`: `[n, 1]`. Returns
-    /// `[n, c·h·w]`.
-    pub fn forward(&self, x: Tensor<3>, c_noise: Tensor<2>) -> Tensor<2> {
+    /// `x`: `[n, c_in, c·h·w]` (already scaled by c_in); `c_noise`: `[n, 1]`; `extra`:
+    /// `[n, e·h·w]` when the network has extra channels. Returns `[n, c·h·w]`.
+    pub fn forward(&self, x: Tensor<3>, c_noise: Tensor<2>, extra: Option<Tensor<2>>) -> Tensor<2> {
         let [n, c_in, nx] = x.dims();
         let (c, h, w) = (self.channels, self.nlat, self.nlon);
         assert_eq!(nx, c * h * w, "a state of {nx} numbers is not a {c}×{h}×{w} latent grid");
         let e = self.embed.forward(c_noise);
         let x: Tensor<4> = x.reshape([n, c_in * c, h, w]);
+        let x = match (self.extra, extra) {
+            (0, _) => x,
+            (k, Some(ex)) => Tensor::cat(vec![x, ex.reshape([n, k, h, w])], 1),
+            (k, None) => panic!("a network with {k} observation channels needs them"),
+        };
         let p = self.pad;
         let mut a = self.input.forward(sphere_pad(x, p));
         for b in &self.blocks {
@@ -102,7 +113,8 @@ mod tests {
     fn the_latent_denoiser_is_equivariant_in_longitude() {
         let device = Device::flex();
         let grid = [2, 4, 8];
-        let size = NetworkSize { width: 8, blocks: 2, kernel: 3, embedding: 4, grid: Some(grid) };
+        let size =
+            NetworkSize { width: 8, blocks: 2, kernel: 3, embedding: 4, grid: Some(grid), cond_channels: 0 };
         let net = EdmNetwork::new(size, true, &Edm::default(), &device);
         let nx = 2 * 4 * 8;
         let x: Vec<f64> = (0..nx).map(|i| ((i * 7919) % 23) as f64 / 11.0 - 1.0).collect();

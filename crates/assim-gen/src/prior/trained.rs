@@ -47,6 +47,10 @@ pub struct DenoiserMeta {
     /// units); the network's variable is `z = (x̃ − x̃_b)/ρ`. `None`: the prior models x̃.
     #[serde(default)]
     pub increment_scale: Option<f64>,
+    /// For a prior conditioned on observation channels (SLAMS's conditioning): their
+    /// standardisation; the network's condition is `[z_b, channels]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obs_channels: Option<crate::latent::obs_channels::ObsChannelsMeta>,
     /// For a latent prior on the sphere: the autoencoder whose latent the states are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latent: Option<LatentMeta>,
@@ -71,6 +75,10 @@ impl DenoiserMeta {
                 Some(l) => bed.field_grid().is_some_and(|g| g.truncation == l.truncation),
                 None => self.nx == bed.nx(),
             };
+        if let (Some(m), Some(g)) = (&self.obs_channels, bed.field_grid()) {
+            m.check_modalities(&g.modalities)
+                .map_err(|msg| AssimError::Format { path: path.to_path_buf(), msg })?;
+        }
         if !same {
             return Err(AssimError::Format {
                 path: path.to_path_buf(),
@@ -112,6 +120,19 @@ impl TrainedDenoiser {
         }
         let meta: DenoiserMeta = serde_json::from_value(ckpt.meta["denoiser"].clone())
             .map_err(|e| bad(format!("denoiser metadata unreadable: {e}")))?;
+        let channels = meta.obs_channels.as_ref().map_or(0, |m| m.channels());
+        let cells = meta.network.grid.map_or(0, |[_, h, w]| h * w);
+        if channels != meta.network.cond_channels
+            || meta.obs_channels.as_ref().is_some_and(|m| {
+                m.std.len() != channels || m.std.iter().chain(&m.mean).any(|v| !v.is_finite()) || cells == 0
+            })
+        {
+            return Err(bad(format!(
+                "its observation channels ({channels}, standardisation readable: {}) do not match the network's {}",
+                meta.obs_channels.as_ref().is_none_or(|m| m.std.len() == channels),
+                meta.network.cond_channels
+            )));
+        }
         let network = EdmNetwork::new(meta.network, meta.conditional, &meta.edm, device);
         let ema = ckpt.array("ema").ok_or_else(|| bad("no EMA weights in the checkpoint".into()))?;
         if ema.len() != count(&network) {

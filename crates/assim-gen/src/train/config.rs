@@ -92,6 +92,11 @@ pub struct NetworkConfig {
     /// the climate.
     #[serde(default)]
     pub increment: bool,
+    /// SLAMS's conditioning (latent priors with a background): the window's observations,
+    /// mapped onto the latent grid through their operators ([`crate::latent::obs_channels`]),
+    /// as extra input channels.
+    #[serde(default)]
+    pub obs_channels: bool,
     /// Hidden channels.
     pub width: usize,
     /// Residual blocks.
@@ -223,6 +228,14 @@ impl TrainConfig {
         if n.increment && !n.conditional {
             return err("network.increment", "an increment prior needs conditional = true".into());
         }
+        if n.obs_channels && !(n.conditional && self.autoencoder.is_some()) {
+            return err(
+                "network.obs_channels",
+                "observation channels condition a latent prior with a background: set conditional = true and \
+                 give the autoencoder"
+                    .into(),
+            );
+        }
         if n.width == 0 || n.blocks == 0 || n.embedding == 0 || n.kernel.is_multiple_of(2) {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());
         }
@@ -232,7 +245,14 @@ impl TrainConfig {
     /// The network size.
     pub fn size(&self) -> NetworkSize {
         let n = &self.network;
-        NetworkSize { width: n.width, blocks: n.blocks, kernel: n.kernel, embedding: n.embedding, grid: None }
+        NetworkSize {
+            width: n.width,
+            blocks: n.blocks,
+            kernel: n.kernel,
+            embedding: n.embedding,
+            grid: None,
+            cond_channels: 0,
+        }
     }
 
     /// The learning rate at step `k` (0-based).
@@ -262,8 +282,13 @@ impl OptimConfig {
         if k < o.warmup {
             return o.lr * (k + 1) as f64 / o.warmup as f64;
         }
-        let t = (k - o.warmup) as f64 / (o.steps.saturating_sub(o.warmup)).max(1) as f64;
-        let floor = o.lr / 20.0;
-        floor + 0.5 * (o.lr - floor) * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+        Self::cosine_lr(o.lr, k - o.warmup, o.steps.saturating_sub(o.warmup))
+    }
+
+    /// The rate at step `k` of a cosine decay from `lr` to `lr/20` over `steps` steps.
+    pub fn cosine_lr(lr: f64, k: usize, steps: usize) -> f64 {
+        let t = k as f64 / steps.max(1) as f64;
+        let floor = lr / 20.0;
+        floor + 0.5 * (lr - floor) * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
     }
 }

@@ -177,7 +177,15 @@ pub fn train(
         }
         None => None,
     };
-    let size = NetworkSize { grid: ae.as_ref().map(TrainedAutoencoder::latent_grid), ..cfg.size() };
+    let size = NetworkSize {
+        grid: ae.as_ref().map(TrainedAutoencoder::latent_grid),
+        cond_channels: if cfg.network.obs_channels {
+            2 * ae.as_ref().map_or(0, |a| a.size.channels)
+        } else {
+            0
+        },
+        ..cfg.size()
+    };
     let nx = ae.as_ref().map_or(exp.nx(), TrainedAutoencoder::latent_dim);
     let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &device);
     let n_params = count(&template);
@@ -208,6 +216,7 @@ pub fn train(
         edm,
         normalisation: data.normalisation,
         increment_scale,
+        obs_channels: data.obs_channels.clone(),
         latent: ae.as_ref().map(|ae| LatentMeta {
             autoencoder: ae.path.display().to_string(),
             fingerprint: ae.fingerprint.clone(),

@@ -25,6 +25,11 @@ pub struct Pairs {
     pub cond: Vec<f32>,
     /// State dimension.
     pub nx: usize,
+    /// Extra conditions per pair (the standardised observation channels of an
+    /// observation-conditioned prior), `[len, ne]`; empty when `ne = 0`.
+    pub extra: Vec<f32>,
+    /// Extra numbers per pair.
+    pub ne: usize,
 }
 
 impl Pairs {
@@ -58,17 +63,19 @@ impl Pairs {
         self.cond.extend(bg.iter().map(|&v| norm.forward(v) as f32));
     }
 
-    /// Pairs `rows` as `[n, nx]` tensors.
+    /// Pairs `rows` as tensors: targets `[n, nx]` and conditions `[n, nx + ne]` (the
+    /// background, then the extra conditions).
     pub(crate) fn batch(&self, rows: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
-        let nx = self.nx;
-        let gather = |src: &[f32]| {
-            let mut v = Vec::with_capacity(rows.len() * nx);
+        let gather = |src: &[f32], k: usize| {
+            let mut v = Vec::with_capacity(rows.len() * k);
             for &r in rows {
-                v.extend_from_slice(&src[r * nx..(r + 1) * nx]);
+                v.extend_from_slice(&src[r * k..(r + 1) * k]);
             }
-            Tensor::<2>::from_data(TensorData::new(v, [rows.len(), nx]), device)
+            Tensor::<2>::from_data(TensorData::new(v, [rows.len(), k]), device)
         };
-        (gather(&self.target), gather(&self.cond))
+        let cond = gather(&self.cond, self.nx);
+        let cond = if self.ne > 0 { Tensor::cat(vec![cond, gather(&self.extra, self.ne)], 1) } else { cond };
+        (gather(&self.target, self.nx), cond)
     }
 }
 
@@ -83,6 +90,8 @@ pub struct TrainingData {
     /// Per filter: its label and forecast RMSE over the training period (a record of how
     /// large the background errors are).
     pub background_rmse: Vec<(String, f64)>,
+    /// The standardisation of the observation channels, for an observation-conditioned prior.
+    pub obs_channels: Option<crate::latent::obs_channels::ObsChannelsMeta>,
 }
 
 /// Generates the pairs: one truth run, each listed filter cycled on it.
@@ -163,5 +172,5 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
         }
         background_rmse.push((m.label(), rmse));
     }
-    Ok(TrainingData { train, valid, normalisation: norm, background_rmse })
+    Ok(TrainingData { train, valid, normalisation: norm, background_rmse, obs_channels: None })
 }

@@ -158,7 +158,18 @@ impl BedConfig for PeBedConfig {
     }
 
     fn field_grid(&self) -> Option<FieldGrid> {
-        Some(FieldGrid { truncation: self.truncation(), fields: self.variables() })
+        let o = &self.observing;
+        let modalities = [
+            (observing::System::Stations, o.stations.is_some()),
+            (observing::System::Radiosondes, o.radiosondes.is_some()),
+            (observing::System::Sounder, o.sounder.is_some()),
+            (observing::System::Imagery, o.imagery.is_some()),
+        ];
+        Some(FieldGrid {
+            truncation: self.truncation(),
+            fields: self.variables(),
+            modalities: modalities.iter().filter(|(_, on)| *on).map(|(m, _)| m.name().to_string()).collect(),
+        })
     }
 
     fn lacks(&self, need: Need) -> Option<String> {

@@ -168,7 +168,18 @@ impl BedConfig for SphereConfig {
     }
 
     fn field_grid(&self) -> Option<FieldGrid> {
-        Some(FieldGrid { truncation: self.truncation(), fields: self.variables() })
+        let n = &self.network;
+        let modalities = [
+            ("station", n.stations.is_some()),
+            ("satellite", n.satellites.is_some()),
+            ("gridded", n.gridded.is_some()),
+            ("file", n.file.is_some()),
+        ];
+        Some(FieldGrid {
+            truncation: self.truncation(),
+            fields: self.variables(),
+            modalities: modalities.iter().filter(|(_, on)| *on).map(|(m, _)| m.to_string()).collect(),
+        })
     }
 
     fn lacks(&self, need: Need) -> Option<String> {
