@@ -9,7 +9,7 @@ use assim_core::experiment::{MethodReport, RunReport};
 use assim_core::io::zarr::ZarrReader;
 use plotters::style::full_palette::*;
 
-use crate::plots::{Axes, Line, line_plot, map_plot};
+use crate::plots::{Axes, CellAxes, Line, cell_plot, line_plot, map_plot};
 
 const COLOURS: [plotters::style::RGBColor; 8] =
     [BLUE_700, RED_700, GREEN_700, ORANGE_700, PURPLE_700, BROWN_700, CYAN_700, GREY_700];
@@ -242,7 +242,8 @@ fn tables(metrics: &RunReport) -> String {
     md
 }
 
-/// The sphere's figures: forecast skill, kinetic-energy spectra and analysis error maps.
+/// The sphere's figures: forecast skill, kinetic-energy spectra, analysis error maps and (on
+/// the multi-level bed) where the temperature error lies.
 fn sphere_figures(
     dir: &Path,
     methods: &[MethodReport],
@@ -305,6 +306,7 @@ fn sphere_figures(
         files.push("spectra.png".to_string());
         let _ = writeln!(md, "![kinetic-energy spectra](spectra.png)\n");
     }
+    structure_figures(dir, methods, md, files)?;
     // Analysis error maps (geopotential, last analysis of the first seed).
     let truth_path = dir.join("truth.zarr");
     if truth_path.is_dir() {
@@ -335,6 +337,90 @@ fn sphere_figures(
             let _ = writeln!(md, "![{name} error map]({file})\n");
             files.push(file);
         }
+    }
+    Ok(())
+}
+
+/// The pressure (hPa) in a multi-level field name (`air_temperature_850hPa` → 850).
+fn level_hpa(name: &str, quantity: &str) -> Option<f64> {
+    name.strip_prefix(quantity)?.strip_prefix('_')?.strip_suffix("hPa")?.parse().ok()
+}
+
+/// On the multi-level bed: per method, the zonal-mean cross-section of the temperature
+/// analysis RMSE (levels × latitude, one colour scale for all methods so they compare by eye),
+/// and the temperature error spectra near 250 and 850 hPa of all methods.
+fn structure_figures(
+    dir: &Path,
+    methods: &[MethodReport],
+    md: &mut String,
+    files: &mut Vec<String>,
+) -> Result<(), AssimError> {
+    let with: Vec<(&MethodReport, &assim_core::bed::ErrorStructure)> =
+        methods.iter().filter_map(|m| m.error_structure.as_ref().map(|s| (m, s))).collect();
+    let Some(&(first, _)) = with.first() else { return Ok(()) };
+    let levels: Vec<(usize, f64)> = first
+        .variables
+        .iter()
+        .enumerate()
+        .filter_map(|(f, v)| level_hpa(&v.variable, "air_temperature").map(|p| (f, p)))
+        .collect();
+    if levels.is_empty() {
+        return Ok(());
+    }
+    let pressures: Vec<f64> = levels.iter().map(|l| l.1).collect();
+    let section = |s: &assim_core::bed::ErrorStructure| -> Vec<f64> {
+        levels.iter().flat_map(|&(f, _)| s.zonal_rmse[f].iter().copied()).collect()
+    };
+    let vmax = with.iter().flat_map(|(_, s)| section(s)).fold(0.0f64, f64::max).max(1e-12);
+    let _ = writeln!(md, "## Where the temperature error lies\n");
+    for (m, s) in &with {
+        let axes = CellAxes {
+            x: &s.lat,
+            y: &pressures,
+            x_bounds: (90.0, -90.0),
+            y_bounds: (0.0, 1000.0),
+            x_desc: "latitude (°N)",
+            y_desc: "pressure (hPa)",
+        };
+        let file = format!("zonal_error_{}.png", assim_core::bed::sphere::slug(&m.name));
+        cell_plot(
+            &dir.join(&file),
+            &format!("{}: zonal-mean temperature analysis RMSE", m.name),
+            "K",
+            &axes,
+            &section(s),
+            (-vmax, vmax),
+        )?;
+        let _ = writeln!(md, "![{} zonal-mean error]({file})\n", m.name);
+        files.push(file);
+    }
+    for target in [250.0, 850.0] {
+        let Some(&(f, p)) =
+            levels.iter().min_by(|a, b| (a.1 - target).abs().total_cmp(&(b.1 - target).abs()))
+        else {
+            continue;
+        };
+        let lines: Vec<Line> = with
+            .iter()
+            .enumerate()
+            .map(|(i, (m, s))| Line {
+                label: &m.name,
+                // n = 0 (the global mean) has no place on a log axis.
+                points: s.spectra[f].iter().enumerate().skip(1).map(|(n, &e)| (n as f64, e)).collect(),
+                color: COLOURS[i % COLOURS.len()],
+            })
+            .collect();
+        let file = format!("error_spectra_{p:.0}hPa.png");
+        line_plot(
+            &dir.join(&file),
+            &format!("temperature analysis error spectra at {p:.0} hPa"),
+            "total wavenumber n",
+            "error power (K²)",
+            &lines,
+            Axes::LogLog,
+        )?;
+        let _ = writeln!(md, "![error spectra at {p:.0} hPa]({file})\n");
+        files.push(file);
     }
     Ok(())
 }

@@ -247,6 +247,21 @@ pub struct SeedExtras {
     pub forecast: Option<Vec<Vec<VariableScores>>>,
     /// Kinetic-energy spectra and balance, time means.
     pub physics: Option<PhysicsMeans>,
+    /// Where the analysis error lies (the multi-level bed), time means.
+    pub structure: Option<ErrorStructure>,
+}
+
+/// The analysis error's zonal-mean cross-section and spectra, time means over the scored
+/// analyses (per field in state order).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ErrorStructure {
+    /// Latitudes of the rows (degrees north, north first).
+    pub lat: Vec<f64>,
+    /// `[field][lat]`: RMSE over longitudes and analyses.
+    pub zonal_rmse: Vec<Vec<f64>>,
+    /// `[field][n]`: the error's power per total wavenumber `n = 0..=T` (summing to its
+    /// global mean square), time mean.
+    pub spectra: Vec<Vec<f64>>,
 }
 
 /// One seed's time means of the physical diagnostics.

@@ -97,6 +97,10 @@ pub struct MethodReport {
     /// Kinetic-energy spectra and balance of the analyses (sphere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub physics: Option<Physics>,
+    /// Where the analysis error lies (the multi-level bed): zonal-mean RMSE per field and
+    /// latitude, error spectra per field; over the seeds that have them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_structure: Option<crate::bed::ErrorStructure>,
     /// Method-specific statistics (e.g. 3D-Var's mean CG iterations), mean over seeds.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[serde(deserialize_with = "nullable::map")]
@@ -340,6 +344,7 @@ pub(super) fn summarise_method(cfg: &MethodEntry, seeds: Vec<SeedReport>, n_cycl
         variables,
         forecast: forecast_means(&seeds),
         physics: physics_means(&seeds),
+        error_structure: structure_means(&seeds),
         diagnostics,
         diverged: n_diverged > 0,
         n_diverged,
@@ -375,6 +380,35 @@ fn forecast_means(seeds: &[SeedReport]) -> Vec<LeadScores> {
             acc: vars.iter().enumerate().map(|(v, s)| (name(v), s.acc / n)).collect(),
         })
         .collect()
+}
+
+/// The error structure over the seeds that have it: zonal RMSEs combined as a root mean square,
+/// spectra (mean squares) as a mean.
+fn structure_means(seeds: &[SeedReport]) -> Option<crate::bed::ErrorStructure> {
+    let all: Vec<_> = seeds.iter().filter_map(|s| s.extras.structure.as_ref()).collect();
+    let first = all.first()?;
+    let n = all.len() as f64;
+    let combine = |get: &dyn Fn(&crate::bed::ErrorStructure) -> &Vec<Vec<f64>>, sq: bool| -> Vec<Vec<f64>> {
+        (0..get(first).len())
+            .map(|f| {
+                (0..get(first)[f].len())
+                    .map(|k| {
+                        let m = all
+                            .iter()
+                            .map(|s| if sq { get(s)[f][k].powi(2) } else { get(s)[f][k] })
+                            .sum::<f64>()
+                            / n;
+                        if sq { m.sqrt() } else { m }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    Some(crate::bed::ErrorStructure {
+        lat: first.lat.clone(),
+        zonal_rmse: combine(&|s| &s.zonal_rmse, true),
+        spectra: combine(&|s| &s.spectra, false),
+    })
 }
 
 /// The physical diagnostics, means over the seeds that have them.

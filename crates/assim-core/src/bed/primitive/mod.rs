@@ -9,6 +9,7 @@
 //! `σ_k · 1000 hPa` (`air_temperature_850hPa`).
 
 mod observing;
+mod structure;
 mod twin;
 
 pub use observing::{ImageryConfig, ObservingConfig, RadiosondesConfig, SounderConfig, StationsConfig};
@@ -267,6 +268,6 @@ impl World for PeTwin {
         _filter: bool,
         _out: Option<&Path>,
     ) -> Result<Observers<'_>, AssimError> {
-        Ok(vec![Box::new(twin::Forecasts::new(self))])
+        Ok(vec![Box::new(twin::Forecasts::new(self)), Box::new(structure::StructureObserver::new(self))])
     }
 }
