@@ -61,6 +61,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
         network: NetworkConfig {
             conditional: true,
             increment: false,
+            obs_channels: false,
             width: 8,
             blocks: 1,
             kernel: 3,

@@ -75,8 +75,6 @@ impl Observer for StructureObserver<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The error's spectrum sums to its global mean square (Parseval, as `power_spectrum`
     /// promises) and the zonal-mean RMSE's area-weighted mean square is the same number: the
     /// two views of one error agree with the RMSE the scorer reports.
