@@ -20,15 +20,16 @@ fn the_shipped_multi_level_priors_cycle_the_osse() {
         .replace("windows = 20", "windows = 2")
         .replace("\"models/pe_t21/", &format!("\"{}/models/pe_t21/", root.display()));
     let mut table: toml::Table = text.parse().unwrap();
-    // The generative entries alone (the baselines are tested with the bed).
+    // The generative entries and 3D-Var, the yardstick on the same windows (the LETKF is
+    // tested with the bed).
     let methods: Vec<toml::Value> = table["methods"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["method"].as_str() == Some("Generative"))
+        .filter(|m| matches!(m["method"].as_str(), Some("Generative" | "Var3D")))
         .cloned()
         .collect();
-    assert!(methods.len() >= 2, "the file cycles at least two generative entries");
+    assert!(methods.len() >= 3, "the file cycles at least two generative entries");
     table.insert("methods".into(), toml::Value::Array(methods));
     let exp = Experiment::parse_with(
         &toml::to_string(&table).unwrap(),
@@ -38,14 +39,17 @@ fn the_shipped_multi_level_priors_cycle_the_osse() {
     )
     .unwrap();
     let report = run_experiment(&exp, |_, _| {}).unwrap();
-    for m in &report.methods {
+    let var = report.methods.iter().find(|m| m.params["method"] == "Var3D").unwrap().scores.rmse_a;
+    for m in report.methods.iter().filter(|m| m.params["method"] == "Generative") {
         let s = &m.per_seed[0];
         assert!(!s.diverged, "{}: {:?}", m.name, s.divergence_reason);
-        // 3D-Var's analyses score ≈ 0.25 climatological sd on this bed and the free run ≈ 1.4:
-        // a prior that lost the state (a wrong or corrupt model) lands near or above 1.
+        // Handed over from 3D-Var's second analysis, still far from its spun-up error (≈ 0.6 of
+        // the climatological sd here, 0.17 after 50 days): the guided entries improve on it or
+        // keep it (the shipped run: 0.165–0.24 against 0.168 later), the unguided one keeps
+        // about it. A wrong or corrupt model loses the state at once (≥ 1, the free run's 1.4).
         assert!(
-            m.scores.rmse_a < 0.5,
-            "{}: analysis RMSE {} of the climatological sd",
+            m.scores.rmse_a < 1.5 * var && m.scores.rmse_a < 1.0,
+            "{}: analysis RMSE {} of the climatological sd, 3D-Var's {var}",
             m.name,
             m.scores.rmse_a
         );
