@@ -23,7 +23,10 @@
 //! rmse_a (MMPS, whose 95 % half-width is 4 %) and more in second-order scores (spread of the
 //! 3-member forecasts, anomaly correlations near 0); the L63, L96 and T21 entries are unchanged
 //! to the bit, and the demo's method was checked over 100 scored windows on three truths
-//! instead (docs/demo.md).
+//! instead (docs/demo.md). And once more for a new score, not a moved number: the 1-D
+//! Wasserstein distance per variable (issue 22) added `wasserstein_a` to every variable's
+//! scores; the comparison listed exactly those new keys (36 and 30) and nothing else, and only
+//! the latent and T21 files were rewritten.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -66,6 +66,13 @@ pub struct GenerativeConfig {
     /// cycles; κ < 1 damps it towards the decoder's smooth field.
     #[serde(default = "defaults::one")]
     pub keep: f64,
+    /// With `latent_analysis = "increment"` and a mean-conditioned prior: the guidance fits
+    /// the observations with the analysis as it will be returned, `D(z) + κ (x_b − D(z_b))`,
+    /// instead of the decoded `D(z)`; otherwise the fit leaves the analysis off the
+    /// observations by `H (x_b − D(z_b))`, the background's reconstruction error (default
+    /// false: every earlier run as it was).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guide_on_analysis: bool,
     /// A classical method that cycles in this one's place for its first analyses, whose last
     /// analysis then starts the generative ensemble (an operational system's cold start: a
     /// prior trained on spun-up backgrounds cannot pull in a climatological first guess).
@@ -197,6 +204,9 @@ impl Method for GenerativeConfig {
             if self.keep != 1.0 {
                 s.push_str(&format!(" keep={}", self.keep));
             }
+            if self.guide_on_analysis {
+                s.push_str(" guided on x_a");
+            }
         }
         if self.prior_infl != 1.0 {
             s.push_str(&format!(" pinfl={}", self.prior_infl));
@@ -238,6 +248,9 @@ impl Method for GenerativeConfig {
         }
         if self.keep != 1.0 && self.latent_analysis != LatentAnalysis::Increment {
             return Err(check.error("keep", "applies to latent_analysis = \"increment\" only"));
+        }
+        if self.guide_on_analysis && self.latent_analysis != LatentAnalysis::Increment {
+            return Err(check.error("guide_on_analysis", "applies to latent_analysis = \"increment\" only"));
         }
         self.guidance.validate("guidance", check)?;
         self.guide_sigma.validate("guide_sigma", check)?;

@@ -104,6 +104,11 @@ impl GenerativeFilter {
                         "latent_analysis = \"increment\" needs a background-conditioned prior (it decodes z_b)".into(),
                     ));
                 }
+                if cfg.guide_on_analysis && prior.meta.background != BackgroundMode::Mean {
+                    return Err(AssimError::Input(
+                        "guide_on_analysis needs a mean-conditioned prior (one background to decode)".into(),
+                    ));
+                }
                 if matches!(cfg.guidance, GuidanceConfig::RePaint) {
                     return Err(AssimError::Input(
                         "RePaint replaces observed state components; a latent prior has none (use dps, sda_gamma, mmps or latent_optimization)".into(),
@@ -182,6 +187,7 @@ impl GenerativeFilter {
         &'a self,
         setup: &Setup<'_>,
         base: Option<(&Tensor<2>, f64)>,
+        residual: Option<&[f64]>,
     ) -> Result<Box<dyn Observe + 'a>, AssimError> {
         match &self.space {
             Space::State(obs) => {
@@ -191,17 +197,19 @@ impl GenerativeFilter {
                     None => Box::new(obs.as_ref().clone()),
                 })
             }
-            Space::Latent(ae) => Ok(Box::new(self.decoded_obs(ae, setup, base)?)),
+            Space::Latent(ae) => Ok(Box::new(self.decoded_obs(ae, setup, base, residual)?)),
         }
     }
 
     /// The window's operator through `ae`'s decoder, seen from the prior's variable as
-    /// [`GenerativeFilter::observe`] describes.
+    /// [`GenerativeFilter::observe`] describes; with a `residual` `r` (physical state), the
+    /// operator observes `D(z) + r` instead of `D(z)` (see [`GenerativeConfig::guide_on_analysis`]).
     fn decoded_obs<'a>(
         &'a self,
         ae: &'a TrainedAutoencoder,
         setup: &Setup<'_>,
         base: Option<(&Tensor<2>, f64)>,
+        residual: Option<&[f64]>,
     ) -> Result<DecodedObs<'a>, AssimError> {
         // The latent is mean + std·(base + rho·x).
         let norm = self.prior.meta.normalisation;
@@ -209,10 +217,24 @@ impl GenerativeFilter {
             Some((b, rho)) => (b.clone() * norm.std + norm.mean, norm.std * rho),
             None => (Tensor::<2>::full([1, ae.latent_dim()], norm.mean, &self.device), norm.std),
         };
+        // H(D(z) + r) = H(D(z)) + H' r for the rows H' (exact for a linear operator).
+        let shift = |rows: &SparseLinear, intercept: &mut [f64]| {
+            if let Some(r) = residual {
+                let mut hr = vec![0.0; intercept.len()];
+                rows.apply(r, &mut hr);
+                intercept.iter_mut().zip(&hr).for_each(|(c, h)| *c += h);
+            }
+        };
         match setup.obs.as_sparse() {
-            Some(op) => DecodedObs::new(ae, op, setup.obs_var, b, a),
+            Some(op) if residual.is_none() => DecodedObs::new(ae, op, setup.obs_var, b, a),
+            Some(op) => {
+                let mut intercept = vec![0.0; op.n_obs()];
+                shift(op, &mut intercept);
+                DecodedObs::new(ae, op, setup.obs_var, b, a)?.with_intercept(&intercept)
+            }
             None => {
-                let (rows, intercept) = self.linearised_obs(setup)?;
+                let (rows, mut intercept) = self.linearised_obs(setup)?;
+                shift(&rows, &mut intercept);
                 DecodedObs::new(ae, &rows, setup.obs_var, b, a)?.with_intercept(&intercept)
             }
         }
@@ -254,14 +276,15 @@ impl GenerativeFilter {
         noise: Tensor<2>,
         cond: Option<&Tensor<2>>,
         base: Option<(&Tensor<2>, f64)>,
+        residual: Option<&[f64]>,
         rng: &mut AssimRng,
     ) -> Result<Tensor<2>, AssimError> {
         let n = noise.dims()[0];
         let deterministic = !matches!(self.sampler, Sampler::PredictorCorrector { .. });
         let whole = match &self.space {
-            Space::Latent(ae) if deterministic && n > 1 => self.decoded_obs(ae, setup, base)?,
+            Space::Latent(ae) if deterministic && n > 1 => self.decoded_obs(ae, setup, base, residual)?,
             _ => {
-                let obs = self.observe(setup, base)?;
+                let obs = self.observe(setup, base, residual)?;
                 let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
                     .within(self.cfg.guide_sigma);
                 return self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond, rng);
@@ -401,6 +424,25 @@ impl GenerativeFilter {
         &self.prior
     }
 
+    /// With [`GenerativeConfig::guide_on_analysis`]: the part `κ (x_b − D(z_b))` of the
+    /// increment analysis that the decoder does not give, so that the guidance observes the
+    /// analysis itself; `None` otherwise.
+    fn analysis_residual(
+        &self,
+        backgrounds: &[Vec<f64>],
+        cond: Option<&Tensor<2>>,
+    ) -> Result<Option<Vec<f64>>, AssimError> {
+        let (Space::Latent(ae), Some(zb), [xb]) = (&self.space, cond, backgrounds) else {
+            return Ok(None);
+        };
+        if !self.cfg.guide_on_analysis || self.cfg.latent_analysis != LatentAnalysis::Increment {
+            return Ok(None);
+        }
+        let norm = self.prior.meta.normalisation;
+        let db = ae.decode_states(zb.clone().narrow(0, 0, 1) * norm.std + norm.mean).remove(0);
+        Ok(Some(xb.iter().zip(&db).map(|(x, d)| self.cfg.keep * (x - d)).collect()))
+    }
+
     /// The standardised observation channels of the window (`[1, channels·cells]`) for a prior
     /// conditioned on them (SLAMS's conditioning), linearised about the forecast mean; `None`
     /// for any other prior.
@@ -439,15 +481,17 @@ impl GenerativeFilter {
             Some(e) => Tensor::cat(vec![c.clone(), e.clone().repeat_dim(0, c.dims()[0])], 1),
             None => c.clone(),
         });
+        let residual = self.analysis_residual(backgrounds, cond.as_ref())?;
+        let residual = residual.as_deref();
         let (sample, x) = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let z = self.sample(setup, yt, noise, net_cond.as_ref(), Some((&base, rho)), rng)?;
+                let z = self.sample(setup, yt, noise, net_cond.as_ref(), Some((&base, rho)), residual, rng)?;
                 (z.clone(), base + z * rho)
             }
             (_, _) => {
-                let x = self.sample(setup, yt, noise, net_cond.as_ref(), None, rng)?;
+                let x = self.sample(setup, yt, noise, net_cond.as_ref(), None, residual, rng)?;
                 (x.clone(), x)
             }
         };
