@@ -258,6 +258,15 @@ impl GenerativeFilter {
     }
 }
 
+/// How the observation operator sees the prior's variable `x` (see
+/// [`GenerativeFilter::observe`]): the normalised state is `base + rho·x` (an increment prior)
+/// or `x` itself (`base = None`); a `residual` (physical) is added to the decoded fields.
+#[derive(Clone, Copy)]
+struct Seen<'b> {
+    base: Option<(&'b Tensor<2>, f64)>,
+    residual: Option<&'b [f64]>,
+}
+
 /// Independent batches a latent analysis's members are sampled in, one rayon task each: burn's
 /// `flex` backend keeps most of a batch's operations on one core, and members do not interact
 /// in a deterministic sampler, so parts on the machine's cores give the same members as one
@@ -275,10 +284,10 @@ impl GenerativeFilter {
         yt: Tensor<2>,
         noise: Tensor<2>,
         cond: Option<&Tensor<2>>,
-        base: Option<(&Tensor<2>, f64)>,
-        residual: Option<&[f64]>,
+        seen: Seen<'_>,
         rng: &mut AssimRng,
     ) -> Result<Tensor<2>, AssimError> {
+        let Seen { base, residual } = seen;
         let n = noise.dims()[0];
         let deterministic = !matches!(self.sampler, Sampler::PredictorCorrector { .. });
         let whole = match &self.space {
@@ -487,11 +496,13 @@ impl GenerativeFilter {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let z = self.sample(setup, yt, noise, net_cond.as_ref(), Some((&base, rho)), residual, rng)?;
+                let seen = Seen { base: Some((&base, rho)), residual };
+                let z = self.sample(setup, yt, noise, net_cond.as_ref(), seen, rng)?;
                 (z.clone(), base + z * rho)
             }
             (_, _) => {
-                let x = self.sample(setup, yt, noise, net_cond.as_ref(), None, residual, rng)?;
+                let x =
+                    self.sample(setup, yt, noise, net_cond.as_ref(), Seen { base: None, residual }, rng)?;
                 (x.clone(), x)
             }
         };
