@@ -25,8 +25,8 @@ pub use config::{GenerativeConfig, LatentAnalysis, SamplerKind, Spinup};
 pub use spinup::SpunUp;
 
 use crate::guidance::{GuidanceConfig, Guided};
-use crate::latent::obs_channels::innovation_channels;
-use crate::latent::space::{DecodedObs, TrainedAutoencoder};
+use crate::latent::obs_channels::channels_of;
+use crate::latent::space::{DecodedObs, Linearised, TrainedAutoencoder};
 use crate::obs::{Observe, TensorObs};
 use crate::prior::sampler::Sampler;
 use crate::prior::schedule::Edm;
@@ -183,34 +183,30 @@ impl GenerativeFilter {
 
     /// The observation operator seen from the prior's variable `x`, whose normalised state is
     /// `base + rho·x` (an increment prior) or `x` itself (`base = None`).
-    fn observe<'a>(
-        &'a self,
-        setup: &Setup<'_>,
-        base: Option<(&Tensor<2>, f64)>,
-        residual: Option<&[f64]>,
-    ) -> Result<Box<dyn Observe + 'a>, AssimError> {
+    fn observe<'a>(&'a self, setup: &Setup<'_>, seen: Seen<'_>) -> Result<Box<dyn Observe + 'a>, AssimError> {
         match &self.space {
             Space::State(obs) => {
                 let obs = obs.as_ref().expect("the tensor operator is set when the filter is prepared");
-                Ok(match base {
+                Ok(match seen.base {
                     Some((b, rho)) => Box::new(obs.about(b.clone(), rho)),
                     None => Box::new(obs.as_ref().clone()),
                 })
             }
-            Space::Latent(ae) => Ok(Box::new(self.decoded_obs(ae, setup, base, residual)?)),
+            Space::Latent(ae) => Ok(Box::new(self.decoded_obs(ae, setup, seen)?)),
         }
     }
 
     /// The window's operator through `ae`'s decoder, seen from the prior's variable as
     /// [`GenerativeFilter::observe`] describes; with a `residual` `r` (physical state), the
     /// operator observes `D(z) + r` instead of `D(z)` (see [`GenerativeConfig::guide_on_analysis`]).
+    /// A nonlinear operator is seen through its linearisation about the forecast mean.
     fn decoded_obs<'a>(
         &'a self,
         ae: &'a TrainedAutoencoder,
         setup: &Setup<'_>,
-        base: Option<(&Tensor<2>, f64)>,
-        residual: Option<&[f64]>,
+        seen: Seen<'_>,
     ) -> Result<DecodedObs<'a>, AssimError> {
+        let Seen { base, residual, lin } = seen;
         // The latent is mean + std·(base + rho·x).
         let norm = self.prior.meta.normalisation;
         let (b, a) = match base {
@@ -233,38 +229,24 @@ impl GenerativeFilter {
                 DecodedObs::new(ae, op, setup.obs_var, b, a)?.with_intercept(&intercept)
             }
             None => {
-                let (rows, mut intercept) = self.linearised_obs(setup)?;
-                shift(&rows, &mut intercept);
-                DecodedObs::new(ae, &rows, setup.obs_var, b, a)?.with_intercept(&intercept)
+                let lin = lin.expect("a nonlinear operator is linearised before sampling");
+                let mut intercept = lin.intercept();
+                shift(&lin.rows, &mut intercept);
+                DecodedObs::new(ae, &lin.rows, setup.obs_var, b, a)?.with_intercept(&intercept)
             }
         }
-    }
-
-    /// A nonlinear operator (radiosondes in log-pressure, OLR) linearised about the forecast
-    /// mean `x̄`, as one outer loop of incremental 3D-Var does: the rows of `H'(x̄)` and the
-    /// intercept `H(x̄) − H'(x̄) x̄`.
-    fn linearised_obs(&self, setup: &Setup<'_>) -> Result<(SparseLinear, Vec<f64>), AssimError> {
-        let xm = row_mean(self.members.as_ref());
-        let rows = setup.obs.jacobian(&xm).ok_or_else(|| {
-            AssimError::Input(
-                "a latent prior needs an observation operator with sparse rows or a sparse Jacobian".into(),
-            )
-        })?;
-        let p = setup.obs.n_obs();
-        let (mut hx, mut jx) = (vec![0.0; p], vec![0.0; p]);
-        setup.obs.apply(&xm, &mut hx);
-        rows.apply(&xm, &mut jx);
-        Ok((rows, hx.iter().zip(&jx).map(|(h, j)| h - j).collect()))
     }
 }
 
 /// How the observation operator sees the prior's variable `x` (see
 /// [`GenerativeFilter::observe`]): the normalised state is `base + rho·x` (an increment prior)
-/// or `x` itself (`base = None`); a `residual` (physical) is added to the decoded fields.
+/// or `x` itself (`base = None`); a `residual` (physical) is added to the decoded fields; `lin`
+/// is the window's operator linearised about the forecast mean, where the latent space needs it.
 #[derive(Clone, Copy)]
 struct Seen<'b> {
     base: Option<(&'b Tensor<2>, f64)>,
     residual: Option<&'b [f64]>,
+    lin: Option<&'b Linearised>,
 }
 
 /// Independent batches a latent analysis's members are sampled in, one rayon task each: burn's
@@ -287,13 +269,12 @@ impl GenerativeFilter {
         seen: Seen<'_>,
         rng: &mut AssimRng,
     ) -> Result<Tensor<2>, AssimError> {
-        let Seen { base, residual } = seen;
         let n = noise.dims()[0];
         let deterministic = !matches!(self.sampler, Sampler::PredictorCorrector { .. });
         let whole = match &self.space {
-            Space::Latent(ae) if deterministic && n > 1 => self.decoded_obs(ae, setup, base, residual)?,
+            Space::Latent(ae) if deterministic && n > 1 => self.decoded_obs(ae, setup, seen)?,
             _ => {
-                let obs = self.observe(setup, base, residual)?;
+                let obs = self.observe(setup, seen)?;
                 let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
                     .within(self.cfg.guide_sigma);
                 return self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond, rng);
@@ -452,15 +433,32 @@ impl GenerativeFilter {
         Ok(Some(xb.iter().zip(&db).map(|(x, d)| self.cfg.keep * (x - d)).collect()))
     }
 
+    /// The window's operator linearised about the forecast mean, where a latent prior needs it:
+    /// a nonlinear operator for the guidance, any operator for the observation channels (once
+    /// for both); `None` otherwise.
+    fn linearisation(&self, setup: &Setup<'_>) -> Result<Option<Linearised>, AssimError> {
+        let needed = matches!(self.space, Space::Latent(_))
+            && (setup.obs.as_sparse().is_none() || self.prior.meta.obs_channels.is_some());
+        if !needed {
+            return Ok(None);
+        }
+        Linearised::new(setup.obs, row_mean(self.members.as_ref())).map(Some)
+    }
+
     /// The standardised observation channels of the window (`[1, channels·cells]`) for a prior
     /// conditioned on them (SLAMS's conditioning), linearised about the forecast mean; `None`
     /// for any other prior.
-    fn obs_channels(&self, setup: &Setup<'_>, y: &[f64]) -> Result<Option<Tensor<2>>, AssimError> {
-        let (Some(meta), Space::Latent(ae)) = (&self.prior.meta.obs_channels, &self.space) else {
+    fn obs_channels(
+        &self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        lin: Option<&Linearised>,
+    ) -> Result<Option<Tensor<2>>, AssimError> {
+        let (Some(meta), Space::Latent(ae), Some(lin)) = (&self.prior.meta.obs_channels, &self.space, lin)
+        else {
             return Ok(None);
         };
-        let xm = row_mean(self.members.as_ref());
-        let raw = innovation_channels(ae, setup.obs, y, setup.obs_var, &xm)?;
+        let raw = channels_of(ae, lin, y, setup.obs_var)?;
         let v = meta.standardise(&raw);
         let n = v.len();
         Ok(Some(Tensor::from_data(TensorData::new(v, [1, n]), &self.device)))
@@ -485,7 +483,8 @@ impl GenerativeFilter {
             &self.device,
         );
         // The network's condition: the background, then any observation channels.
-        let extra = self.obs_channels(setup, y)?;
+        let lin = self.linearisation(setup)?;
+        let extra = self.obs_channels(setup, y, lin.as_ref())?;
         let net_cond = cond.as_ref().map(|c| match &extra {
             Some(e) => Tensor::cat(vec![c.clone(), e.clone().repeat_dim(0, c.dims()[0])], 1),
             None => c.clone(),
@@ -496,13 +495,13 @@ impl GenerativeFilter {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let seen = Seen { base: Some((&base, rho)), residual };
+                let seen = Seen { base: Some((&base, rho)), residual, lin: lin.as_ref() };
                 let z = self.sample(setup, yt, noise, net_cond.as_ref(), seen, rng)?;
                 (z.clone(), base + z * rho)
             }
             (_, _) => {
-                let x =
-                    self.sample(setup, yt, noise, net_cond.as_ref(), Seen { base: None, residual }, rng)?;
+                let seen = Seen { base: None, residual, lin: lin.as_ref() };
+                let x = self.sample(setup, yt, noise, net_cond.as_ref(), seen, rng)?;
                 (x.clone(), x)
             }
         };

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use assim_core::AssimError;
 use assim_core::obs::ObsOperator;
 
-use crate::latent::space::TrainedAutoencoder;
+use crate::latent::space::{Linearised, TrainedAutoencoder};
 
 /// The standardisation of the channels a prior was trained with (per channel, over the
 /// training pairs' cells): channels enter the network as `(raw − mean)/std`.
@@ -88,7 +88,26 @@ pub fn innovation_channels(
     var: &[f64],
     xb: &[f64],
 ) -> Result<Vec<f64>, AssimError> {
-    let p = op.n_obs();
+    if xb.len() != ae.state_dim() {
+        return Err(AssimError::Input(format!(
+            "observation channels: a background of {} numbers for the autoencoder's {}",
+            xb.len(),
+            ae.state_dim()
+        )));
+    }
+    channels_of(ae, &Linearised::new(op, xb.to_vec())?, y, var)
+}
+
+/// [`innovation_channels`] from the operator already linearised about the background (the
+/// analysis shares the linearisation with its guidance).
+pub fn channels_of(
+    ae: &TrainedAutoencoder,
+    lin: &Linearised,
+    y: &[f64],
+    var: &[f64],
+) -> Result<Vec<f64>, AssimError> {
+    let p = lin.value.len();
+    let xb = &lin.at;
     if y.len() != p || var.len() != p || xb.len() != ae.state_dim() {
         return Err(AssimError::Input(format!(
             "observation channels: {} values and {} variances for {p} observations, a background of {} \
@@ -99,13 +118,7 @@ pub fn innovation_channels(
             ae.state_dim()
         )));
     }
-    let jac = op.jacobian(xb).ok_or_else(|| {
-        AssimError::Input(
-            "observation channels need an operator with sparse rows or a sparse Jacobian".into(),
-        )
-    })?;
-    let mut hx = vec![0.0; p];
-    op.apply(xb, &mut hx);
+    let (jac, hx) = (&lin.rows, &lin.value);
     let nx = xb.len();
     let (mut g, mut q) = (vec![0.0; nx], vec![0.0; nx]);
     for r in 0..p {

@@ -198,6 +198,39 @@ impl TrainedAutoencoder {
     }
 }
 
+/// `H` linearised about a state `x̄`: the rows of `H'(x̄)` and the value `H(x̄)`, what both the
+/// guidance through the decoder (a nonlinear operator) and SLAMS's observation channels need,
+/// computed once per analysis.
+pub struct Linearised {
+    /// The rows of `H'(x̄)`.
+    pub rows: SparseLinear,
+    /// `H(x̄)`.
+    pub value: Vec<f64>,
+    /// `x̄`.
+    pub at: Vec<f64>,
+}
+
+impl Linearised {
+    /// `op` linearised about `at`; an error for an operator without a sparse Jacobian.
+    pub fn new(op: &dyn ObsOperator, at: Vec<f64>) -> Result<Self, AssimError> {
+        let rows = op.jacobian(&at).ok_or_else(|| {
+            AssimError::Input(
+                "a latent prior needs an observation operator with sparse rows or a sparse Jacobian".into(),
+            )
+        })?;
+        let mut value = vec![0.0; op.n_obs()];
+        op.apply(&at, &mut value);
+        Ok(Linearised { rows, value, at })
+    }
+
+    /// `H(x̄) − H'(x̄) x̄`: with the rows, `H(x) ≈ H(x̄) + H'(x̄)(x − x̄)`.
+    pub fn intercept(&self) -> Vec<f64> {
+        let mut jx = vec![0.0; self.value.len()];
+        self.rows.apply(&self.at, &mut jx);
+        self.value.iter().zip(&jx).map(|(h, j)| h - j).collect()
+    }
+}
+
 /// `H(D(z))` seen from a network's variable `x`: the latent is `z = base + a·x` (`base`
 /// `[1, nz]` or `[n, nz]`), the decoder gives normalised fields, and the sparse rows of the
 /// window's operator (interpolation, footprints; a nonlinear operator's Jacobian about the
