@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use assim_core::bed::sphere::SphereConfig;
-use assim_core::classical::Estimate;
+use assim_core::classical::{EnsembleFilter, Estimate};
 use assim_core::experiment::{Experiment, Scenario, run_experiment};
 use assim_core::obs::ObsOperator;
 use assim_core::obs::records::{Observation, Source, Variable, operator};
@@ -598,5 +598,137 @@ fn a_spun_up_method_is_its_helper_until_the_hand_over() {
                 .to_string();
         assert!(e.contains(&format!("methods[0].{msg}")), "{e}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The training file of [`prior_file`] made a trajectory prior over blankets of `2k + 1`
+/// windows, with 4 validation windows.
+fn blanket_file(dir: &Path, name: &str, k: usize, background: &str) -> PathBuf {
+    let out = prior_file(dir, name, true, background, "method = \"Var3D\"\nxb = 0.01");
+    let f = dir.join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&f).unwrap();
+    let text = text.replace("valid_cycles = 2", "valid_cycles = 4");
+    std::fs::write(&f, text.replace("background = ", &format!("blanket = {k}\nbackground = "))).unwrap();
+    out
+}
+
+#[test]
+fn a_trajectory_prior_trains_on_blankets_and_cycles_holding_its_past() {
+    let dir = scratch("trajectory");
+    train_vae(&dir, 1);
+    let traj = blanket_file(&dir, "traj", 1, "mean");
+    let (cfg, exp) = TrainConfig::load(&dir.join("traj.toml")).unwrap();
+    let outcome = train(&cfg, &exp, false, None, &mut |_| {}).unwrap();
+    // 10 training windows of one filter make 8 blankets of 3.
+    assert_eq!(outcome.n_pairs, 8);
+    let meta = Checkpoint::load(&traj).unwrap().meta;
+    assert_eq!(meta["denoiser"]["nx"], 3 * 2 * 8 * 16, "three windows of the 2×8×16 latent");
+    assert_eq!(meta["denoiser"]["network"]["grid"], serde_json::json!([6, 8, 16]));
+    assert_eq!(meta["denoiser"]["blanket"], 1);
+    // A member-conditioned blanket, or one longer than the validation period, is refused.
+    for (name, k, background) in [("member", 1, "member"), ("long", 2, "mean")] {
+        blanket_file(&dir, name, k, background);
+        let e = TrainConfig::load(&dir.join(format!("{name}.toml"))).err().unwrap().to_string();
+        assert!(e.contains("data.blanket"), "{e}");
+    }
+
+    // Cycled after a 3D-Var spin-up of two windows (remembered as the first trajectories'
+    // past): the blanket itself, and a trajectory of 5 built from it (SDA's construction).
+    let var3d = "[[methods]]\nmethod = \"Var3D\"\nxb = 0.01\n";
+    let entry = |guidance: &str, extra: &str| {
+        generative(&traj, guidance).replace(
+            "guidance =",
+            &format!(
+                "latent_analysis = \"increment\"\n{extra}spinup = {{ windows = 2, method = {{ method = \"Var3D\", xb = 0.01 }} }}\nguidance ="
+            ),
+        )
+    };
+    let methods = format!(
+        "{var3d}{}{}",
+        entry("{ kind = \"sda_gamma\", gamma = 10.0 }", "trajectory = 3\n"),
+        entry("{ kind = \"mmps\", cg_iters = 1 }", "trajectory = 5\n")
+    );
+    let p = experiment(&dir, "run.toml", 4, &methods);
+    let text = std::fs::read_to_string(&p).unwrap().replace("burn_in = 0", "burn_in = 43200");
+    std::fs::write(&p, text).unwrap();
+    let exp = Experiment::load_with(&p, &assim_gen::methods()).unwrap();
+    let report = run_experiment(&exp, |_, _| {}).unwrap();
+    for m in &report.methods[1..] {
+        let s = &m.per_seed[0];
+        assert!(
+            !s.diverged && s.run.rmse_a.iter().all(|r| r.is_finite()),
+            "{}: {:?}",
+            m.name,
+            s.divergence_reason
+        );
+        assert_eq!(s.run.members, Some(3), "{}", m.name);
+    }
+
+    // The past windows are held to the remembered analyses: with a tight blanket_sigma the
+    // sampled trajectory's past is the encoded analysis increment, without a past it is free.
+    let twin = assim_gen::latent::space::sphere_twin(&exp, 1, 0, &mut |_, _, _| {}).unwrap();
+    let setup = twin.setup(0);
+    let y = twin.observations(0);
+    let tight = entry("{ kind = \"sda_gamma\", gamma = 1.0 }", "trajectory = 3\nblanket_sigma = 0.01\n");
+    let mut entry_table =
+        toml::from_str::<toml::Table>(&tight).unwrap()["methods"][0].as_table().unwrap().clone();
+    entry_table.remove("method");
+    let gcfg: GenerativeConfig = toml::Value::Table(entry_table).try_into().unwrap();
+    let (xb, x1) = (twin.truth(0).to_vec(), twin.truth(1).to_vec());
+    let xa: Vec<f64> = xb.iter().zip(&x1).map(|(b, t)| b + 0.5 * (t - b)).collect();
+    let sample_past = |remember: bool| {
+        let mut f = assim_gen::filter::GenerativeFilter::new(&gcfg, exp.bed.as_ref()).unwrap();
+        f.prepare(&setup).unwrap();
+        *f.members_mut() = faer::Mat::from_fn(xb.len(), 3, |i, _| xb[i]);
+        assert_eq!(f.memory(), 2);
+        if remember {
+            f.remember(&setup, y, &xb, &xa).unwrap();
+            f.remember(&setup, y, &xb, &xa).unwrap();
+        }
+        let c = f.candidates(&setup, y, 0, 4, &mut stream(3, "trajectory")).unwrap();
+        let ae = f.autoencoder().unwrap();
+        let norm = f.prior().meta.normalisation;
+        let rho = f.prior().meta.increment_scale.unwrap();
+        let enc = |x: &[f64]| to_rows(&((ae.encode(&[x]) - norm.mean) / norm.std));
+        let pinned: Vec<f64> = enc(&xa).iter().zip(enc(&xb)).map(|(a, b)| (a - b) / rho).collect();
+        let nz = pinned.len();
+        let s = to_rows(&c.samples);
+        let (mut err, mut size) = (0.0, 0.0);
+        for row in s.chunks(3 * nz) {
+            for w in 0..2 {
+                for (v, p) in row[w * nz..(w + 1) * nz].iter().zip(&pinned) {
+                    err += (v - p).powi(2);
+                    size += p * p;
+                }
+            }
+        }
+        (err / size).sqrt()
+    };
+    let (held, free) = (sample_past(true), sample_past(false));
+    assert!(held < 0.1, "the past windows are off the remembered analyses by {held} of their size");
+    assert!(free > 0.5, "without a past they are sampled ({free} of the increment's size away)");
+
+    // Refused: a trajectory prior without `trajectory`, a trajectory shorter than its blanket
+    // or longer than the run, a trajectory of a one-window prior.
+    let one = train_prior(&dir, "one", true);
+    for (ckpt, extra, msg) in [
+        (&traj, "", "give trajectory"),
+        (&traj, "trajectory = 2\n", "shorter than the blanket"),
+        (&one, "trajectory = 3\n", "one-window prior"),
+    ] {
+        let text =
+            generative(ckpt, "{ kind = \"sda_gamma\" }").replace("guidance =", &format!("{extra}guidance ="));
+        let exp =
+            Experiment::load_with(&experiment(&dir, "bad.toml", 4, &text), &assim_gen::methods()).unwrap();
+        let e = exp.methods[0].build(exp.bed.as_ref()).err().unwrap().to_string();
+        assert!(e.contains(msg), "{e}");
+    }
+    let text =
+        generative(&traj, "{ kind = \"sda_gamma\" }").replace("guidance =", "trajectory = 9\nguidance =");
+    let e = Experiment::load_with(&experiment(&dir, "bad.toml", 4, &text), &assim_gen::methods())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("methods[0].trajectory") && e.contains("longer than the run"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -57,6 +57,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
                 .into(),
             ],
             seeds: Vec::new(),
+            blanket: 0,
         },
         network: NetworkConfig {
             conditional: true,

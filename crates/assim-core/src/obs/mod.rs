@@ -103,6 +103,13 @@ pub trait ObsOperator: Send + Sync {
     fn pointwise(&self) -> Option<PointwiseView<'_>> {
         None
     }
+
+    /// The rows of each observing system (its name in files, e.g. `"sounder"`), where the
+    /// operator stacks named systems: how a method assimilates some systems one way and the
+    /// others another. Empty when it does not know them.
+    fn systems(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        Vec::new()
+    }
 }
 
 /// The scalar function `h` of a pointwise operator, with its derivative.

@@ -43,6 +43,17 @@ impl SparseLinear {
         self.offsets.extend(other.offsets[1..].iter().map(|o| o + base));
     }
 
+    /// The rows `rows` of this operator, in that order: the part of a window's operator that
+    /// one route of an analysis uses (some observing systems).
+    pub fn select(&self, rows: &[usize]) -> SparseLinear {
+        let mut out = SparseLinear::new(self.nx);
+        for &r in rows {
+            let (i, w) = self.row(r);
+            out.push_row(i.iter().copied().zip(w.iter().copied()));
+        }
+        out
+    }
+
     /// The state dimension.
     pub fn nx(&self) -> usize {
         self.nx

@@ -12,6 +12,8 @@ pub struct Stacked {
     parts: Vec<Arc<dyn ObsOperator>>,
     /// `offsets[j]..offsets[j + 1]` are the rows of part `j` (length parts + 1).
     offsets: Vec<usize>,
+    /// The observing system of each part (empty: unnamed).
+    names: Vec<String>,
 }
 
 impl Stacked {
@@ -21,7 +23,14 @@ impl Stacked {
         for p in &parts {
             offsets.push(offsets.last().copied().unwrap_or(0) + p.n_obs());
         }
-        Stacked { parts, offsets }
+        Stacked { parts, offsets, names: Vec::new() }
+    }
+
+    /// The parts in row order, each with the name of its observing system
+    /// ([`ObsOperator::systems`]).
+    pub fn named(parts: Vec<(String, Arc<dyn ObsOperator>)>) -> Self {
+        let (names, parts): (Vec<String>, Vec<_>) = parts.into_iter().unzip();
+        Stacked { names, ..Stacked::new(parts) }
     }
 
     /// The rows of part `j`.
@@ -51,6 +60,10 @@ impl Stacked {
 impl ObsOperator for Stacked {
     fn n_obs(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)
+    }
+
+    fn systems(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        self.names.iter().enumerate().map(|(j, n)| (n.clone(), self.rows(j))).collect()
     }
 
     fn apply(&self, x: &[f64], y: &mut [f64]) {

@@ -73,6 +73,28 @@ pub struct GenerativeConfig {
     /// false: every earlier run as it was).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guide_on_analysis: bool,
+    /// The observing systems the guidance assimilates through their operators (names as in
+    /// the bed's `modalities`, e.g. `["station", "sounder"]`; default: every one observed).
+    /// With `channels_from`, each system can enter the analysis as a conditioning channel, through
+    /// its operator, or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guide_with: Option<Vec<String>>,
+    /// For a prior conditioned on observation channels: the observing systems whose
+    /// observations fill them (default: every one observed); the others' channels are empty,
+    /// as where a system does not observe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels_from: Option<Vec<String>>,
+    /// For a trajectory prior (one trained with `data.blanket = k`, [`crate::latent::blanket`]):
+    /// the windows of the analysed trajectory, the current one last and the others the
+    /// analyses already made (≥ 2k + 1; longer ones are denoised blanket by blanket, SDA's
+    /// construction). Required for such a prior, refused for a one-window prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<usize>,
+    /// How closely a trajectory's past windows are held to the analyses made there: the
+    /// standard deviation of their Gaussian likelihood in the prior's variable (its unit is
+    /// the prior's training spread).
+    #[serde(default = "default_blanket_sigma", skip_serializing_if = "is_default_blanket_sigma")]
+    pub blanket_sigma: f64,
     /// A classical method that cycles in this one's place for its first analyses, whose last
     /// analysis then starts the generative ensemble (an operational system's cold start: a
     /// prior trained on spun-up backgrounds cannot pull in a climatological first guess).
@@ -150,6 +172,12 @@ impl LatentAnalysis {
     }
 }
 
+fn default_blanket_sigma() -> f64 {
+    0.5
+}
+fn is_default_blanket_sigma(s: &f64) -> bool {
+    *s == default_blanket_sigma()
+}
 fn default_steps() -> usize {
     32
 }
@@ -214,6 +242,15 @@ impl Method for GenerativeConfig {
         if self.infl != 1.0 {
             s.push_str(&format!(" infl={}", self.infl));
         }
+        if let Some(l) = self.trajectory {
+            s.push_str(&format!(" trajectory {l}"));
+        }
+        if let Some(g) = &self.guide_with {
+            s.push_str(&format!(" guided with {}", g.join("+")));
+        }
+        if let Some(c) = &self.channels_from {
+            s.push_str(&format!(" channels from {}", c.join("+")));
+        }
         if let Some(sp) = &self.spinup {
             let label = sp.entry().map_or_else(|_| "?".into(), |m| m.label());
             s.push_str(&format!(" from {label} ({})", sp.windows));
@@ -251,6 +288,34 @@ impl Method for GenerativeConfig {
         }
         if self.guide_on_analysis && self.latent_analysis != LatentAnalysis::Increment {
             return Err(check.error("guide_on_analysis", "applies to latent_analysis = \"increment\" only"));
+        }
+        check.positive("blanket_sigma", self.blanket_sigma)?;
+        for (key, names) in [("guide_with", &self.guide_with), ("channels_from", &self.channels_from)] {
+            let Some(names) = names else { continue };
+            let known = check.bed.field_grid().map(|g| g.modalities).unwrap_or_default();
+            if known.is_empty() {
+                return Err(check.error(key, "this bed does not name its observing systems"));
+            }
+            if let Some(n) = names.iter().find(|n| !known.contains(n)) {
+                return Err(check.error(
+                    key,
+                    format!("\"{n}\" is not an observing system of this experiment ([{}])", known.join(", ")),
+                ));
+            }
+        }
+        if self.guide_with.as_ref().is_some_and(Vec::is_empty) {
+            return Err(
+                check.error("guide_with", "lists no system: leave guidance out (kind = \"none\") instead")
+            );
+        }
+        if let Some(l) = self.trajectory {
+            let windows = check.chrono.n_obs_times();
+            if l == 0 || l > windows {
+                return Err(check.error(
+                    "trajectory",
+                    format!("must be in 1..={windows}: a trajectory longer than the run's {windows} analyses (got {l})"),
+                ));
+            }
         }
         self.guidance.validate("guidance", check)?;
         self.guide_sigma.validate("guide_sigma", check)?;

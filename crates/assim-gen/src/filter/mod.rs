@@ -25,6 +25,7 @@ pub use config::{GenerativeConfig, LatentAnalysis, SamplerKind, Spinup};
 pub use spinup::SpunUp;
 
 use crate::guidance::{GuidanceConfig, Guided};
+use crate::latent::blanket::{History, Layout, PinnedPast, Trajectory, Window};
 use crate::latent::obs_channels::channels_of;
 use crate::latent::space::{DecodedObs, Linearised, TrainedAutoencoder};
 use crate::obs::{Observe, TensorObs};
@@ -52,6 +53,15 @@ pub struct GenerativeFilter {
     space: Space,
     members: Mat<f64>,
     device: Device,
+    /// A trajectory prior's layout and the past windows it remembers (`None`: one window).
+    trajectory: Option<(Layout, History)>,
+}
+
+/// A trajectory's past windows as the guidance observes them: values `[1, past]` in the
+/// prior's variable and their variances `[1, past]`.
+struct Pinned {
+    values: Tensor<2>,
+    var: Tensor<2>,
 }
 
 impl GenerativeFilter {
@@ -89,12 +99,13 @@ impl GenerativeFilter {
                     });
                 }
                 ae.check_bed(bed)?;
-                if ae.latent_dim() != prior.meta.nx {
+                if ae.latent_dim() * prior.meta.windows() != prior.meta.nx {
                     return Err(AssimError::Format {
                         path: path.to_path_buf(),
                         msg: format!(
-                            "has {} latent numbers, the autoencoder {}",
+                            "has {} latent numbers for {} window(s), the autoencoder {} per window",
                             prior.meta.nx,
+                            prior.meta.windows(),
                             ae.latent_dim()
                         ),
                     });
@@ -116,6 +127,12 @@ impl GenerativeFilter {
                 }
                 Space::Latent(Box::new(ae))
             }
+            None if prior.meta.blanket > 0 => {
+                return Err(AssimError::Format {
+                    path: path.to_path_buf(),
+                    msg: "a trajectory prior without an autoencoder".into(),
+                });
+            }
             None => {
                 if cfg.latent_analysis != LatentAnalysis::Decoded {
                     return Err(AssimError::Input(format!(
@@ -126,6 +143,7 @@ impl GenerativeFilter {
                 Space::State(None)
             }
         };
+        let trajectory = trajectory_layout(cfg, &prior.meta, path)?.map(|l| (l, History::new(l.len - 1)));
         Ok(GenerativeFilter {
             prior,
             cfg: cfg.clone(),
@@ -134,7 +152,16 @@ impl GenerativeFilter {
             space,
             members: Mat::zeros(0, 0),
             device,
+            trajectory,
         })
+    }
+
+    /// Numbers of one sample in the network's variable: a trajectory's windows, or one state.
+    fn sample_dim(&self) -> usize {
+        match &self.trajectory {
+            Some((l, _)) => l.len * l.nz,
+            None => self.prior.meta.nx,
+        }
     }
 
     /// The autoencoder of a latent prior (`None` for a state prior), for diagnostics that
@@ -206,7 +233,7 @@ impl GenerativeFilter {
         setup: &Setup<'_>,
         seen: Seen<'_>,
     ) -> Result<DecodedObs<'a>, AssimError> {
-        let Seen { base, residual, lin } = seen;
+        let Seen { base, residual, lin, keep, .. } = seen;
         // The latent is mean + std·(base + rho·x).
         let norm = self.prior.meta.normalisation;
         let (b, a) = match base {
@@ -221,32 +248,62 @@ impl GenerativeFilter {
                 intercept.iter_mut().zip(&hr).for_each(|(c, h)| *c += h);
             }
         };
-        match setup.obs.as_sparse() {
-            Some(op) if residual.is_none() => DecodedObs::new(ae, op, setup.obs_var, b, a),
+        let (rows, intercept) = match setup.obs.as_sparse() {
+            Some(op) if residual.is_none() => (op, None),
             Some(op) => {
                 let mut intercept = vec![0.0; op.n_obs()];
                 shift(op, &mut intercept);
-                DecodedObs::new(ae, op, setup.obs_var, b, a)?.with_intercept(&intercept)
+                (op, Some(intercept))
             }
             None => {
                 let lin = lin.expect("a nonlinear operator is linearised before sampling");
                 let mut intercept = lin.intercept();
                 shift(&lin.rows, &mut intercept);
-                DecodedObs::new(ae, &lin.rows, setup.obs_var, b, a)?.with_intercept(&intercept)
+                (&lin.rows, Some(intercept))
             }
+        };
+        // Only the rows of the systems the guidance assimilates (`guide_with`).
+        let obs = match keep {
+            None => DecodedObs::new(ae, rows, setup.obs_var, b, a)?,
+            Some(k) => {
+                let var: Vec<f64> = k.iter().map(|&r| setup.obs_var[r]).collect();
+                DecodedObs::new(ae, &rows.select(k), &var, b, a)?
+            }
+        };
+        match (intercept, keep) {
+            (None, _) => Ok(obs),
+            (Some(c), None) => obs.with_intercept(&c),
+            (Some(c), Some(k)) => obs.with_intercept(&k.iter().map(|&r| c[r]).collect::<Vec<_>>()),
         }
+    }
+
+    /// The rows of the window's operator that belong to the observing systems `names`, or an
+    /// error when the operator does not name its systems.
+    fn rows_of(setup: &Setup<'_>, names: &[String]) -> Result<Vec<usize>, AssimError> {
+        let systems = setup.obs.systems();
+        if systems.is_empty() {
+            return Err(AssimError::Input(
+                "guide_with / channels_from: this window's operator does not name its observing systems"
+                    .into(),
+            ));
+        }
+        Ok(systems.into_iter().filter(|(n, _)| names.contains(n)).flat_map(|(_, r)| r).collect())
     }
 }
 
 /// How the observation operator sees the prior's variable `x` (see
 /// [`GenerativeFilter::observe`]): the normalised state is `base + rho·x` (an increment prior)
 /// or `x` itself (`base = None`); a `residual` (physical) is added to the decoded fields; `lin`
-/// is the window's operator linearised about the forecast mean, where the latent space needs it.
+/// is the window's operator linearised about the forecast mean, where the latent space needs it;
+/// `keep`, the rows the guidance assimilates (all when `None`; see
+/// [`GenerativeConfig::guide_with`]); `pinned`, a trajectory's past windows as observed.
 #[derive(Clone, Copy)]
 struct Seen<'b> {
     base: Option<(&'b Tensor<2>, f64)>,
     residual: Option<&'b [f64]>,
     lin: Option<&'b Linearised>,
+    keep: Option<&'b [usize]>,
+    pinned: Option<&'b Pinned>,
 }
 
 /// Independent batches a latent analysis's members are sampled in, one rayon task each: burn's
@@ -270,14 +327,13 @@ impl GenerativeFilter {
         rng: &mut AssimRng,
     ) -> Result<Tensor<2>, AssimError> {
         let n = noise.dims()[0];
+        let pinned = seen.pinned;
         let deterministic = !matches!(self.sampler, Sampler::PredictorCorrector { .. });
         let whole = match &self.space {
             Space::Latent(ae) if deterministic && n > 1 => self.decoded_obs(ae, setup, seen)?,
             _ => {
                 let obs = self.observe(setup, seen)?;
-                let guided = Guided::new(&self.prior.network, obs.as_ref(), yt, self.cfg.guidance.clone())
-                    .within(self.cfg.guide_sigma);
-                return self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond, rng);
+                return self.guided_sample(obs.as_ref(), yt, pinned, noise, cond, rng);
             }
         };
         let parts = PARTS.min(n);
@@ -287,16 +343,78 @@ impl GenerativeFilter {
             .par_iter()
             .map(|&(start, len)| {
                 let obs = whole.rows(start, len);
-                let guided = Guided::new(&self.prior.network, &obs, yt.clone(), self.cfg.guidance.clone())
-                    .within(self.cfg.guide_sigma);
                 let cond = cond.map(|c| c.clone().narrow(0, start, len));
                 // A deterministic sampler draws nothing: each part gets a copy of the stream.
                 let mut rng = rng.clone();
                 let noise = noise.clone().narrow(0, start, len);
-                self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond.as_ref(), &mut rng)
+                self.guided_sample(&obs, yt.clone(), pinned, noise, cond.as_ref(), &mut rng)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Tensor::cat(samples, 0))
+    }
+
+    /// The reverse process of one batch, guided through `obs`; a trajectory prior denoises the
+    /// whole trajectory from its local denoiser and holds its past windows to `pinned`.
+    fn guided_sample(
+        &self,
+        obs: &dyn Observe,
+        yt: Tensor<2>,
+        pinned: Option<&Pinned>,
+        noise: Tensor<2>,
+        cond: Option<&Tensor<2>>,
+        rng: &mut AssimRng,
+    ) -> Result<Tensor<2>, AssimError> {
+        let (g, w) = (self.cfg.guidance.clone(), self.cfg.guide_sigma);
+        match (&self.trajectory, pinned) {
+            (Some((layout, _)), Some(p)) => {
+                let prior = Trajectory::new(&self.prior.network, *layout);
+                let obs = PinnedPast::new(obs, p.var.dims()[1], p.var.clone());
+                let yt = Tensor::cat(vec![p.values.clone(), yt], 1);
+                let guided = Guided::new(&prior, &obs, yt, g).within(w);
+                self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond, rng)
+            }
+            _ => {
+                let guided = Guided::new(&self.prior.network, obs, yt, g).within(w);
+                self.sampler.sample(&guided, &self.edm, self.cfg.steps, noise, cond, rng)
+            }
+        }
+    }
+}
+
+/// The trajectory of a prior trained with a blanket, as the entry `cfg` asks for it: `None`
+/// for a one-window prior; an error when the entry and the checkpoint at `path` disagree.
+fn trajectory_layout(
+    cfg: &GenerativeConfig,
+    meta: &crate::prior::trained::DenoiserMeta,
+    path: &Path,
+) -> Result<Option<Layout>, AssimError> {
+    let w = meta.windows();
+    match (meta.blanket, cfg.trajectory) {
+        (0, None | Some(1)) => Ok(None),
+        (0, Some(l)) => Err(AssimError::Input(format!(
+            "trajectory = {l}: {} is a one-window prior (train one with data.blanket = k)",
+            path.display()
+        ))),
+        (k, None) => Err(AssimError::Input(format!(
+            "{} is a trajectory prior over a blanket of {w} windows (k = {k}): give trajectory = L (≥ {w}) in the entry",
+            path.display()
+        ))),
+        (k, Some(l)) if l < w => Err(AssimError::Input(format!(
+            "trajectory = {l} is shorter than the blanket of {w} windows (k = {k}) of {}",
+            path.display()
+        ))),
+        (k, Some(len)) => {
+            if meta.conditional && meta.background != BackgroundMode::Mean {
+                return Err(AssimError::Format {
+                    path: path.to_path_buf(),
+                    msg: "a trajectory prior conditions on the forecast mean".into(),
+                });
+            }
+            let nz = meta.nx / w;
+            let ne = meta.obs_channels.as_ref().map_or(0, |m| m.channels())
+                * meta.network.grid.map_or(0, |[_, h, wd]| h * wd);
+            Ok(Some(Layout { k, len, nz, nb: if meta.conditional { nz } else { 0 }, ne }))
+        }
     }
 }
 
@@ -342,6 +460,7 @@ impl EnsembleFilter for GenerativeFilter {
 
     /// A state prior observes through the bed's operator: its tensor form, once.
     fn prepare(&mut self, setup: &Setup<'_>) -> Result<(), AssimError> {
+        self.forget();
         if let Space::State(obs) = &mut self.space {
             let view = setup.obs.pointwise().ok_or_else(|| {
                 AssimError::Input("a state prior needs a pointwise observation operator y = h(x_i)".into())
@@ -360,11 +479,23 @@ impl EnsembleFilter for GenerativeFilter {
             Some((b, c)) => (b, Some(c)),
             None => (Vec::new(), None),
         };
-        let noise = normal(rng, n, self.prior.meta.nx, &self.device);
-        let (_, states) = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
-        for (j, s) in states.iter().enumerate() {
+        // A trajectory prior remembers the window's background (the forecast mean's latent).
+        let background = match (&self.trajectory, &cond) {
+            (None, _) => None,
+            (Some(_), Some(c)) => Some(c.clone().narrow(0, 0, 1)),
+            (Some(_), None) => Some(self.encode_condition(&[row_mean(self.members.as_ref())])),
+        };
+        let noise = normal(rng, n, self.sample_dim(), &self.device);
+        let drawn = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
+        for (j, s) in drawn.states.iter().enumerate() {
             for (i, &v) in s.iter().enumerate() {
                 self.members[(i, j)] = v;
+            }
+        }
+        if let Some(background) = background {
+            let analysis = self.encode_condition(&[row_mean(self.members.as_ref())]);
+            if let Some((_, h)) = &mut self.trajectory {
+                h.push(Window { background, analysis, channels: drawn.channels });
             }
         }
         post_process(&mut self.members, self.cfg.infl, false, rng);
@@ -404,8 +535,8 @@ impl GenerativeFilter {
         let backgrounds = vec![background];
         let condition = self.prior.meta.conditional.then(|| self.encode_condition(&backgrounds));
         let cond = condition.as_ref().map(|c| c.clone().repeat_dim(0, k));
-        let noise = normal(rng, k, self.prior.meta.nx, &self.device);
-        let (samples, states) = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
+        let noise = normal(rng, k, self.sample_dim(), &self.device);
+        let Drawn { sample: samples, states, .. } = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
         Ok(Candidates { samples, condition, states })
     }
 
@@ -458,15 +589,84 @@ impl GenerativeFilter {
         else {
             return Ok(None);
         };
-        let raw = channels_of(ae, lin, y, setup.obs_var)?;
+        // The systems left out of the channels look unobserved: an infinite error variance.
+        let var = match &self.cfg.channels_from {
+            Some(names) => {
+                let mut var = vec![f64::INFINITY; setup.obs_var.len()];
+                for r in Self::rows_of(setup, names)? {
+                    var[r] = setup.obs_var[r];
+                }
+                var
+            }
+            None => setup.obs_var.to_vec(),
+        };
+        let raw = channels_of(ae, lin, y, &var)?;
         let v = meta.standardise(&raw);
         let n = v.len();
         Ok(Some(Tensor::from_data(TensorData::new(v, [1, n]), &self.device)))
     }
 
-    /// Samples from `noise` (`[n, nx_prior]`) given the conditions `cond` (`[n, nx_prior]`, or
-    /// none) of the physical `backgrounds` (one per row, or one for all), guided towards `y`;
-    /// returns the samples in the network's variable and the analyses as model states.
+    /// A trajectory prior's network condition (`[n, len·(nz + ne)]`: the windows'
+    /// backgrounds, then their channels) and its past windows as the guidance holds them, from
+    /// the current window's condition `cond` (`[n, nz]`) and channels `extra` (`[1, ne]`) and
+    /// the remembered windows; `None` for a one-window prior.
+    fn trajectory_inputs(
+        &self,
+        cond: Option<&Tensor<2>>,
+        extra: Option<&Tensor<2>>,
+    ) -> Option<(Option<Tensor<2>>, Pinned)> {
+        let (l, history) = self.trajectory.as_ref()?;
+        let past = history.past();
+        let dev = &self.device;
+        let zeros = |m: usize| Tensor::<2>::zeros([1, m], dev);
+        // A missing window takes the first remembered background (or the current one).
+        let fallback = past
+            .iter()
+            .flatten()
+            .next()
+            .map(|w| w.background.clone())
+            .or_else(|| cond.map(|c| c.clone().narrow(0, 0, 1)))
+            .unwrap_or_else(|| zeros(l.nz));
+        let rho = self.prior.meta.increment_scale.map(|r| r * self.cfg.prior_infl);
+        let sigma2 = self.cfg.blanket_sigma * self.cfg.blanket_sigma;
+        let (mut values, mut var, mut backgrounds, mut channels) = (vec![], vec![], vec![], vec![]);
+        for w in &past {
+            match w {
+                Some(w) => {
+                    values.push(match rho {
+                        Some(r) => (w.analysis.clone() - w.background.clone()) / r,
+                        None => w.analysis.clone(),
+                    });
+                    var.push(Tensor::<2>::full([1, l.nz], sigma2, dev));
+                    backgrounds.push(w.background.clone());
+                    channels.push(w.channels.clone().unwrap_or_else(|| zeros(l.ne)));
+                }
+                None => {
+                    // Unobserved: the prior samples it.
+                    values.push(zeros(l.nz));
+                    var.push(Tensor::<2>::full([1, l.nz], 1e12, dev));
+                    backgrounds.push(fallback.clone());
+                    channels.push(zeros(l.ne));
+                }
+            }
+        }
+        let net_cond = cond.map(|c| {
+            let n = c.dims()[0];
+            let mut b: Vec<Tensor<2>> = backgrounds.into_iter().map(|b| b.repeat_dim(0, n)).collect();
+            b.push(c.clone());
+            let mut parts = vec![Tensor::cat(b, 1)];
+            if let Some(e) = extra {
+                channels.push(e.clone());
+                parts.push(Tensor::cat(channels, 1).repeat_dim(0, n));
+            }
+            Tensor::cat(parts, 1)
+        });
+        Some((net_cond, Pinned { values: Tensor::cat(values, 1), var: Tensor::cat(var, 1) }))
+    }
+
+    /// Samples from `noise` (`[n, nx_prior]`; a trajectory prior's `[n, len·nz]`) given the
+    /// conditions `cond` (`[n, nz]`, or none) of the physical `backgrounds` (one per row, or
+    /// one for all), guided towards `y`.
     fn draw(
         &self,
         setup: &Setup<'_>,
@@ -475,34 +675,53 @@ impl GenerativeFilter {
         cond: Option<Tensor<2>>,
         noise: Tensor<2>,
         rng: &mut AssimRng,
-    ) -> Result<(Tensor<2>, Vec<Vec<f64>>), AssimError> {
+    ) -> Result<Drawn, AssimError> {
         let nx = self.members.nrows();
         let cond_latent = cond.clone();
-        let yt = Tensor::<2>::from_data(
-            TensorData::new(y.iter().map(|&v| v as f32).collect::<Vec<f32>>(), [1, y.len()]),
-            &self.device,
-        );
+        let keep = match (&self.cfg.guide_with, &self.space) {
+            (Some(names), Space::Latent(_)) => Some(Self::rows_of(setup, names)?),
+            _ => None,
+        };
+        let guided_y: Vec<f32> = match &keep {
+            Some(k) => k.iter().map(|&r| y[r] as f32).collect(),
+            None => y.iter().map(|&v| v as f32).collect(),
+        };
+        let p = guided_y.len();
+        let yt = Tensor::<2>::from_data(TensorData::new(guided_y, [1, p]), &self.device);
+        let keep = keep.as_deref();
         // The network's condition: the background, then any observation channels.
         let lin = self.linearisation(setup)?;
         let extra = self.obs_channels(setup, y, lin.as_ref())?;
-        let net_cond = cond.as_ref().map(|c| match &extra {
-            Some(e) => Tensor::cat(vec![c.clone(), e.clone().repeat_dim(0, c.dims()[0])], 1),
-            None => c.clone(),
-        });
+        let (net_cond, pinned) = match self.trajectory_inputs(cond.as_ref(), extra.as_ref()) {
+            Some((c, p)) => (c, Some(p)),
+            None => {
+                let c = cond.as_ref().map(|c| match &extra {
+                    Some(e) => Tensor::cat(vec![c.clone(), e.clone().repeat_dim(0, c.dims()[0])], 1),
+                    None => c.clone(),
+                });
+                (c, None)
+            }
+        };
+        let pinned = pinned.as_ref();
+        // The analysed window is a trajectory's last.
+        let last = |x: Tensor<2>| match &self.trajectory {
+            Some((l, _)) => x.narrow(1, (l.len - 1) * l.nz, l.nz),
+            None => x,
+        };
         let residual = self.analysis_residual(backgrounds, cond.as_ref())?;
         let residual = residual.as_deref();
         let (sample, x) = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
                 let rho = rho * self.cfg.prior_infl;
                 // Sample the increment z, guided through H(x̃_b + ρ z); then x̃ = x̃_b + ρ z.
-                let seen = Seen { base: Some((&base, rho)), residual, lin: lin.as_ref() };
+                let seen = Seen { base: Some((&base, rho)), residual, lin: lin.as_ref(), keep, pinned };
                 let z = self.sample(setup, yt, noise, net_cond.as_ref(), seen, rng)?;
-                (z.clone(), base + z * rho)
+                (z.clone(), base + last(z) * rho)
             }
             (_, _) => {
-                let seen = Seen { base: None, residual, lin: lin.as_ref() };
+                let seen = Seen { base: None, residual, lin: lin.as_ref(), keep, pinned };
                 let x = self.sample(setup, yt, noise, net_cond.as_ref(), seen, rng)?;
-                (x.clone(), x)
+                (x.clone(), last(x))
             }
         };
         let norm = self.prior.meta.normalisation;
@@ -548,7 +767,57 @@ impl GenerativeFilter {
         if states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));
         }
-        Ok((sample, states))
+        Ok(Drawn { sample, states, channels: extra })
+    }
+
+    /// Whether this filter remembers past windows (a trajectory prior), and how many.
+    pub fn memory(&self) -> usize {
+        self.trajectory.as_ref().map_or(0, |(l, _)| l.len - 1)
+    }
+
+    /// Remembers a window another method analysed (a classical spin-up), from its forecast
+    /// mean `xb` and analysis mean `xa` (physical states) and the window's observations: the
+    /// first trajectories then have a full past. A one-window prior remembers nothing.
+    pub fn remember(
+        &mut self,
+        setup: &Setup<'_>,
+        y: &[f64],
+        xb: &[f64],
+        xa: &[f64],
+    ) -> Result<(), AssimError> {
+        if self.trajectory.is_none() {
+            return Ok(());
+        }
+        let background = self.encode_condition(&[xb.to_vec()]);
+        let analysis = self.encode_condition(&[xa.to_vec()]);
+        let channels = match &self.space {
+            Space::Latent(_) if self.prior.meta.obs_channels.is_some() => {
+                let lin = Linearised::new(setup.obs, xb.to_vec())?;
+                self.obs_channels(setup, y, Some(&lin))?
+            }
+            _ => None,
+        };
+        if let Some((_, h)) = &mut self.trajectory {
+            h.push(Window { background, analysis, channels });
+        }
+        Ok(())
+    }
+}
+
+/// One analysis's draw: the samples in the network's variable, the analyses as model states,
+/// and the window's standardised observation channels (a prior conditioned on them).
+struct Drawn {
+    sample: Tensor<2>,
+    states: Vec<Vec<f64>>,
+    channels: Option<Tensor<2>>,
+}
+
+impl GenerativeFilter {
+    /// Forgets the remembered windows (a new run).
+    fn forget(&mut self) {
+        if let Some((_, h)) = &mut self.trajectory {
+            h.clear();
+        }
     }
 }
 

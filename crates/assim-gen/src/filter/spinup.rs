@@ -2,7 +2,8 @@
 //! first analyses (all inside the burn-in), and its last analysis becomes the generative
 //! ensemble. A background-conditioned prior is trained on spun-up backgrounds, so from a
 //! climatological first guess it has nothing to condition on; an operational system is
-//! started from another system's analysis in the same way.
+//! started from another system's analysis in the same way. A trajectory prior remembers the
+//! helper's last analyses as the past windows of its first trajectories.
 
 use faer::Mat;
 
@@ -77,7 +78,14 @@ impl Assimilator for SpunUp {
         if !self.spinning() {
             return self.main.analyse(setup, y, t, rng);
         }
+        // A trajectory prior remembers the helper's last windows as its past.
+        let remembered = self.windows - self.done <= self.main.memory();
+        let xb = remembered.then(|| self.helper.estimate().mean());
         self.helper.analyse(setup, y, t, rng)?;
+        if let Some(xb) = xb {
+            let xa = self.helper.estimate().mean();
+            self.main.remember(setup, y, &xb, &xa)?;
+        }
         self.done += 1;
         if !self.spinning() {
             self.hand_over();

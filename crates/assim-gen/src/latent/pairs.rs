@@ -21,12 +21,15 @@ use crate::train::config::TrainConfig;
 use crate::train::pairs::{Pairs, TrainingData};
 
 /// The states of one period: each truth once, each background with the index of its truth,
-/// and (for an observation-conditioned prior) each background's raw observation channels.
+/// and (for an observation-conditioned prior) each background's raw observation channels;
+/// `run` numbers each background's (seed, filter), whose backgrounds follow each other window
+/// by window (a trajectory prior's pairs are runs of consecutive ones).
 #[derive(Default)]
 struct Period {
     truth: Vec<Vec<f64>>,
     background: Vec<(usize, Vec<f64>)>,
     channels: Vec<Vec<f64>>,
+    run: Vec<usize>,
 }
 
 /// Cycles `cfg.data.methods` on each training seed's truth and encodes the pairs;
@@ -51,6 +54,7 @@ pub fn latent_pairs(
     let seeds = cfg.training_seeds();
     let (mut train, mut valid) = (Period::default(), Period::default());
     let mut background_rmse = Vec::new();
+    let mut run = 0;
     for &seed in &seeds {
         let twin = bed.world(seed, &mut |s, a, b| progress(s, a, b))?;
         let first = (train.truth.len(), valid.truth.len());
@@ -59,6 +63,7 @@ pub fn latent_pairs(
             p.truth.push(twin.truth(ko).to_vec());
         }
         for m in d.entries("data.methods")? {
+            run += 1;
             let mut method = m.build(exp.bed.as_ref())?;
             let mut rng = stream(seed, &format!("training-backgrounds:{}", m.label()));
             method.initialise(&twin.setup(0), &mut rng)?;
@@ -87,6 +92,7 @@ pub fn latent_pairs(
                         }
                         (Estimate::State { mean, .. }, _) => p.background.push((i, mean.to_vec())),
                     }
+                    p.run.resize(p.background.len(), run);
                     if cfg.network.obs_channels {
                         // The analysis sees the forecast mean's innovations (every member's too).
                         let mean = match &est {
@@ -142,14 +148,25 @@ pub fn latent_pairs(
         .network
         .obs_channels
         .then(|| ObsChannelsMeta::of(&train.channels, 2 * ae.size.channels, modalities));
+    // A pair is the windows j − 2k ..= j of one run: truths, backgrounds and channels stacked.
+    let w = 2 * d.blanket + 1;
     let pairs = |p: &Period, truth: &[Vec<f64>], bg: &[Vec<f64>]| {
-        let mut out = Pairs { nx, ..Default::default() };
-        for ((i, _), b) in p.background.iter().zip(bg) {
-            out.push(&norm, &truth[*i], b);
+        let mut out = Pairs { nx: w * nx, ..Default::default() };
+        let ends: Vec<usize> =
+            (w - 1..p.background.len()).filter(|&j| p.run[j + 1 - w] == p.run[j]).collect();
+        for &j in &ends {
+            let blanket = j + 1 - w..=j;
+            let t: Vec<f64> =
+                blanket.clone().flat_map(|b| truth[p.background[b].0].iter().copied()).collect();
+            let c: Vec<f64> = blanket.flat_map(|b| bg[b].iter().copied()).collect();
+            out.push(&norm, &t, &c);
         }
         if let Some(m) = &obs_channels {
-            out.ne = p.channels.first().map_or(0, Vec::len);
-            out.extra = p.channels.iter().flat_map(|c| m.standardise(c)).collect();
+            out.ne = w * p.channels.first().map_or(0, Vec::len);
+            out.extra = ends
+                .iter()
+                .flat_map(|&j| (j + 1 - w..=j).flat_map(|b| m.standardise(&p.channels[b])))
+                .collect();
         }
         out
     };

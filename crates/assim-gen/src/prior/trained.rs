@@ -51,9 +51,17 @@ pub struct DenoiserMeta {
     /// standardisation; the network's condition is `[z_b, channels]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obs_channels: Option<crate::latent::obs_channels::ObsChannelsMeta>,
+    /// For a trajectory prior: the half-width `k` of its blanket; its states are `2k + 1`
+    /// consecutive windows, `nx = (2k + 1)·nz` ([`crate::latent::blanket`]). 0: one window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blanket: usize,
     /// For a latent prior on the sphere: the autoencoder whose latent the states are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latent: Option<LatentMeta>,
+}
+
+fn is_zero(k: &usize) -> bool {
+    *k == 0
 }
 
 /// The autoencoder a latent prior was trained in.
@@ -68,6 +76,11 @@ pub struct LatentMeta {
 }
 
 impl DenoiserMeta {
+    /// Windows one state of this prior spans (`2k + 1`; 1 for a one-window prior).
+    pub fn windows(&self) -> usize {
+        2 * self.blanket + 1
+    }
+
     /// Refuses an experiment whose model or grid differ from the training ones.
     pub fn check_compatible(&self, bed: &dyn BedConfig, path: &Path) -> Result<(), AssimError> {
         let same = bed.same_model(&self.model)
@@ -120,16 +133,18 @@ impl TrainedDenoiser {
         }
         let meta: DenoiserMeta = serde_json::from_value(ckpt.meta["denoiser"].clone())
             .map_err(|e| bad(format!("denoiser metadata unreadable: {e}")))?;
-        let channels = meta.obs_channels.as_ref().map_or(0, |m| m.channels());
+        let channels = (2 * meta.blanket + 1) * meta.obs_channels.as_ref().map_or(0, |m| m.channels());
         let cells = meta.network.grid.map_or(0, |[_, h, w]| h * w);
         if channels != meta.network.cond_channels
             || meta.obs_channels.as_ref().is_some_and(|m| {
-                m.std.len() != channels || m.std.iter().chain(&m.mean).any(|v| !v.is_finite()) || cells == 0
+                m.std.len() != m.channels()
+                    || m.std.iter().chain(&m.mean).any(|v| !v.is_finite())
+                    || cells == 0
             })
         {
             return Err(bad(format!(
                 "its observation channels ({channels}, standardisation readable: {}) do not match the network's {}",
-                meta.obs_channels.as_ref().is_none_or(|m| m.std.len() == channels),
+                meta.obs_channels.as_ref().is_none_or(|m| m.std.len() == m.channels()),
                 meta.network.cond_channels
             )));
         }

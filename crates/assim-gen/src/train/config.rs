@@ -64,6 +64,16 @@ pub struct DataConfig {
     /// experiments do not test on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seeds: Vec<u64>,
+    /// A trajectory prior (SDA's, SLAMS's): the half-width `k` of its Markov blanket, so that
+    /// each pair is `2k + 1` consecutive windows of one filter's cycling (truths, backgrounds
+    /// and observation channels stacked as channels; [`crate::latent::blanket`]). 0 (default):
+    /// one window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blanket: usize,
+}
+
+fn is_zero(k: &usize) -> bool {
+    *k == 0
 }
 
 impl DataConfig {
@@ -235,6 +245,27 @@ impl TrainConfig {
                  give the autoencoder"
                     .into(),
             );
+        }
+        if d.blanket > 0 {
+            if self.autoencoder.is_none() || (n.conditional && d.background != BackgroundMode::Mean) {
+                return err(
+                    "data.blanket",
+                    "a trajectory prior is a latent prior, and a conditional one conditions on the forecast \
+                     mean (background = \"mean\"): one background per window"
+                        .into(),
+                );
+            }
+            if 2 * d.blanket + 1 > d.train_cycles.min(d.valid_cycles) {
+                return err(
+                    "data.blanket",
+                    format!(
+                        "a blanket of {} windows is longer than the training ({}) or validation ({}) period",
+                        2 * d.blanket + 1,
+                        d.train_cycles,
+                        d.valid_cycles
+                    ),
+                );
+            }
         }
         if n.width == 0 || n.blocks == 0 || n.embedding == 0 || n.kernel.is_multiple_of(2) {
             return err("network", "width, blocks, embedding ≥ 1 and an odd kernel".into());

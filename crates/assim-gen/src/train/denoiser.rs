@@ -177,16 +177,21 @@ pub fn train(
         }
         None => None,
     };
+    // A trajectory prior's windows are stacked as channels of the latent grid.
+    let w = 2 * cfg.data.blanket + 1;
     let size = NetworkSize {
-        grid: ae.as_ref().map(TrainedAutoencoder::latent_grid),
+        grid: ae.as_ref().map(|a| {
+            let [c, h, wd] = a.latent_grid();
+            [w * c, h, wd]
+        }),
         cond_channels: if cfg.network.obs_channels {
-            2 * ae.as_ref().map_or(0, |a| a.size.channels)
+            w * 2 * ae.as_ref().map_or(0, |a| a.size.channels)
         } else {
             0
         },
         ..cfg.size()
     };
-    let nx = ae.as_ref().map_or(exp.nx(), TrainedAutoencoder::latent_dim);
+    let nx = w * ae.as_ref().map_or(exp.nx(), TrainedAutoencoder::latent_dim);
     let template = EdmNetwork::new(size, cfg.network.conditional, &edm, &device);
     let n_params = count(&template);
     let (mut state, mut log) = if resume {
@@ -217,6 +222,7 @@ pub fn train(
         normalisation: data.normalisation,
         increment_scale,
         obs_channels: data.obs_channels.clone(),
+        blanket: cfg.data.blanket,
         latent: ae.as_ref().map(|ae| LatentMeta {
             autoencoder: ae.path.display().to_string(),
             fingerprint: ae.fingerprint.clone(),

@@ -507,19 +507,19 @@ impl Network {
         t_end: f64,
         window: f64,
     ) -> Result<(Stacked, Vec<Row>), AssimError> {
-        let mut parts: Vec<Arc<dyn ObsOperator>> = Vec::new();
+        let mut parts: Vec<(String, Arc<dyn ObsOperator>)> = Vec::new();
         let mut rows = Vec::new();
-        let mut add = |part: &Option<(Arc<dyn ObsOperator>, Vec<Row>)>| {
+        let mut add = |system: System, part: &Option<(Arc<dyn ObsOperator>, Vec<Row>)>| {
             if let Some((op, r)) = part {
-                parts.push(op.clone());
+                parts.push((system.name().to_string(), op.clone()));
                 rows.extend(r.iter().cloned());
             }
         };
-        add(&self.stations_op);
+        add(System::Stations, &self.stations_op);
         if let Some(r) = &self.cfg.radiosondes {
             let launches = t_end / (r.every_hours * 3600.0);
             if (launches - launches.round()).abs() < 1e-6 {
-                add(&self.sondes_op);
+                add(System::Radiosondes, &self.sondes_op);
             }
         }
         if let Some(s) = &self.cfg.sounder {
@@ -546,11 +546,11 @@ impl Network {
                         })
                     })
                     .collect();
-                add(&Some((op, r)));
+                add(System::Sounder, &Some((op, r)));
             }
         }
-        add(&self.olr_op);
-        let op = Stacked::new(parts);
+        add(System::Imagery, &self.olr_op);
+        let op = Stacked::named(parts);
         debug_assert_eq!(op.n_obs(), rows.len());
         Ok((op, rows))
     }
@@ -587,5 +587,37 @@ mod tests {
         assert!(
             !rows(&all, 1, System::Radiosondes).is_empty() && rows(&fewer, 1, System::Radiosondes).is_empty()
         );
+    }
+
+    /// A method that assimilates some systems one way and the others another finds each
+    /// system's rows through the window's operator: named in order, covering every row, each
+    /// range holding that system's rows and its operator's values.
+    #[test]
+    fn the_window_operator_names_the_rows_of_each_system() {
+        let grid = LatLonGrid::for_truncation(21).unwrap();
+        let levels = SigmaLevels::equidistant(10).unwrap();
+        let cfg: ObservingConfig = toml::from_str(
+            "[stations]\nn = 30\n[radiosondes]\nn = 20\n[sounder]\nsatellites = 2\n[imagery]\nfactor = 4\n",
+        )
+        .unwrap();
+        let net = Network::new(&cfg, &grid, &levels, 1).unwrap();
+        let (op, rows) = net.window(&grid, 12.0 * 3600.0, 6.0 * 3600.0).unwrap();
+        let systems = op.systems();
+        let names: Vec<&str> = systems.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["station", "radiosonde", "sounder", "imagery"]);
+        assert_eq!(systems.last().unwrap().1.end, rows.len());
+        for (name, range) in &systems {
+            assert!(!range.is_empty(), "{name}");
+            assert!(rows[range.clone()].iter().all(|r| r.system.name() == name), "{name}");
+        }
+        // Selecting a system's rows of a sparse operator keeps them as they were.
+        let mut h = crate::obs::SparseLinear::new(4);
+        h.push_row([(0, 1.0)]);
+        h.push_row([(1, 2.0), (3, 0.5)]);
+        h.push_row([(2, -1.0)]);
+        let sel = h.select(&[2, 1]);
+        assert_eq!(sel.n_obs(), 2);
+        assert_eq!(sel.row(0), h.row(2));
+        assert_eq!(sel.row(1), h.row(1));
     }
 }
