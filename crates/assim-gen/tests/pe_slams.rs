@@ -1,7 +1,7 @@
 //! The shipped multi-level models (`models/pe_t21/`) cycle the T21 OSSE of
-//! `experiments/pe_t21_slams.toml` as that file gives them: the SLAMS-conditioned and the
-//! background-conditioned priors, each guided through the decoder and the bed's operators, after
-//! 3D-Var's spin-up, on a few windows.
+//! `experiments/pe_t21_slams.toml` as that file gives them: the SLAMS-conditioned, the
+//! trajectory (blanket) and the background-conditioned priors, each guided through the decoder
+//! and the bed's operators, after 3D-Var's spin-up, on a few windows.
 
 use std::path::Path;
 
@@ -30,6 +30,7 @@ fn the_shipped_multi_level_priors_cycle_the_osse() {
         .cloned()
         .collect();
     assert!(methods.len() >= 3, "the file cycles at least two generative entries");
+    assert!(methods.iter().any(|m| m.get("trajectory").is_some()), "the file cycles the trajectory prior");
     table.insert("methods".into(), toml::Value::Array(methods));
     let exp = Experiment::parse_with(
         &toml::to_string(&table).unwrap(),
