@@ -546,22 +546,14 @@ impl GenerativeFilter {
     }
 
     /// With [`GenerativeConfig::guide_on_analysis`]: the part `κ (x_b − D(z_b))` of the
-    /// increment analysis that the decoder does not give, so that the guidance observes the
+    /// increment analysis that the decoder does not give, from the one background and its
+    /// decoded latent `decoded` (an increment analysis's), so that the guidance observes the
     /// analysis itself; `None` otherwise.
-    fn analysis_residual(
-        &self,
-        backgrounds: &[Vec<f64>],
-        cond: Option<&Tensor<2>>,
-    ) -> Result<Option<Vec<f64>>, AssimError> {
-        let (Space::Latent(ae), Some(zb), [xb]) = (&self.space, cond, backgrounds) else {
-            return Ok(None);
+    fn analysis_residual(&self, backgrounds: &[Vec<f64>], decoded: Option<&[Vec<f64>]>) -> Option<Vec<f64>> {
+        let ([xb], Some([db])) = (backgrounds, decoded) else {
+            return None;
         };
-        if !self.cfg.guide_on_analysis || self.cfg.latent_analysis != LatentAnalysis::Increment {
-            return Ok(None);
-        }
-        let norm = self.prior.meta.normalisation;
-        let db = ae.decode_states(zb.clone().narrow(0, 0, 1) * norm.std + norm.mean).remove(0);
-        Ok(Some(xb.iter().zip(&db).map(|(x, d)| self.cfg.keep * (x - d)).collect()))
+        self.cfg.guide_on_analysis.then(|| xb.iter().zip(db).map(|(x, d)| self.cfg.keep * (x - d)).collect())
     }
 
     /// The window's operator linearised about the forecast mean, where a latent prior needs it:
@@ -677,7 +669,15 @@ impl GenerativeFilter {
         rng: &mut AssimRng,
     ) -> Result<Drawn, AssimError> {
         let nx = self.members.nrows();
-        let cond_latent = cond.clone();
+        let norm = self.prior.meta.normalisation;
+        // D(z_b) of an increment analysis, decoded once for the guidance's residual and for the
+        // analysis (a mean-conditioned prior has one background).
+        let decoded_backgrounds = match (&self.space, self.cfg.latent_analysis, &cond) {
+            (Space::Latent(ae), LatentAnalysis::Increment, Some(zb)) => {
+                Some(ae.decode_states(zb.clone().narrow(0, 0, backgrounds.len()) * norm.std + norm.mean))
+            }
+            _ => None,
+        };
         let keep = match (&self.cfg.guide_with, &self.space) {
             (Some(names), Space::Latent(_)) => Some(Self::rows_of(setup, names)?),
             _ => None,
@@ -708,7 +708,7 @@ impl GenerativeFilter {
             Some((l, _)) => x.narrow(1, (l.len - 1) * l.nz, l.nz),
             None => x,
         };
-        let residual = self.analysis_residual(backgrounds, cond.as_ref())?;
+        let residual = self.analysis_residual(backgrounds, decoded_backgrounds.as_deref());
         let residual = residual.as_deref();
         let (sample, x) = match (self.prior.meta.increment_scale, cond) {
             (Some(rho), Some(base)) => {
@@ -724,21 +724,17 @@ impl GenerativeFilter {
                 (x.clone(), last(x))
             }
         };
-        let norm = self.prior.meta.normalisation;
         let states: Vec<Vec<f64>> = match &self.space {
             Space::State(_) => {
                 to_rows(&x).chunks(nx).map(|c| c.iter().map(|&v| norm.inverse(v)).collect()).collect()
             }
             Space::Latent(ae) => {
                 let decoded = ae.decode_states(x * norm.std + norm.mean);
-                match (self.cfg.latent_analysis, &cond_latent) {
-                    (LatentAnalysis::Increment, Some(zb)) => {
+                match &decoded_backgrounds {
+                    Some(db) => {
                         // x_a = D(z_a) + κ (x_b − D(z_b)), with x_b what the prior was
                         // conditioned on: the forecast mean (members would otherwise keep their
-                        // whole forecast spread) or each member's forecast. A mean-conditioned
-                        // prior has one background: it is decoded once.
-                        let zb = zb.clone().narrow(0, 0, backgrounds.len());
-                        let db = ae.decode_states(zb * norm.std + norm.mean);
+                        // whole forecast spread) or each member's forecast.
                         // κ = 1 keeps the increment form's arithmetic, so earlier runs
                         // reproduce bit for bit.
                         let keep = self.cfg.keep;
@@ -760,7 +756,7 @@ impl GenerativeFilter {
                             })
                             .collect()
                     }
-                    _ => decoded,
+                    None => decoded,
                 }
             }
         };
