@@ -84,6 +84,22 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Real data files (GRIB, NetCDF): `assim data inspect FILE` (docs/data.md).
+    Data {
+        /// What to do with the file.
+        #[command(subcommand)]
+        what: DataWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataWhat {
+    /// Describe a GRIB 1/2 or NetCDF-3/4 file as assim reads it: format, grid, and each
+    /// variable's CF name, units, members, times and levels.
+    Inspect {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +152,15 @@ fn main() -> ExitCode {
         Command::Train { what: TrainWhat::Autoencoder(a) } => {
             train::autoencoder(&a.config, a.resume, a.force, a.quiet)
         }
+        Command::Data { what: DataWhat::Inspect { file } } => assim_data::Dataset::open(&file)
+            .map(|ds| print!("{}", assim_data::inspect::describe(&ds)))
+            .map_err(|e| AssimError::Format {
+                msg: match &e.field {
+                    Some(field) => format!("field `{field}`: {}", e.reason),
+                    None => e.reason.clone(),
+                },
+                path: e.path,
+            }),
         Command::Report { dir } => report::report(&dir).map(|written| {
             println!("wrote {} in {}", written.files.join(", "), dir.display());
         }),

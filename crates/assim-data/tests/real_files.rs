@@ -1,0 +1,283 @@
+//! The readers on real files (tests/data, ATTRIBUTION.md): values checked against the numbers
+//! ecCodes 2.50 (through its Python bindings) and xarray print for the same files, recorded here;
+//! the same field read from GRIB and from NetCDF agreeing to its packing precision; and bad input
+//! refused with the file and the field named.
+
+use assim_data::{Dataset, Format, LevelKind};
+use std::path::PathBuf;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// ecCodes' `average` is the plain mean of the decoded values; both decoders unpack the same
+/// integers, but assim keeps them as f32, whose rounding (half an ulp, 6e-8 relative) is the
+/// same for every value sharing the reference value's low bits and so does not average out:
+/// 1e-7 relative is that rounding and nothing more (one packing step of T is 1e-5 relative).
+fn assert_rel(actual: f64, expected: f64, what: &str) {
+    assert!(((actual - expected) / expected).abs() < 1e-7, "{what}: {actual} against {expected}");
+}
+
+#[test]
+fn the_era5_ensemble_of_data_assimilations_reads_from_grib1_with_members_times_and_levels() {
+    let ds = Dataset::open(data("era5-levels-members.grib")).unwrap();
+    assert_eq!(ds.format, Format::Grib(1));
+    let z = ds.variable("geopotential").unwrap();
+    assert_eq!(z.name, "z");
+    assert_eq!(z.units, "m2 s-2");
+    assert_eq!(z.shape(), [10, 4, 2, 61, 120]);
+    assert_eq!(z.members, (0..10).collect::<Vec<i64>>());
+    assert_eq!(z.level_kind, LevelKind::Pressure);
+    assert_eq!(z.levels, vec![50_000.0, 85_000.0]);
+    assert_eq!(assim_data::calendar::format_iso(z.times[0]), "2017-01-01T00:00Z");
+    assert_eq!(assim_data::calendar::format_iso(z.times[3]), "2017-01-02T12:00Z");
+    assert_eq!((z.latitudes[0], z.latitudes[60], z.longitudes[119]), (90.0, -90.0, 357.0));
+    assert!(z.covers_globe());
+    // ecCodes `average` of z 500 hPa, member 0, 2017-01-01 00 UTC: 53995.248890027324.
+    let l500 = z.level_index(50_000.0).unwrap();
+    assert_rel(z.mean(0, 0, l500), 53_995.248_890_027_324, "mean Z500 of member 0");
+    // xarray's cos-latitude weighted mean of z 500 hPa, member 3, 2017-01-01 12 UTC.
+    assert_rel(z.area_mean(3, 1, l500), 55_374.754_571_619_86, "area mean Z500 of member 3");
+    let t = ds.variable("t").unwrap();
+    let l850 = t.level_index(85_000.0).unwrap();
+    // ecCodes `average` of t 850 hPa: member 0 at 2017-01-01 00 UTC, member 9 at 2017-01-02 12 UTC.
+    assert_rel(t.mean(0, 0, l850), 273.622_235_140_774_4, "mean T850 of member 0");
+    assert_rel(t.mean(9, 3, l850), 273.709_642_170_556_9, "mean T850 of member 9");
+}
+
+#[test]
+fn the_same_ensemble_from_netcdf4_agrees_with_grib_to_the_packing_precision() {
+    let grib = Dataset::open(data("era5-levels-members.grib")).unwrap();
+    let nc = Dataset::open(data("era5-levels-members.nc")).unwrap();
+    assert_eq!(nc.format, Format::NetCdf4);
+    for (name, step) in [("z", 0.25f64), ("t", 2f64.powi(-9))] {
+        // The GRIB messages pack z with binary scale −2 and t with −9 (16 bits); the NetCDF file
+        // was written from them by cfgrib, so any difference beyond half a packing step would be
+        // a decoding or layout error (a transposed axis or a misread level would be far larger).
+        let (g, n) = (grib.variable(name).unwrap(), nc.variable(name).unwrap());
+        assert_eq!(g.members, n.members);
+        assert_eq!(g.times, n.times);
+        assert_eq!(g.latitudes, n.latitudes);
+        assert_eq!(g.longitudes, n.longitudes);
+        let mut worst = 0.0f64;
+        for m in 0..10 {
+            for t in 0..4 {
+                for &p in &[50_000.0, 85_000.0] {
+                    let (lg, ln) = (g.level_index(p).unwrap(), n.level_index(p).unwrap());
+                    for (a, b) in g.horizontal(m, t, lg).iter().zip(n.horizontal(m, t, ln)) {
+                        worst = worst.max((*a as f64 - *b as f64).abs());
+                    }
+                }
+            }
+        }
+        assert!(
+            worst <= step / 2.0,
+            "{name}: GRIB and NetCDF differ by {worst} (half a packing step: {})",
+            step / 2.0
+        );
+    }
+}
+
+#[test]
+fn one_era5_analysis_agrees_between_grib1_and_packed_netcdf3() {
+    let grib = Dataset::open(data("test4.grib")).unwrap();
+    let nc = Dataset::open(data("test4.nc")).unwrap();
+    assert_eq!(nc.format, Format::NetCdf3);
+    let t = grib.variable("t").unwrap();
+    assert_eq!(t.shape(), [1, 1, 2, 181, 360]);
+    // ecCodes `average` of t 500 hPa and z 850 hPa, 2007-01-01 12 UTC.
+    assert_rel(t.mean(0, 0, t.level_index(50_000.0).unwrap()), 252.509_848_771_818_3, "mean T500");
+    let z = grib.variable("z").unwrap();
+    assert_rel(z.mean(0, 0, z.level_index(85_000.0).unwrap()), 13_537.800_426_354_359, "mean Z850");
+    // xarray's mean of the NetCDF file's int16 values unpacked (scale_factor, add_offset).
+    let tn = nc.variable("air_temperature").unwrap();
+    assert_eq!(tn.times, t.times);
+    let mean = tn.mean(0, 0, tn.level_index(50_000.0).unwrap());
+    assert!((mean - 252.509_848_278_985_32).abs() < 1e-4, "NetCDF mean T500 {mean}");
+    // Tolerance: half the GRIB step (2^-10 K for t 500, 2^-3 for z 850, the coarsest of the
+    // file) plus half the NetCDF int16 scale (0.001226 K, 0.7605 m² s⁻²), plus f32 rounding.
+    for (name, tol) in [
+        ("t", 2f64.powi(-10) / 2.0 + 0.001_226 / 2.0 + 1e-4),
+        ("z", 2f64.powi(-2) / 2.0 + 0.7606 / 2.0 + 4e-3),
+    ] {
+        let (g, n) = (grib.variable(name).unwrap(), nc.variable(name).unwrap());
+        for &p in &[50_000.0, 85_000.0] {
+            let worst = g
+                .horizontal(0, 0, g.level_index(p).unwrap())
+                .iter()
+                .zip(n.horizontal(0, 0, n.level_index(p).unwrap()))
+                .map(|(a, b)| (*a as f64 - *b as f64).abs())
+                .fold(0.0, f64::max);
+            assert!(worst <= tol, "{name} at {p} Pa: GRIB and NetCDF differ by {worst} > {tol}");
+        }
+    }
+}
+
+#[test]
+fn a_gfs_forecast_reads_from_grib2_complex_packing_with_its_valid_time() {
+    let ds = Dataset::open(data("gfs.t12z.pgrbf120.2p5deg.grib2")).unwrap();
+    assert_eq!(ds.format, Format::Grib(2));
+    let t = ds.variable("t").unwrap();
+    assert_eq!(t.standard_name.as_deref(), Some("air_temperature"));
+    assert_eq!(t.shape(), [1, 1, 26, 73, 144]);
+    assert_eq!(t.levels[0], 1_000.0);
+    assert_eq!(t.levels[25], 100_000.0);
+    // Reference 2011-01-10 12 UTC, 120-hour forecast.
+    assert_eq!(assim_data::calendar::format_iso(t.times[0]), "2011-01-15T12:00Z");
+    // ecCodes `average` of t at 10 hPa and gh at 10 hPa; xarray's cos-weighted mean of t 500 hPa.
+    assert_rel(t.mean(0, 0, t.level_index(1_000.0).unwrap()), 229.819_748_858_442_95, "mean T10");
+    assert_rel(t.area_mean(0, 0, t.level_index(50_000.0).unwrap()), 258.274_864_604_301_57, "area mean T500");
+    let gh = ds.variable("geopotential_height").unwrap();
+    assert_rel(gh.mean(0, 0, gh.level_index(1_000.0).unwrap()), 30_734.318_045_091_095, "mean GH10");
+    // A parameter on several kinds of level keeps one variable per kind, each named apart.
+    assert!(ds.variable("t_surface").is_ok());
+    let names: std::collections::HashSet<_> = ds.variables.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names.len(), ds.variables.len(), "variable names must be unique");
+}
+
+#[test]
+fn a_truncated_grib_file_is_refused_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("assim-data-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = std::fs::read(data("test4.grib")).unwrap();
+    let path = dir.join("cut.grib");
+    // Cut inside the second message: its end marker `7777` is gone.
+    std::fs::write(&path, &bytes[..bytes.len() * 3 / 8]).unwrap();
+    let e = Dataset::open(&path).unwrap_err();
+    assert_eq!(e.path, path);
+    assert!(e.to_string().contains("cut.grib"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_regional_grid_is_read_but_refused_where_a_global_field_is_needed() {
+    let ds = Dataset::open(data("regional_t2m_msl.nc")).unwrap();
+    let msl = ds.variable("msl").unwrap();
+    assert!(!msl.covers_globe());
+    let e = msl.require_global(&ds.path).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("msl"));
+    assert!(e.reason.contains("does not cover the globe"), "{e}");
+    let era5 = Dataset::open(data("test4.nc")).unwrap();
+    assert!(era5.variable("t").unwrap().require_global(&era5.path).is_ok());
+}
+
+/// One variable of [`classic_file`]: name, dimension ids, text attributes, NetCDF type, data.
+type ClassicVariable<'a> = (&'a str, Vec<u32>, Vec<(&'a str, &'a str)>, u32, Vec<u8>);
+
+/// A NetCDF-3 classic file written byte by byte (the format's specification, CDF-1): a 3 × 4
+/// global grid, one time, and a field `t` with or without its `units` attribute.
+fn classic_file(t_units: Option<&str>) -> Vec<u8> {
+    fn name(out: &mut Vec<u8>, s: &str) {
+        out.extend((s.len() as u32).to_be_bytes());
+        out.extend(s.as_bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    fn text_attr(out: &mut Vec<u8>, key: &str, value: &str) {
+        name(out, key);
+        out.extend(2u32.to_be_bytes()); // NC_CHAR
+        out.extend((value.len() as u32).to_be_bytes());
+        out.extend(value.as_bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    let lat = [60.0f64, 0.0, -60.0];
+    let lon = [0.0f64, 90.0, 180.0, 270.0];
+    let dims = [("time", 1u32), ("lat", 3), ("lon", 4)];
+    let t_attrs: Vec<(&str, &str)> = t_units.map(|u| vec![("units", u)]).unwrap_or_default();
+    let vars: Vec<ClassicVariable> = vec![
+        (
+            "time",
+            vec![0],
+            vec![("units", "hours since 2000-01-01 00:00:00")],
+            6,
+            6.0f64.to_be_bytes().to_vec(),
+        ),
+        (
+            "lat",
+            vec![1],
+            vec![("units", "degrees_north")],
+            6,
+            lat.iter().flat_map(|v| v.to_be_bytes()).collect(),
+        ),
+        (
+            "lon",
+            vec![2],
+            vec![("units", "degrees_east")],
+            6,
+            lon.iter().flat_map(|v| v.to_be_bytes()).collect(),
+        ),
+        ("t", vec![0, 1, 2], t_attrs, 5, (0..12).flat_map(|k| (250.0f32 + k as f32).to_be_bytes()).collect()),
+    ];
+    let mut header = b"CDF\x01".to_vec();
+    header.extend(0u32.to_be_bytes());
+    header.extend(0x0Au32.to_be_bytes());
+    header.extend((dims.len() as u32).to_be_bytes());
+    for (n, len) in dims {
+        name(&mut header, n);
+        header.extend(len.to_be_bytes());
+    }
+    header.extend([0u8; 8]); // no global attributes
+    header.extend(0x0Bu32.to_be_bytes());
+    header.extend((vars.len() as u32).to_be_bytes());
+    // The header's length must be known to place the data: write it twice, offsets fixed on the
+    // second pass.
+    let mut offsets = vec![0u32; vars.len()];
+    let mut body = Vec::new();
+    for pass in 0..2 {
+        body.clear();
+        for (k, (n, dimids, attrs, ty, data)) in vars.iter().enumerate() {
+            name(&mut body, n);
+            body.extend((dimids.len() as u32).to_be_bytes());
+            for d in dimids {
+                body.extend(d.to_be_bytes());
+            }
+            if attrs.is_empty() {
+                body.extend([0u8; 8]);
+            } else {
+                body.extend(0x0Cu32.to_be_bytes());
+                body.extend((attrs.len() as u32).to_be_bytes());
+                for (key, value) in attrs {
+                    text_attr(&mut body, key, value);
+                }
+            }
+            body.extend(ty.to_be_bytes());
+            body.extend((data.len().next_multiple_of(4) as u32).to_be_bytes());
+            body.extend(offsets[k].to_be_bytes());
+        }
+        if pass == 0 {
+            let mut at = (header.len() + body.len()) as u32;
+            for (k, v) in vars.iter().enumerate() {
+                offsets[k] = at;
+                at += v.4.len().next_multiple_of(4) as u32;
+            }
+        }
+    }
+    let mut out = header;
+    out.extend(body);
+    for v in &vars {
+        out.extend(&v.4);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    out
+}
+
+#[test]
+fn a_netcdf_variable_without_units_is_refused_naming_the_file_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("assim-data-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // With its units the hand-written file reads, values and axes in place.
+    let good = dir.join("with_units.nc");
+    std::fs::write(&good, classic_file(Some("K"))).unwrap();
+    let ds = Dataset::open(&good).unwrap();
+    let t = ds.variable("t").unwrap();
+    assert_eq!(t.shape(), [1, 1, 1, 3, 4]);
+    assert_eq!(t.horizontal(0, 0, 0)[5], 255.0);
+    assert_eq!(assim_data::calendar::format_iso(t.times[0]), "2000-01-01T06:00Z");
+    // Without, it is refused.
+    let bad = dir.join("no_units.nc");
+    std::fs::write(&bad, classic_file(None)).unwrap();
+    let e = Dataset::open(&bad).unwrap_err();
+    assert_eq!(e.path, bad);
+    assert_eq!(e.field.as_deref(), Some("t"));
+    assert!(e.reason.contains("units"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
