@@ -15,6 +15,8 @@ pub enum Format {
     NetCdf3,
     /// NetCDF-4 (HDF5).
     NetCdf4,
+    /// A Zarr store (directory), format version 2 or 3.
+    Zarr(u8),
 }
 
 impl Format {
@@ -24,6 +26,7 @@ impl Format {
             Format::Grib(e) => format!("GRIB edition {e}"),
             Format::NetCdf3 => "NetCDF-3 classic".into(),
             Format::NetCdf4 => "NetCDF-4 (HDF5)".into(),
+            Format::Zarr(v) => format!("Zarr v{v} store"),
         }
     }
 }
@@ -41,6 +44,8 @@ pub enum LevelKind {
     HeightAboveGround,
     /// Model (hybrid) levels; values are level numbers.
     Hybrid,
+    /// σ levels (pressure over surface pressure), as assim's own multi-level stores write them.
+    Sigma,
     /// No vertical coordinate in the file (one level, value 0).
     None,
     /// Anything else, described in words (e.g. `GRIB2 surface type 7`).
@@ -194,9 +199,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Reads a GRIB, NetCDF-3 or NetCDF-4 file, telling them apart by their first bytes.
+    /// Reads a GRIB, NetCDF-3 or NetCDF-4 file, telling them apart by their first bytes, or a
+    /// Zarr store (a directory).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
+        if path.is_dir() {
+            return crate::zarr::read(&path);
+        }
         let mut head = [0u8; 8];
         {
             use std::io::Read;

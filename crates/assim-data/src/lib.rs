@@ -6,11 +6,14 @@
 
 pub mod calendar;
 pub mod cf;
+pub mod codec;
 pub mod error;
 pub mod field;
 pub mod grib;
+mod gridded;
 pub mod inspect;
 pub mod netcdf;
+pub mod zarr;
 
 pub use error::DataError;
 pub use field::{Dataset, Format, LevelKind, Variable};

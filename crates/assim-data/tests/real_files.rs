@@ -281,3 +281,117 @@ fn a_netcdf_variable_without_units_is_refused_naming_the_file_and_the_field() {
     assert!(e.reason.contains("units"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A copy of the shipped Zarr store in a fresh directory, to damage.
+fn zarr_copy(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("assim-data-{tag}-{}", std::process::id()));
+    let store = dir.join("test4.zarr");
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        fn walk(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for e in std::fs::read_dir(from).unwrap() {
+                let e = e.unwrap();
+                if e.path().is_dir() {
+                    walk(&e.path(), &to.join(e.file_name()));
+                } else {
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
+            }
+        }
+        walk(from, to)
+    };
+    copy(&data("test4.zarr"), &store);
+    (dir, store)
+}
+
+#[test]
+fn a_zarr_v2_store_with_blosc_lz4_chunks_agrees_with_the_same_analysis_in_netcdf() {
+    let zarr = Dataset::open(data("test4.zarr")).unwrap();
+    assert_eq!(zarr.format, Format::Zarr(2));
+    let nc = Dataset::open(data("test4.nc")).unwrap();
+    let t = zarr.variable("air_temperature").unwrap();
+    assert_eq!(t.shape(), [1, 1, 2, 181, 360]);
+    assert_eq!(t.levels, vec![50_000.0, 85_000.0]);
+    assert_eq!(t.times, nc.variable("t").unwrap().times);
+    // numcodecs' (c-blosc's) decompression of chunk t/0.0.0.0, unpacked with the store's
+    // scale_factor and add_offset: mean 252.50984827898532 K.
+    assert!((t.mean(0, 0, 0) - 252.509_848_278_985_32).abs() < 1e-4, "{}", t.mean(0, 0, 0));
+    // The store holds the NetCDF file's int16 values with the same packing: equal to the bit
+    // after unpacking (both f32 of the same f64).
+    for name in ["t", "z"] {
+        assert_eq!(zarr.variable(name).unwrap().values, nc.variable(name).unwrap().values, "{name}");
+    }
+}
+
+#[test]
+fn a_zarr_store_with_a_missing_or_corrupt_chunk_is_refused_naming_the_field_and_the_chunk() {
+    let (dir, store) = zarr_copy("chunks");
+    std::fs::remove_file(store.join("t/0.1.0.0")).unwrap();
+    let e = Dataset::open(&store).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("t"));
+    assert!(e.reason.contains("chunk `0.1.0.0` is missing"), "{e}");
+    // A chunk cut short: its Blosc frame is truncated.
+    let chunk = store.join("z/0.0.0.0");
+    let bytes = std::fs::read(&chunk).unwrap();
+    std::fs::write(&chunk, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::copy(data("test4.zarr/t/0.1.0.0"), store.join("t/0.1.0.0")).unwrap();
+    let e = Dataset::open(&store).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("z"));
+    assert!(e.reason.contains("corrupt"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_zarr_v3_store_written_by_assim_reads_back_with_its_sigma_levels_and_times() {
+    use assim_core::grid::LatLonGrid;
+    use assim_core::io::zarr::{CfVariable, GriddedZarrWriter, Precision, SigmaCoordinate};
+    let dir = std::env::temp_dir().join(format!("assim-data-v3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("run.zarr");
+    let grid = LatLonGrid::for_truncation(21).unwrap();
+    let sigma = SigmaCoordinate { sigma: vec![0.1, 0.5, 0.9] };
+    let temperature =
+        CfVariable { name: "t", standard_name: "air_temperature", long_name: "temperature", units: "K" };
+    let surface = CfVariable {
+        name: "ps",
+        standard_name: "surface_air_pressure",
+        long_name: "surface pressure",
+        units: "Pa",
+    };
+    let mut w = GriddedZarrWriter::create_levelled(
+        &store,
+        false,
+        &grid,
+        Some(&sigma),
+        2,
+        &[temperature],
+        &[surface],
+        Precision::F32,
+        serde_json::Map::new(),
+    )
+    .unwrap();
+    let n = grid.len();
+    let field =
+        |k: usize, offset: f64| (0..k * n).map(|i| offset + (i % 977) as f64 * 0.01).collect::<Vec<f64>>();
+    for step in 0..2 {
+        w.write_slice(step, 6.0 * step as f64, &[&field(3, 200.0 + step as f64), &field(1, 1.0e5)]).unwrap();
+    }
+    w.finish().unwrap();
+    let ds = Dataset::open(&store).unwrap();
+    assert_eq!(ds.format, Format::Zarr(3));
+    let t = ds.variable("air_temperature").unwrap();
+    assert_eq!(t.shape(), [1, 2, 3, grid.nlat(), grid.nlon()]);
+    assert_eq!(t.level_kind, LevelKind::Sigma);
+    assert_eq!(t.levels, vec![0.1, 0.5, 0.9]);
+    assert_eq!(assim_data::calendar::format_iso(t.times[1]), "2000-01-01T06:00Z");
+    assert!(t.covers_globe());
+    let expected = field(3, 201.0);
+    for (a, b) in t.values[3 * n..].iter().zip(&expected) {
+        assert_eq!(*a, *b as f32);
+    }
+    let ps = ds.variable("ps").unwrap();
+    assert_eq!(ps.level_kind, LevelKind::None);
+    assert_eq!(ps.values[5], 1.0e5 + 0.05);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
