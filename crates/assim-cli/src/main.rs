@@ -97,8 +97,23 @@ enum DataWhat {
     /// Describe a GRIB 1/2 or NetCDF-3/4 file as assim reads it: format, grid, and each
     /// variable's CF name, units, members, times and levels.
     Inspect {
-        /// The file.
+        /// The file (a GRIB or NetCDF file, or a Zarr store directory).
         file: PathBuf,
+    },
+    /// Regrid every variable of a global file onto a model's Gaussian grid (first-order
+    /// conservative) and write a CF Zarr store, every member, time and level kept.
+    Regrid {
+        /// The file (a GRIB or NetCDF file, or a Zarr store directory).
+        file: PathBuf,
+        /// The target grid: T21, T42, T63 or T85 (the models' Gaussian grids).
+        #[arg(long)]
+        grid: String,
+        /// The Zarr store to write (a directory, e.g. era5_t42.zarr).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing store (only once the new one is complete).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -152,15 +167,7 @@ fn main() -> ExitCode {
         Command::Train { what: TrainWhat::Autoencoder(a) } => {
             train::autoencoder(&a.config, a.resume, a.force, a.quiet)
         }
-        Command::Data { what: DataWhat::Inspect { file } } => assim_data::Dataset::open(&file)
-            .map(|ds| print!("{}", assim_data::inspect::describe(&ds)))
-            .map_err(|e| AssimError::Format {
-                msg: match &e.field {
-                    Some(field) => format!("field `{field}`: {}", e.reason),
-                    None => e.reason.clone(),
-                },
-                path: e.path,
-            }),
+        Command::Data { what } => data(what),
         Command::Report { dir } => report::report(&dir).map(|written| {
             println!("wrote {} in {}", written.files.join(", "), dir.display());
         }),
@@ -174,6 +181,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `assim data …`: the readers' errors become the CLI's, naming the file and the field.
+fn data(what: DataWhat) -> Result<(), AssimError> {
+    let format = |e: assim_data::DataError| AssimError::Format {
+        msg: match &e.field {
+            Some(field) => format!("field `{field}`: {}", e.reason),
+            None => e.reason.clone(),
+        },
+        path: e.path,
+    };
+    match what {
+        DataWhat::Inspect { file } => {
+            let ds = assim_data::Dataset::open(&file).map_err(format)?;
+            print!("{}", assim_data::inspect::describe(&ds));
+        }
+        DataWhat::Regrid { file, grid, out, force } => {
+            let truncation: usize = grid
+                .trim_start_matches(['T', 't'])
+                .parse()
+                .map_err(|_| AssimError::Input(format!("--grid {grid}: expected T21, T42, T63 or T85")))?;
+            let target = assim_core::grid::LatLonGrid::for_truncation(truncation)?;
+            let ds = assim_data::Dataset::open(&file).map_err(format)?;
+            let written = assim_data::regrid::to_zarr(&ds, &target, &out, force).map_err(format)?;
+            for (name, shape) in &written.variables {
+                println!("{name}: {shape:?}");
+            }
+            println!("wrote {}", written.path.display());
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result<(), AssimError> {

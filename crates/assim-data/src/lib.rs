@@ -13,6 +13,7 @@ pub mod grib;
 mod gridded;
 pub mod inspect;
 pub mod netcdf;
+pub mod regrid;
 pub mod zarr;
 
 pub use error::DataError;

@@ -395,3 +395,43 @@ fn a_zarr_v3_store_written_by_assim_reads_back_with_its_sigma_levels_and_times()
     assert_eq!(ps.values[5], 1.0e5 + 0.05);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_era5_ensemble_regrids_onto_t21_keeping_members_times_levels_and_area_means() {
+    use assim_data::regrid::{cell_area_mean, to_zarr};
+    let dir = std::env::temp_dir().join(format!("assim-data-regrid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("era5_t21.zarr");
+    let ds = Dataset::open(data("era5-levels-members.grib")).unwrap();
+    let grid = assim_core::grid::LatLonGrid::for_truncation(21).unwrap();
+    to_zarr(&ds, &grid, &out, false).unwrap();
+    // Written once: a second run without replace is refused and leaves it as it was.
+    assert!(to_zarr(&ds, &grid, &out, false).is_err());
+    let back = Dataset::open(&out).unwrap();
+    assert_eq!(back.format, Format::Zarr(3));
+    for name in ["t", "z"] {
+        let (a, b) = (ds.variable(name).unwrap(), back.variable(name).unwrap());
+        assert_eq!(b.standard_name, a.standard_name);
+        assert_eq!(b.shape(), [10, 4, 2, grid.nlat(), grid.nlon()]);
+        assert_eq!(
+            (b.members.clone(), b.times.clone(), b.levels.clone()),
+            (a.members.clone(), a.times.clone(), a.levels.clone())
+        );
+        // The remap conserves the area mean of every field (exact cell areas on both grids);
+        // the store keeps f32, 6e-8 relative.
+        for (m, t, l) in [(0, 0, 0), (9, 3, 1), (4, 2, 0)] {
+            let source: Vec<f64> = a.horizontal(m, t, l).iter().map(|&v| v as f64).collect();
+            let target: Vec<f64> = b.horizontal(m, t, l).iter().map(|&v| v as f64).collect();
+            let (before, after) =
+                (cell_area_mean(&a.latitudes, &source), cell_area_mean(&b.latitudes, &target));
+            assert!(((before - after) / before).abs() < 2e-7, "{name} ({m},{t},{l}): {before} vs {after}");
+        }
+    }
+    assert_eq!(back.variable("z").unwrap().units, "m2 s-2");
+    // A regional field cannot be regridded onto a global model.
+    let regional = Dataset::open(data("regional_t2m_msl.nc")).unwrap();
+    let e = to_zarr(&regional, &grid, &dir.join("no.zarr"), false).unwrap_err();
+    assert!(e.reason.contains("does not cover the globe"), "{e}");
+    assert!(!dir.join("no.zarr").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
