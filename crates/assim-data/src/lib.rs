@@ -14,6 +14,7 @@ mod gridded;
 pub mod inspect;
 pub mod netcdf;
 pub mod regrid;
+pub mod vertical;
 pub mod zarr;
 
 pub use error::DataError;
