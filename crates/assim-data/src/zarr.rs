@@ -132,6 +132,13 @@ fn usizes(v: Option<&Value>) -> Option<Vec<usize>> {
     v?.as_array()?.iter().map(|x| x.as_u64().map(|x| x as usize)).collect()
 }
 
+/// A JSON list of strings (dimension names); empty when absent.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|d| d.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
 fn fill(v: Option<&Value>) -> Option<f64> {
     match v? {
         Value::Number(n) => n.as_f64(),
@@ -171,11 +178,7 @@ fn array_v2(store: &Path, dir: &Path, name: &str) -> Result<Option<ArrayMeta>> {
         },
     };
     let separator = meta.get("dimension_separator").and_then(Value::as_str).unwrap_or(".").to_string();
-    let dims = attrs
-        .get("_ARRAY_DIMENSIONS")
-        .and_then(Value::as_array)
-        .map(|d| d.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
+    let dims = strings(attrs.get("_ARRAY_DIMENSIONS"));
     Ok(Some(ArrayMeta {
         shape,
         chunks,
@@ -262,11 +265,7 @@ fn array_v3(store: &Path, dir: &Path, name: &str) -> Result<Option<ArrayMeta>> {
         .and_then(Value::as_str)
         .unwrap_or(if v2_keys { "." } else { "/" })
         .to_string();
-    let dims = meta
-        .get("dimension_names")
-        .and_then(Value::as_array)
-        .map(|d| d.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
+    let dims = strings(meta.get("dimension_names"));
     Ok(Some(ArrayMeta {
         shape,
         chunks,
