@@ -207,22 +207,26 @@ fn time_units(store: &dyn Store, name: &str) -> Result<TimeUnits> {
     TimeUnits::parse(&units).map_err(|e| DataError::field(path, name, e))
 }
 
-/// Pressure levels in Pa, from a coordinate in Pa or hPa (millibars).
+/// Pressure levels in Pa, from a coordinate in Pa or hPa (millibars). A coordinate without
+/// units (WeatherBench 2's `level`) is taken as hPa when every value lies in 1–1100, the only
+/// reading under which those numbers are atmospheric pressures; anything else is refused.
 fn pressure_levels(store: &dyn Store, name: &str) -> Result<Vec<f64>> {
     let path = store.path();
-    let units = store.text(name, "units").ok_or_else(|| {
-        DataError::field(
-            path,
-            name,
-            "level coordinate has no `units` attribute: Pa and hPa cannot be told apart",
-        )
-    })?;
-    let factor = match units.to_ascii_lowercase().as_str() {
-        "pa" => 1.0,
-        "hpa" | "mbar" | "millibar" | "millibars" | "mb" => 100.0,
-        other => {
+    let values = store.read(name)?;
+    let factor = match store.text(name, "units").map(|u| u.to_ascii_lowercase()) {
+        Some(u) if u == "pa" => 1.0,
+        Some(u) if matches!(u.as_str(), "hpa" | "mbar" | "millibar" | "millibars" | "mb") => 100.0,
+        Some(other) => {
             return Err(DataError::field(path, name, format!("level units `{other}` are not Pa or hPa")));
         }
+        None if values.iter().all(|&v| (1.0..=1100.0).contains(&v)) => 100.0,
+        None => {
+            return Err(DataError::field(
+                path,
+                name,
+                "level coordinate has no `units` attribute and its values are not hPa (1–1100): Pa and hPa cannot be told apart",
+            ));
+        }
     };
-    Ok(store.read(name)?.iter().map(|v| v * factor).collect())
+    Ok(values.iter().map(|v| v * factor).collect())
 }

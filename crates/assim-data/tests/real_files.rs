@@ -165,8 +165,9 @@ fn a_regional_grid_is_read_but_refused_where_a_global_field_is_needed() {
 type ClassicVariable<'a> = (&'a str, Vec<u32>, Vec<(&'a str, &'a str)>, u32, Vec<u8>);
 
 /// A NetCDF-3 classic file written byte by byte (the format's specification, CDF-1): a 3 × 4
-/// global grid, one time, and a field `t` with or without its `units` attribute.
-fn classic_file(t_units: Option<&str>) -> Vec<u8> {
+/// global grid, one time, two levels `level` (values and optional units), and a field `t`
+/// (time, level, lat, lon) with or without its `units` attribute.
+fn classic_file(t_units: Option<&str>, levels: [f64; 2], level_units: Option<&str>) -> Vec<u8> {
     fn name(out: &mut Vec<u8>, s: &str) {
         out.extend((s.len() as u32).to_be_bytes());
         out.extend(s.as_bytes());
@@ -181,7 +182,8 @@ fn classic_file(t_units: Option<&str>) -> Vec<u8> {
     }
     let lat = [60.0f64, 0.0, -60.0];
     let lon = [0.0f64, 90.0, 180.0, 270.0];
-    let dims = [("time", 1u32), ("lat", 3), ("lon", 4)];
+    let dims = [("time", 1u32), ("lat", 3), ("lon", 4), ("level", 2)];
+    let level_attrs: Vec<(&str, &str)> = level_units.map(|u| vec![("units", u)]).unwrap_or_default();
     let t_attrs: Vec<(&str, &str)> = t_units.map(|u| vec![("units", u)]).unwrap_or_default();
     let vars: Vec<ClassicVariable> = vec![
         (
@@ -205,7 +207,14 @@ fn classic_file(t_units: Option<&str>) -> Vec<u8> {
             6,
             lon.iter().flat_map(|v| v.to_be_bytes()).collect(),
         ),
-        ("t", vec![0, 1, 2], t_attrs, 5, (0..12).flat_map(|k| (250.0f32 + k as f32).to_be_bytes()).collect()),
+        ("level", vec![3], level_attrs, 6, levels.iter().flat_map(|v| v.to_be_bytes()).collect()),
+        (
+            "t",
+            vec![0, 3, 1, 2],
+            t_attrs,
+            5,
+            (0..24).flat_map(|k| (250.0f32 + k as f32).to_be_bytes()).collect(),
+        ),
     ];
     let mut header = b"CDF\x01".to_vec();
     header.extend(0u32.to_be_bytes());
@@ -266,19 +275,31 @@ fn a_netcdf_variable_without_units_is_refused_naming_the_file_and_the_field() {
     std::fs::create_dir_all(&dir).unwrap();
     // With its units the hand-written file reads, values and axes in place.
     let good = dir.join("with_units.nc");
-    std::fs::write(&good, classic_file(Some("K"))).unwrap();
+    std::fs::write(&good, classic_file(Some("K"), [500.0, 850.0], Some("hPa"))).unwrap();
     let ds = Dataset::open(&good).unwrap();
     let t = ds.variable("t").unwrap();
-    assert_eq!(t.shape(), [1, 1, 1, 3, 4]);
-    assert_eq!(t.horizontal(0, 0, 0)[5], 255.0);
+    assert_eq!(t.shape(), [1, 1, 2, 3, 4]);
+    assert_eq!(t.levels, vec![50_000.0, 85_000.0]);
+    assert_eq!(t.horizontal(0, 0, 1)[5], 267.0);
     assert_eq!(assim_data::calendar::format_iso(t.times[0]), "2000-01-01T06:00Z");
     // Without, it is refused.
     let bad = dir.join("no_units.nc");
-    std::fs::write(&bad, classic_file(None)).unwrap();
+    std::fs::write(&bad, classic_file(None, [500.0, 850.0], Some("hPa"))).unwrap();
     let e = Dataset::open(&bad).unwrap_err();
     assert_eq!(e.path, bad);
     assert_eq!(e.field.as_deref(), Some("t"));
     assert!(e.reason.contains("units"), "{e}");
+    // Levels: Pa as given; without units, values of 1–1100 are hPa (WeatherBench 2's `level`);
+    // without units and out of that range, refused, naming the coordinate.
+    let pa = dir.join("pa.nc");
+    std::fs::write(&pa, classic_file(Some("K"), [50_000.0, 85_000.0], Some("Pa"))).unwrap();
+    assert_eq!(Dataset::open(&pa).unwrap().variables[0].levels, vec![50_000.0, 85_000.0]);
+    let bare = dir.join("bare.nc");
+    std::fs::write(&bare, classic_file(Some("K"), [500.0, 850.0], None)).unwrap();
+    assert_eq!(Dataset::open(&bare).unwrap().variables[0].levels, vec![50_000.0, 85_000.0]);
+    std::fs::write(&bare, classic_file(Some("K"), [50_000.0, 85_000.0], None)).unwrap();
+    let e = Dataset::open(&bare).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("level"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
