@@ -21,6 +21,10 @@ pub(crate) trait Store {
     /// An array's values, unpacked (`scale_factor`, `add_offset`) and with fill values as NaN,
     /// in C order.
     fn read(&self, name: &str) -> Result<Vec<f64>>;
+    /// The same as f32, the precision variables are kept in (a store may avoid the f64 copy).
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        Ok(self.read(name)?.into_iter().map(|v| v as f32).collect())
+    }
 }
 
 /// What a dimension of a data variable is.
@@ -112,32 +116,40 @@ fn variable(
         Some(dim) => (LevelKind::Pressure, pressure_levels(store, &dim)?),
         None => (LevelKind::None, vec![0.0]),
     };
-    let source = store.read(name)?;
-    // Strides of the file's dimensions (C order), then a copy in the canonical order.
-    let mut strides = vec![1usize; dims.len()];
-    for k in (0..dims.len().saturating_sub(1)).rev() {
-        strides[k] = strides[k + 1] * dims[k + 1].1;
-    }
-    let stride_of = |r: Role| {
-        roles.iter().zip(&strides).find(|(role, _)| **role == Some(r)).map(|(_, &s)| s).unwrap_or(0)
-    };
-    let s = [Role::Member, Role::Time, Role::Level, Role::Latitude, Role::Longitude].map(stride_of);
+    let source = store.read_f32(name)?;
     let n = [members.len(), times.len(), levels.len(), latitudes.len(), longitudes.len()];
     let total: usize = n.iter().product();
     if source.len() != total {
         return Err(fail(format!("holds {} values, but its axes make {total}", source.len())));
     }
-    let mut values = Vec::with_capacity(total);
-    for m in 0..n[0] {
-        for t in 0..n[1] {
-            for l in 0..n[2] {
-                for j in 0..n[3] {
-                    let base = m * s[0] + t * s[1] + l * s[2] + j * s[3];
-                    values.extend((0..n[4]).map(|i| source[base + i * s[4]] as f32));
+    // The file's dimensions in the canonical order already (the usual case): no copy.
+    let present: Vec<Role> = roles.iter().flatten().copied().collect();
+    let canonical = present.windows(2).all(|w| order(w[0]) < order(w[1]));
+    let values = if canonical {
+        source
+    } else {
+        // Strides of the file's dimensions (C order), then a copy in the canonical order.
+        let mut strides = vec![1usize; dims.len()];
+        for k in (0..dims.len().saturating_sub(1)).rev() {
+            strides[k] = strides[k + 1] * dims[k + 1].1;
+        }
+        let stride_of = |r: Role| {
+            roles.iter().zip(&strides).find(|(role, _)| **role == Some(r)).map(|(_, &s)| s).unwrap_or(0)
+        };
+        let s = [Role::Member, Role::Time, Role::Level, Role::Latitude, Role::Longitude].map(stride_of);
+        let mut values = Vec::with_capacity(total);
+        for m in 0..n[0] {
+            for t in 0..n[1] {
+                for l in 0..n[2] {
+                    for j in 0..n[3] {
+                        let base = m * s[0] + t * s[1] + l * s[2] + j * s[3];
+                        values.extend((0..n[4]).map(|i| source[base + i * s[4]]));
+                    }
                 }
             }
         }
-    }
+        values
+    };
     Ok(Variable {
         name: name.to_string(),
         standard_name: store.text(name, "standard_name"),
@@ -151,6 +163,17 @@ fn variable(
         longitudes,
         values,
     })
+}
+
+/// A role's place in `[member][time][level][latitude][longitude]`.
+fn order(r: Role) -> usize {
+    match r {
+        Role::Member => 0,
+        Role::Time => 1,
+        Role::Level => 2,
+        Role::Latitude => 3,
+        Role::Longitude => 4,
+    }
 }
 
 /// The role of a dimension or scalar coordinate, from its coordinate array's attributes and then

@@ -289,8 +289,9 @@ impl Zarr {
         v.as_f64().or_else(|| v.as_array()?.first()?.as_f64())
     }
 
-    /// The raw values of an array (as f64), C order.
-    fn raw(&self, name: &str) -> Result<Vec<f64>> {
+    /// The values of an array in C order, each stored value (as f64) passed through `convert`
+    /// (CF unpacking, the narrowing to f32), so that no second full-size copy is made.
+    fn values<T: Copy>(&self, name: &str, missing: T, convert: impl Fn(f64) -> T) -> Result<Vec<T>> {
         let meta = self.meta(name)?;
         let fail = |why: String| DataError::field(&self.path, name, why);
         let rank = meta.shape.len();
@@ -298,7 +299,7 @@ impl Zarr {
             return Err(fail(format!("chunks {:?} do not match shape {:?}", meta.chunks, meta.shape)));
         }
         let total: usize = meta.shape.iter().product();
-        let mut out = vec![f64::NAN; total];
+        let mut out = vec![missing; total];
         if total == 0 {
             return Ok(out);
         }
@@ -362,7 +363,7 @@ impl Zarr {
                     dst = dst * meta.shape[rank - 1] + origin[rank - 1];
                 }
                 for i in 0..row_len {
-                    out[dst + i] = decode(&bytes[(src + i) * meta.dtype.size..], meta.dtype);
+                    out[dst + i] = convert(decode(&bytes[(src + i) * meta.dtype.size..], meta.dtype));
                 }
                 for k in (0..local.len()).rev() {
                     local[k] += 1;
@@ -433,32 +434,31 @@ impl Store for Zarr {
     }
 
     fn read(&self, name: &str) -> Result<Vec<f64>> {
+        let unpack = self.unpacking(name)?;
+        self.values(name, f64::NAN, unpack)
+    }
+
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let unpack = self.unpacking(name)?;
+        self.values(name, f32::NAN, |v| unpack(v) as f32)
+    }
+}
+
+impl Zarr {
+    /// CF packing of an array: values equal to `_FillValue`, `missing_value` or (for packed
+    /// integers) the array's own fill value are missing; the rest get `scale_factor` and
+    /// `add_offset`.
+    fn unpacking(&self, name: &str) -> Result<impl Fn(f64) -> f64 + use<>> {
         let meta = self.meta(name)?;
-        let mut values = self.raw(name)?;
-        // CF packing: values equal to `_FillValue`, `missing_value` or the array's own fill
-        // value are missing; then `scale_factor` and `add_offset` apply.
+        let attributes = [self.number_attr(name, "_FillValue"), self.number_attr(name, "missing_value")];
+        // A float array's own fill value is a value the data may take (0.0), so only packed
+        // integers and the CF attributes mark missing data.
+        let own = (meta.dtype.kind != Kind::Float || attributes.iter().any(Option::is_some))
+            .then_some(meta.fill_value);
         let missing: Vec<f64> =
-            [self.number_attr(name, "_FillValue"), self.number_attr(name, "missing_value"), meta.fill_value]
-                .into_iter()
-                .flatten()
-                .filter(|v| v.is_finite())
-                .collect();
+            attributes.into_iter().chain(own).flatten().filter(|v| v.is_finite()).collect();
         let scale = self.number_attr(name, "scale_factor").unwrap_or(1.0);
         let offset = self.number_attr(name, "add_offset").unwrap_or(0.0);
-        let packed = meta.dtype.kind != Kind::Float;
-        for v in values.iter_mut() {
-            // A float array's fill value is a value the data may take (0.0), so only packed
-            // integers and the CF attributes mark missing data.
-            if missing.contains(v)
-                && (packed
-                    || self.number_attr(name, "_FillValue").is_some()
-                    || self.number_attr(name, "missing_value").is_some())
-            {
-                *v = f64::NAN;
-            } else {
-                *v = *v * scale + offset;
-            }
-        }
-        Ok(values)
+        Ok(move |v: f64| if missing.contains(&v) { f64::NAN } else { v * scale + offset })
     }
 }
