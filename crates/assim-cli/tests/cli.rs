@@ -199,3 +199,52 @@ fn unwritable_output_is_refused_before_any_work() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).is_empty(), "no table before the error");
 }
+
+/// A real data file of the readers' fixtures.
+fn real(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assim-data/tests/data").join(name)
+}
+
+#[test]
+fn data_inspect_describes_a_real_file_and_data_regrid_writes_a_store() {
+    let o = Command::new(env!("CARGO_BIN_EXE_assim"))
+        .args(["data", "inspect"])
+        .arg(real("era5-levels-members.grib"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for expected in
+        ["GRIB edition 1", "geopotential", "member 10 × time 4 × level 2", "500, 850 hPa", "global"]
+    {
+        assert!(text.contains(expected), "`{expected}` missing from:\n{text}");
+    }
+    let dir = scratch("data_regrid");
+    let out = dir.join("t21.zarr");
+    let o = Command::new(env!("CARGO_BIN_EXE_assim"))
+        .args(["data", "regrid"])
+        .arg(real("test4.zarr"))
+        .args(["--grid", "T21", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("zarr.json").exists());
+    // A grid name it does not know, and a file that is not data: refused, nothing written.
+    let o = Command::new(env!("CARGO_BIN_EXE_assim"))
+        .args(["data", "regrid"])
+        .arg(real("test4.zarr"))
+        .args(["--grid", "T50", "--out"])
+        .arg(dir.join("no.zarr"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!dir.join("no.zarr").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_assim"))
+        .args(["data", "inspect"])
+        .arg(real("ATTRIBUTION.md"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ATTRIBUTION.md"));
+}
