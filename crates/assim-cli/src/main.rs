@@ -84,7 +84,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Real data files (GRIB, NetCDF): `assim data inspect FILE` (docs/data.md).
+    /// Real data files (GRIB, NetCDF, Zarr, BUFR): `assim data inspect|regrid` (docs/data.md).
     Data {
         /// What to do with the file.
         #[command(subcommand)]
@@ -94,8 +94,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DataWhat {
-    /// Describe a GRIB 1/2 or NetCDF-3/4 file as assim reads it: format, grid, and each
-    /// variable's CF name, units, members, times and levels.
+    /// Describe a GRIB 1/2, NetCDF-3/4 or Zarr file as assim reads it (format, grid, and each
+    /// variable's CF name, units, members, times and levels), or a BUFR file's radiosonde reports.
     Inspect {
         /// The file (a GRIB or NetCDF file, or a Zarr store directory).
         file: PathBuf,
@@ -193,6 +193,10 @@ fn data(what: DataWhat) -> Result<(), AssimError> {
         path: e.path,
     };
     match what {
+        DataWhat::Inspect { file } if assim_data::bufr::is_bufr(&file) => {
+            let reports = assim_data::bufr::read(&file).map_err(format)?;
+            print!("{}", assim_data::inspect::describe_reports(&reports));
+        }
         DataWhat::Inspect { file } => {
             let ds = assim_data::Dataset::open(&file).map_err(format)?;
             print!("{}", assim_data::inspect::describe(&ds));

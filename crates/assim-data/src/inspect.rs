@@ -77,3 +77,54 @@ fn list(items: &[String]) -> String {
         format!("{}, … , {} ({} in all)", items[..5].join(", "), items[items.len() - 1], items.len())
     }
 }
+
+/// The description of a BUFR file's radiosonde reports printed by `assim data inspect`.
+pub fn describe_reports(r: &crate::bufr::Reports) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: BUFR, {} message(s), {} radiosonde report(s), {} not decoded",
+        r.path.display(),
+        r.messages,
+        r.soundings.len(),
+        r.skipped.len()
+    );
+    if let (Some(first), Some(last)) =
+        (r.soundings.iter().map(|s| s.time).min(), r.soundings.iter().map(|s| s.time).max())
+    {
+        let _ = writeln!(
+            out,
+            "  times    {} … {}",
+            crate::calendar::format_iso(first),
+            crate::calendar::format_iso(last)
+        );
+    }
+    let levels: usize = r.soundings.iter().map(|s| s.levels.len()).sum();
+    let count = |f: fn(&crate::bufr::SoundingLevel) -> bool| {
+        r.soundings.iter().flat_map(|s| &s.levels).filter(|l| f(l)).count()
+    };
+    let _ = writeln!(
+        out,
+        "  levels   {levels} in all: {} with temperature, {} with geopotential, {} with wind",
+        count(|l| l.temperature.is_some()),
+        count(|l| l.geopotential.is_some()),
+        count(|l| l.wind_speed.is_some() && l.wind_direction.is_some())
+    );
+    for s in r.soundings.iter().take(3) {
+        let _ = writeln!(
+            out,
+            "  station {} at {:.2}°N {:.2}°E, {}: {} levels, {:.0}–{:.0} hPa",
+            s.station,
+            s.latitude,
+            s.longitude,
+            crate::calendar::format_iso(s.time),
+            s.levels.len(),
+            s.levels.iter().map(|l| l.pressure).fold(f64::NEG_INFINITY, f64::max) / 100.0,
+            s.levels.iter().map(|l| l.pressure).fold(f64::INFINITY, f64::min) / 100.0
+        );
+    }
+    for (message, why) in r.skipped.iter().take(3) {
+        let _ = writeln!(out, "  message {message} not decoded: {why}");
+    }
+    out
+}

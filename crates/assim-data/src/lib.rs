@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bufr;
 pub mod calendar;
 pub mod cf;
 pub mod codec;

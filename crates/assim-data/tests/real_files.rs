@@ -456,3 +456,54 @@ fn the_era5_ensemble_regrids_onto_t21_keeping_members_times_levels_and_area_mean
     assert!(!dir.join("no.zarr").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn radiosonde_reports_read_from_bufr_as_ecmwf_decodes_them() {
+    let r = assim_data::bufr::read(&data("temp.bufr")).unwrap();
+    // ecCodes 2.50 walking the same messages' keys (a level per `pressure`, up to the
+    // quality-information section): 420 reports, 26196 levels, 18742 temperatures, 16453
+    // geopotentials (mean 96281.68054458154 m² s⁻²), 13758 winds with direction and speed, 415
+    // temperatures at 500 hPa (mean 251.75879518072287 K).
+    assert_eq!((r.messages, r.soundings.len(), r.skipped.len()), (420, 420, 0));
+    let levels: Vec<_> = r.soundings.iter().flat_map(|s| &s.levels).collect();
+    assert_eq!(levels.len(), 26_196);
+    assert_eq!(levels.iter().filter(|l| l.temperature.is_some()).count(), 18_742);
+    let z: Vec<f64> = levels.iter().filter_map(|l| l.geopotential).collect();
+    assert_eq!(z.len(), 16_453);
+    assert!((z.iter().sum::<f64>() / z.len() as f64 - 96_281.680_544_581_54).abs() < 1e-6);
+    assert_eq!(
+        levels.iter().filter(|l| l.wind_direction.is_some() && l.wind_speed.is_some()).count(),
+        13_758
+    );
+    let t500: Vec<f64> =
+        levels.iter().filter(|l| l.pressure == 50_000.0).filter_map(|l| l.temperature).collect();
+    assert_eq!(t500.len(), 415);
+    assert!((t500.iter().sum::<f64>() / 415.0 - 251.758_795_180_722_87).abs() < 1e-9);
+    // The first report, as ecCodes prints it; its surface level has no wind (missing values).
+    let s = &r.soundings[0];
+    assert_eq!(s.station, "71907");
+    // 58.47 and −78.08 as ecCodes prints them (5 decimal digits scaled: 1e-12 is the rounding).
+    assert!((s.latitude - 58.47).abs() < 1e-12 && (s.longitude + 78.08).abs() < 1e-12);
+    assert_eq!(assim_data::calendar::format_iso(s.time), "2008-12-08T12:00Z");
+    assert_eq!(s.levels.len(), 24);
+    let first = &s.levels[0];
+    assert_eq!(
+        (first.pressure, first.temperature, first.geopotential),
+        (100_300.0, Some(258.3), Some(250.0))
+    );
+    assert!((first.dewpoint.unwrap() - 255.7).abs() < 1e-9);
+    assert_eq!((first.wind_direction, first.wind_speed), (None, None));
+}
+
+#[test]
+fn a_truncated_bufr_file_is_refused_naming_the_file_and_the_message() {
+    let dir = std::env::temp_dir().join(format!("assim-data-bufr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = std::fs::read(data("temp.bufr")).unwrap();
+    let path = dir.join("cut.bufr");
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    let e = assim_data::bufr::read(&path).unwrap_err();
+    assert_eq!(e.path, path);
+    assert!(e.reason.contains("message 420") && e.reason.contains("truncated"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,183 @@
+//! WMO BUFR radiosonde reports (TEMP) through the pure-Rust `tinybufr` decoder (WMO tables B, C
+//! and D built in): each message's station, time, position and levels (pressure, geopotential,
+//! temperature, dew point, wind). The decoder stops at the quality-information operator
+//! 2-22-000 that ECMWF appends after the observations; what comes before it is the report.
+//! Messages the decoder cannot expand (local table entries) are listed, not hidden.
+
+use crate::calendar::epoch_seconds;
+use crate::error::{DataError, Result};
+use std::path::{Path, PathBuf};
+use tinybufr::{DataEvent, DataReader, DataSpec, HeaderSections, Tables, Value, XY};
+
+/// One level of a sounding; `None` where the report has no value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SoundingLevel {
+    /// Pressure, Pa (every level has one).
+    pub pressure: f64,
+    /// Geopotential, m² s⁻².
+    pub geopotential: Option<f64>,
+    /// Air temperature, K.
+    pub temperature: Option<f64>,
+    /// Dew-point temperature, K.
+    pub dewpoint: Option<f64>,
+    /// Wind direction, degrees true (where the wind blows from).
+    pub wind_direction: Option<f64>,
+    /// Wind speed, m s⁻¹.
+    pub wind_speed: Option<f64>,
+}
+
+/// One radiosonde ascent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sounding {
+    /// WMO block and station number, `71907`.
+    pub station: String,
+    /// Nominal launch time, seconds since 1970-01-01 UTC.
+    pub time: i64,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// The reported levels, in the report's order.
+    pub levels: Vec<SoundingLevel>,
+}
+
+/// What a BUFR file held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reports {
+    /// The file.
+    pub path: PathBuf,
+    /// BUFR messages found.
+    pub messages: usize,
+    /// The radiosonde reports decoded.
+    pub soundings: Vec<Sounding>,
+    /// Messages not decoded: (message number from 1, why).
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Whether a file starts with a BUFR message (what `assim data inspect` checks first).
+pub fn is_bufr(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == b"BUFR"
+}
+
+/// Reads every BUFR message of a file.
+pub fn read(path: &Path) -> Result<Reports> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
+    let tables = Tables::default();
+    let mut reports =
+        Reports { path: path.to_path_buf(), messages: 0, soundings: Vec::new(), skipped: Vec::new() };
+    let mut at = 0;
+    while let Some(start) = bytes[at..].windows(4).position(|w| w == b"BUFR").map(|k| at + k) {
+        let length = match bytes.get(start + 4..start + 7) {
+            Some(l) => ((l[0] as usize) << 16) | ((l[1] as usize) << 8) | l[2] as usize,
+            None => return Err(DataError::file(path, format!("message at byte {start} is truncated"))),
+        };
+        let Some(message) = bytes.get(start..start + length).filter(|m| length >= 8 && m.ends_with(b"7777"))
+        else {
+            return Err(DataError::file(
+                path,
+                format!(
+                    "message {} at byte {start} is truncated or corrupt (no `7777` at its stated end)",
+                    reports.messages + 1
+                ),
+            ));
+        };
+        reports.messages += 1;
+        match sounding(message, &tables) {
+            Ok(Some(s)) => reports.soundings.push(s),
+            Ok(None) => reports.skipped.push((reports.messages, "a sounding without pressure levels".into())),
+            Err(why) => reports.skipped.push((reports.messages, why)),
+        }
+        at = start + length;
+    }
+    if reports.messages == 0 {
+        return Err(DataError::file(path, "holds no BUFR message"));
+    }
+    Ok(reports)
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match *v {
+        Value::Integer(i) => Some(i as f64),
+        Value::Decimal(m, s) => Some(m as f64 * 10f64.powi(s as i32)),
+        _ => None,
+    }
+}
+
+/// The sounding of one message, `None` when it has no pressure levels.
+fn sounding(message: &[u8], tables: &Tables) -> std::result::Result<Option<Sounding>, String> {
+    let mut cursor = std::io::Cursor::new(message);
+    let header = HeaderSections::read(&mut cursor).map_err(|e| format!("header: {e:?}"))?;
+    // BUFR Table A, category 2: vertical soundings other than satellite (TEMP, PILOT).
+    let category = header.identification_section.data_category;
+    if category != 2 {
+        return Err(format!("data category {category}, not vertical soundings (2): not read yet"));
+    }
+    if header.data_description_section.number_of_subsets != 1 {
+        return Err(format!(
+            "{} subsets in one message: not supported yet",
+            header.data_description_section.number_of_subsets
+        ));
+    }
+    let spec = DataSpec::from_data_description(&header.data_description_section, tables)
+        .map_err(|e| format!("descriptors: {e:?}"))?;
+    let mut reader = DataReader::new(&mut cursor, &spec).map_err(|e| format!("data: {e:?}"))?;
+    let (mut block, mut station) = (None, None);
+    let mut clock = [None::<f64>; 5];
+    let (mut lat, mut lon) = (None, None);
+    let mut levels: Vec<SoundingLevel> = Vec::new();
+    loop {
+        let (xy, value) = match reader.read_event() {
+            Ok(DataEvent::Data { xy, value, .. }) => (xy, value),
+            Ok(DataEvent::Eof) => break,
+            Ok(_) => continue,
+            // ECMWF's quality information follows the observations behind operator 2-22-000.
+            Err(tinybufr::Error::NotSupported(what)) if what.contains("x: 22") => break,
+            Err(e) => return Err(format!("data: {e:?}")),
+        };
+        let v = number(&value);
+        let XY { x, y } = xy;
+        match (x, y) {
+            (1, 1) => block = block.or(v),
+            (1, 2) => station = station.or(v),
+            (4, 1..=5) => {
+                let k = (y - 1) as usize;
+                clock[k] = clock[k].or(v);
+            }
+            (5, 1) | (5, 2) => lat = lat.or(v),
+            (6, 1) | (6, 2) => lon = lon.or(v),
+            (7, 4) => {
+                if let Some(p) = v {
+                    levels.push(SoundingLevel { pressure: p, ..Default::default() });
+                }
+            }
+            _ => {
+                let Some(level) = levels.last_mut() else { continue };
+                let slot = match (x, y) {
+                    (7, 3) | (7, 8) | (10, 3) | (10, 8) => &mut level.geopotential,
+                    (12, 101) | (12, 1) => &mut level.temperature,
+                    (12, 103) | (12, 3) => &mut level.dewpoint,
+                    (11, 1) => &mut level.wind_direction,
+                    (11, 2) => &mut level.wind_speed,
+                    _ => continue,
+                };
+                *slot = slot.or(v);
+            }
+        }
+    }
+    if levels.is_empty() {
+        return Ok(None);
+    }
+    let (Some(year), Some(month), Some(day), Some(hour)) = (clock[0], clock[1], clock[2], clock[3]) else {
+        return Err("no launch date".into());
+    };
+    let (Some(latitude), Some(longitude)) = (lat, lon) else { return Err("no position".into()) };
+    let station = match (block, station) {
+        (Some(b), Some(s)) => format!("{:02}{:03}", b as i64, s as i64),
+        _ => "unknown".into(),
+    };
+    let time =
+        epoch_seconds(year as i64, month as u32, day as u32, hour as u32, clock[4].unwrap_or(0.0) as u32, 0);
+    Ok(Some(Sounding { station, time, latitude, longitude, levels }))
+}
