@@ -1,6 +1,7 @@
-//! WMO BUFR radiosonde reports (TEMP) through the pure-Rust `tinybufr` decoder (WMO tables B, C
-//! and D built in): each message's station, time, position and levels (pressure, geopotential,
-//! temperature, dew point, wind). The decoder stops at the quality-information operator
+//! WMO BUFR reports through the pure-Rust `tinybufr` decoder (WMO tables B, C and D built in):
+//! radiosondes (TEMP, data category 2) with their levels (pressure, geopotential, temperature,
+//! dew point, wind), and land surface stations (SYNOP, category 0) with their pressures, 2 m
+//! temperature and dew point and 10 m wind. The decoder stops at the quality-information operator
 //! 2-22-000 that ECMWF appends after the observations; what comes before it is the report.
 //! Messages the decoder cannot expand (local table entries) are listed, not hidden.
 
@@ -41,6 +42,33 @@ pub struct Sounding {
     pub levels: Vec<SoundingLevel>,
 }
 
+/// One surface station report (SYNOP); `None` where the report has no value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurfaceReport {
+    /// WMO block and station number.
+    pub station: String,
+    /// Observation time, seconds since 1970-01-01 UTC.
+    pub time: i64,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// Station height above mean sea level, m.
+    pub height: Option<f64>,
+    /// Station-level pressure, Pa.
+    pub pressure: Option<f64>,
+    /// Pressure reduced to mean sea level, Pa.
+    pub msl_pressure: Option<f64>,
+    /// Air temperature (2 m), K.
+    pub temperature: Option<f64>,
+    /// Dew-point temperature (2 m), K.
+    pub dewpoint: Option<f64>,
+    /// Wind direction (10 m), degrees true.
+    pub wind_direction: Option<f64>,
+    /// Wind speed (10 m), m s⁻¹.
+    pub wind_speed: Option<f64>,
+}
+
 /// What a BUFR file held.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reports {
@@ -50,6 +78,8 @@ pub struct Reports {
     pub messages: usize,
     /// The radiosonde reports decoded.
     pub soundings: Vec<Sounding>,
+    /// The surface station reports decoded.
+    pub surface: Vec<SurfaceReport>,
     /// Messages not decoded: (message number from 1, why).
     pub skipped: Vec<(usize, String)>,
 }
@@ -65,8 +95,13 @@ pub fn is_bufr(path: &Path) -> bool {
 pub fn read(path: &Path) -> Result<Reports> {
     let bytes = std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
     let tables = Tables::default();
-    let mut reports =
-        Reports { path: path.to_path_buf(), messages: 0, soundings: Vec::new(), skipped: Vec::new() };
+    let mut reports = Reports {
+        path: path.to_path_buf(),
+        messages: 0,
+        soundings: Vec::new(),
+        surface: Vec::new(),
+        skipped: Vec::new(),
+    };
     let mut at = 0;
     while let Some(start) = bytes[at..].windows(4).position(|w| w == b"BUFR").map(|k| at + k) {
         let length = match bytes.get(start + 4..start + 7) {
@@ -84,9 +119,12 @@ pub fn read(path: &Path) -> Result<Reports> {
             ));
         };
         reports.messages += 1;
-        match sounding(message, &tables) {
-            Ok(Some(s)) => reports.soundings.push(s),
-            Ok(None) => reports.skipped.push((reports.messages, "a sounding without pressure levels".into())),
+        match decode(message, &tables) {
+            Ok(Report::Sounding(s)) => reports.soundings.push(s),
+            Ok(Report::Surface(s)) => reports.surface.push(s),
+            Ok(Report::Empty) => {
+                reports.skipped.push((reports.messages, "a sounding without pressure levels".into()))
+            }
             Err(why) => reports.skipped.push((reports.messages, why)),
         }
         at = start + length;
@@ -105,14 +143,29 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// The sounding of one message, `None` when it has no pressure levels.
-fn sounding(message: &[u8], tables: &Tables) -> std::result::Result<Option<Sounding>, String> {
+/// One decoded message.
+enum Report {
+    Sounding(Sounding),
+    Surface(SurfaceReport),
+    Empty,
+}
+
+/// The first value of each element a report keeps (later repeats, such as the daily maximum
+/// temperature after the 2 m temperature, are other quantities).
+fn keep(slot: &mut Option<f64>, v: Option<f64>) {
+    if slot.is_none() {
+        *slot = v;
+    }
+}
+
+/// Decodes one message: a radiosonde (category 2) or a surface station (category 0).
+fn decode(message: &[u8], tables: &Tables) -> std::result::Result<Report, String> {
     let mut cursor = std::io::Cursor::new(message);
     let header = HeaderSections::read(&mut cursor).map_err(|e| format!("header: {e:?}"))?;
-    // BUFR Table A, category 2: vertical soundings other than satellite (TEMP, PILOT).
+    // BUFR Table A: 0 surface data (land), 2 vertical soundings other than satellite.
     let category = header.identification_section.data_category;
-    if category != 2 {
-        return Err(format!("data category {category}, not vertical soundings (2): not read yet"));
+    if category != 0 && category != 2 {
+        return Err(format!("data category {category}: only surface (0) and sounding (2) reports are read"));
     }
     if header.data_description_section.number_of_subsets != 1 {
         return Err(format!(
@@ -127,6 +180,19 @@ fn sounding(message: &[u8], tables: &Tables) -> std::result::Result<Option<Sound
     let mut clock = [None::<f64>; 5];
     let (mut lat, mut lon) = (None, None);
     let mut levels: Vec<SoundingLevel> = Vec::new();
+    let mut surface = SurfaceReport {
+        station: String::new(),
+        time: 0,
+        latitude: 0.0,
+        longitude: 0.0,
+        height: None,
+        pressure: None,
+        msl_pressure: None,
+        temperature: None,
+        dewpoint: None,
+        wind_direction: None,
+        wind_speed: None,
+    };
     loop {
         let (xy, value) = match reader.read_event() {
             Ok(DataEvent::Data { xy, value, .. }) => (xy, value),
@@ -139,14 +205,21 @@ fn sounding(message: &[u8], tables: &Tables) -> std::result::Result<Option<Sound
         let v = number(&value);
         let XY { x, y } = xy;
         match (x, y) {
-            (1, 1) => block = block.or(v),
-            (1, 2) => station = station.or(v),
-            (4, 1..=5) => {
-                let k = (y - 1) as usize;
-                clock[k] = clock[k].or(v);
-            }
-            (5, 1) | (5, 2) => lat = lat.or(v),
-            (6, 1) | (6, 2) => lon = lon.or(v),
+            (1, 1) => keep(&mut block, v),
+            (1, 2) => keep(&mut station, v),
+            (4, 1..=5) => keep(&mut clock[(y - 1) as usize], v),
+            (5, 1) | (5, 2) => keep(&mut lat, v),
+            (6, 1) | (6, 2) => keep(&mut lon, v),
+            _ if category == 0 => match (x, y) {
+                (7, 1) | (7, 30) => keep(&mut surface.height, v),
+                (10, 4) => keep(&mut surface.pressure, v),
+                (10, 51) => keep(&mut surface.msl_pressure, v),
+                (12, 101) | (12, 4) | (12, 1) => keep(&mut surface.temperature, v),
+                (12, 103) | (12, 6) | (12, 3) => keep(&mut surface.dewpoint, v),
+                (11, 1) | (11, 11) => keep(&mut surface.wind_direction, v),
+                (11, 2) | (11, 12) => keep(&mut surface.wind_speed, v),
+                _ => {}
+            },
             (7, 4) => {
                 if let Some(p) = v {
                     levels.push(SoundingLevel { pressure: p, ..Default::default() });
@@ -162,15 +235,12 @@ fn sounding(message: &[u8], tables: &Tables) -> std::result::Result<Option<Sound
                     (11, 2) => &mut level.wind_speed,
                     _ => continue,
                 };
-                *slot = slot.or(v);
+                keep(slot, v);
             }
         }
     }
-    if levels.is_empty() {
-        return Ok(None);
-    }
     let (Some(year), Some(month), Some(day), Some(hour)) = (clock[0], clock[1], clock[2], clock[3]) else {
-        return Err("no launch date".into());
+        return Err("no date".into());
     };
     let (Some(latitude), Some(longitude)) = (lat, lon) else { return Err("no position".into()) };
     let station = match (block, station) {
@@ -179,5 +249,11 @@ fn sounding(message: &[u8], tables: &Tables) -> std::result::Result<Option<Sound
     };
     let time =
         epoch_seconds(year as i64, month as u32, day as u32, hour as u32, clock[4].unwrap_or(0.0) as u32, 0);
-    Ok(Some(Sounding { station, time, latitude, longitude, levels }))
+    if category == 0 {
+        return Ok(Report::Surface(SurfaceReport { station, time, latitude, longitude, ..surface }));
+    }
+    if levels.is_empty() {
+        return Ok(Report::Empty);
+    }
+    Ok(Report::Sounding(Sounding { station, time, latitude, longitude, levels }))
 }

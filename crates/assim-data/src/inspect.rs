@@ -78,20 +78,20 @@ fn list(items: &[String]) -> String {
     }
 }
 
-/// The description of a BUFR file's radiosonde reports printed by `assim data inspect`.
+/// The description of a BUFR file's reports printed by `assim data inspect`.
 pub fn describe_reports(r: &crate::bufr::Reports) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: BUFR, {} message(s), {} radiosonde report(s), {} not decoded",
+        "{}: BUFR, {} message(s): {} radiosonde report(s), {} surface station report(s), {} not decoded",
         r.path.display(),
         r.messages,
         r.soundings.len(),
+        r.surface.len(),
         r.skipped.len()
     );
-    if let (Some(first), Some(last)) =
-        (r.soundings.iter().map(|s| s.time).min(), r.soundings.iter().map(|s| s.time).max())
-    {
+    let times = r.soundings.iter().map(|s| s.time).chain(r.surface.iter().map(|s| s.time));
+    if let (Some(first), Some(last)) = (times.clone().min(), times.max()) {
         let _ = writeln!(
             out,
             "  times    {} … {}",
@@ -100,6 +100,9 @@ pub fn describe_reports(r: &crate::bufr::Reports) -> String {
         );
     }
     let levels: usize = r.soundings.iter().map(|s| s.levels.len()).sum();
+    if levels == 0 {
+        return describe_surface(out, r);
+    }
     let count = |f: fn(&crate::bufr::SoundingLevel) -> bool| {
         r.soundings.iter().flat_map(|s| &s.levels).filter(|l| f(l)).count()
     };
@@ -121,6 +124,22 @@ pub fn describe_reports(r: &crate::bufr::Reports) -> String {
             s.levels.len(),
             s.levels.iter().map(|l| l.pressure).fold(f64::NEG_INFINITY, f64::max) / 100.0,
             s.levels.iter().map(|l| l.pressure).fold(f64::INFINITY, f64::min) / 100.0
+        );
+    }
+    describe_surface(out, r)
+}
+
+fn describe_surface(mut out: String, r: &crate::bufr::Reports) -> String {
+    if !r.surface.is_empty() {
+        let n = |f: fn(&crate::bufr::SurfaceReport) -> bool| r.surface.iter().filter(|s| f(s)).count();
+        let _ = writeln!(
+            out,
+            "  surface  {} station pressures, {} mean-sea-level pressures, {} temperatures, {} dew points, {} winds",
+            n(|s| s.pressure.is_some()),
+            n(|s| s.msl_pressure.is_some()),
+            n(|s| s.temperature.is_some()),
+            n(|s| s.dewpoint.is_some()),
+            n(|s| s.wind_speed.is_some() && s.wind_direction.is_some())
         );
     }
     for (message, why) in r.skipped.iter().take(3) {
