@@ -43,7 +43,7 @@ pub struct Sounding {
 }
 
 /// One surface station report (SYNOP); `None` where the report has no value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SurfaceReport {
     /// WMO block and station number.
     pub station: String,
@@ -180,19 +180,8 @@ fn decode(message: &[u8], tables: &Tables) -> std::result::Result<Report, String
     let mut clock = [None::<f64>; 5];
     let (mut lat, mut lon) = (None, None);
     let mut levels: Vec<SoundingLevel> = Vec::new();
-    let mut surface = SurfaceReport {
-        station: String::new(),
-        time: 0,
-        latitude: 0.0,
-        longitude: 0.0,
-        height: None,
-        pressure: None,
-        msl_pressure: None,
-        temperature: None,
-        dewpoint: None,
-        wind_direction: None,
-        wind_speed: None,
-    };
+    // The surface quantities; station, time and position are filled in at the end.
+    let mut surface = SurfaceReport::default();
     loop {
         let (xy, value) = match reader.read_event() {
             Ok(DataEvent::Data { xy, value, .. }) => (xy, value),

@@ -137,8 +137,7 @@ fn a_gfs_forecast_reads_from_grib2_complex_packing_with_its_valid_time() {
 
 #[test]
 fn a_truncated_grib_file_is_refused_naming_the_file() {
-    let dir = std::env::temp_dir().join(format!("assim-data-trunc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("trunc");
     let bytes = std::fs::read(data("test4.grib")).unwrap();
     let path = dir.join("cut.grib");
     // Cut inside the second message: its end marker `7777` is gone.
@@ -271,8 +270,7 @@ fn classic_file(t_units: Option<&str>, levels: [f64; 2], level_units: Option<&st
 
 #[test]
 fn a_netcdf_variable_without_units_is_refused_naming_the_file_and_the_field() {
-    let dir = std::env::temp_dir().join(format!("assim-data-units-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("units");
     // With its units the hand-written file reads, values and axes in place.
     let good = dir.join("with_units.nc");
     std::fs::write(&good, classic_file(Some("K"), [500.0, 850.0], Some("hPa"))).unwrap();
@@ -303,26 +301,32 @@ fn a_netcdf_variable_without_units_is_refused_naming_the_file_and_the_field() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A fresh, empty directory of this test process, removed by the test when it is done.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("assim-data-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Copies a directory tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 /// A copy of the shipped Zarr store in a fresh directory, to damage.
 fn zarr_copy(tag: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("assim-data-{tag}-{}", std::process::id()));
+    let dir = scratch(tag);
     let store = dir.join("test4.zarr");
-    std::fs::create_dir_all(&dir).unwrap();
-    let copy = |from: &std::path::Path, to: &std::path::Path| {
-        fn walk(from: &std::path::Path, to: &std::path::Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for e in std::fs::read_dir(from).unwrap() {
-                let e = e.unwrap();
-                if e.path().is_dir() {
-                    walk(&e.path(), &to.join(e.file_name()));
-                } else {
-                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-                }
-            }
-        }
-        walk(from, to)
-    };
-    copy(&data("test4.zarr"), &store);
+    copy_tree(&data("test4.zarr"), &store);
     (dir, store)
 }
 
@@ -367,8 +371,7 @@ fn a_zarr_store_with_a_missing_or_corrupt_chunk_is_refused_naming_the_field_and_
 fn a_zarr_v3_store_written_by_assim_reads_back_with_its_sigma_levels_and_times() {
     use assim_core::grid::LatLonGrid;
     use assim_core::io::zarr::{CfVariable, GriddedZarrWriter, Precision, SigmaCoordinate};
-    let dir = std::env::temp_dir().join(format!("assim-data-v3-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("v3");
     let store = dir.join("run.zarr");
     let grid = LatLonGrid::for_truncation(21).unwrap();
     let sigma = SigmaCoordinate { sigma: vec![0.1, 0.5, 0.9] };
@@ -420,8 +423,7 @@ fn a_zarr_v3_store_written_by_assim_reads_back_with_its_sigma_levels_and_times()
 #[test]
 fn the_era5_ensemble_regrids_onto_t21_keeping_members_times_levels_and_area_means() {
     use assim_data::regrid::{cell_area_mean, to_zarr};
-    let dir = std::env::temp_dir().join(format!("assim-data-regrid-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("regrid");
     let out = dir.join("era5_t21.zarr");
     let ds = Dataset::open(data("era5-levels-members.grib")).unwrap();
     let grid = assim_core::grid::LatLonGrid::for_truncation(21).unwrap();
@@ -497,8 +499,7 @@ fn radiosonde_reports_read_from_bufr_as_ecmwf_decodes_them() {
 
 #[test]
 fn a_truncated_bufr_file_is_refused_naming_the_file_and_the_message() {
-    let dir = std::env::temp_dir().join(format!("assim-data-bufr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("bufr");
     let bytes = std::fs::read(data("temp.bufr")).unwrap();
     let path = dir.join("cut.bufr");
     std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
