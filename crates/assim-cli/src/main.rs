@@ -115,6 +115,15 @@ enum DataWhat {
         #[arg(long)]
         force: bool,
     },
+    /// Assimilate real BUFR reports into a gridded background by optimal interpolation and
+    /// verify on withheld reports: O−B and O−A per quantity and level (docs/data.md).
+    Verify {
+        /// The configuration (TOML: [background], [reports], [[quantities]], [analysis]).
+        config: PathBuf,
+        /// Directory for metrics.json and departures.csv.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +222,15 @@ fn data(what: DataWhat) -> Result<(), AssimError> {
                 println!("{name}: {shape:?}");
             }
             println!("wrote {}", written.path.display());
+        }
+        DataWhat::Verify { config, out } => {
+            let cfg = assim_data::crossval::CrossValConfig::load(&config)?;
+            let base = config.parent().unwrap_or(Path::new(""));
+            let report = assim_data::crossval::run(&cfg, base).map_err(format)?;
+            print!("{}", report.table());
+            for p in assim_data::crossval::write(&report, &out)? {
+                println!("wrote {}", p.display());
+            }
         }
     }
     Ok(())

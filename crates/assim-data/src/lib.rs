@@ -8,6 +8,7 @@ pub mod bufr;
 pub mod calendar;
 pub mod cf;
 pub mod codec;
+pub mod crossval;
 pub mod error;
 pub mod field;
 pub mod grib;

@@ -565,3 +565,86 @@ fn surface_station_reports_read_from_bufr_as_ecmwf_decodes_them() {
     assert!((first.temperature.unwrap() - 304.4).abs() < 1e-9);
     assert_eq!(assim_data::calendar::format_iso(first.time), "2018-11-02T12:00Z");
 }
+
+/// The shipped radiosonde configuration, with its paths made absolute.
+fn radiosonde_config() -> assim_data::crossval::CrossValConfig {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assim_data::crossval::CrossValConfig::load(&root.join("experiments/real_radiosondes.toml")).unwrap()
+}
+
+#[test]
+fn real_radiosondes_go_into_the_era5_analysis_and_withheld_reports_verify_the_analysis() {
+    use assim_data::crossval::{ReportQuantity, run};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let cfg = radiosonde_config();
+    let report = run(&cfg, &root).unwrap();
+    assert_eq!(report.background_time, "2007-01-01T12:00Z");
+    assert_eq!(report.reports_time, "2008-12-08T12:00Z");
+    // Independently of the module: every sounding with a 500 hPa temperature, its background
+    // value by the core's bilinear interpolation on the same 1° grid (north first, poles
+    // included), their mean departure.
+    let reports = assim_data::bufr::read(&data("temp.bufr")).unwrap();
+    let obs: Vec<(f64, f64, f64)> = reports
+        .soundings
+        .iter()
+        .filter_map(|s| {
+            let l = s.levels.iter().find(|l| (l.pressure - 50000.0).abs() < 1.0)?;
+            Some((s.latitude, s.longitude, l.temperature?))
+        })
+        .collect();
+    let ds = Dataset::open(data("test4.grib")).unwrap();
+    let t = ds.variable("t").unwrap();
+    let grid = assim_core::grid::LatLonGrid::equiangular(181, 360, true).unwrap();
+    let field: Vec<f64> =
+        t.horizontal(0, 0, t.level_index(50000.0).unwrap()).iter().map(|&v| v as f64).collect();
+    // The South Pole station decodes as −90.00000000000001° (BUFR's scaled integer in f64).
+    let points: Vec<(f64, f64)> = obs.iter().map(|o| (o.0.clamp(-90.0, 90.0), o.1)).collect();
+    let hb = assim_core::grid::Bilinear::new(&grid, &points).unwrap().apply(&field);
+    let omb = obs.iter().zip(&hb).map(|(o, b)| o.2 - b).sum::<f64>() / obs.len() as f64;
+    let t500 = &report.quantities[0];
+    assert_eq!(cfg.quantities[0].report, ReportQuantity::Temperature);
+    assert_eq!(t500.name, "temperature_500hPa");
+    assert_eq!(t500.reported, obs.len());
+    assert_eq!(t500.omb.n + t500.rejected + t500.outside_grid, obs.len());
+    assert_eq!(t500.rejected, 0);
+    assert!((t500.omb.mean - omb).abs() < 1e-9, "O−B mean {} against {omb}", t500.omb.mean);
+    // A background of another date: O−B is the weather of the day, several kelvin. The
+    // analysis at L = 500 km, scored only where no report entered it, recovers more than half.
+    for q in &report.quantities {
+        let l500 = q.scales.iter().find(|s| s.length_scale_km == 500.0).unwrap();
+        assert!(l500.oma_withheld.rms < 0.5 * q.omb.rms, "{}: {l500:?} against O−B {:?}", q.name, q.omb);
+        // The fit to the reports assimilated is closer than to the withheld ones.
+        assert!(l500.oma_fit.rms < l500.oma_withheld.rms, "{}", q.name);
+    }
+    let dir = scratch("crossval");
+    let written = assim_data::crossval::write(&report, &dir).unwrap();
+    let back: assim_data::crossval::CrossValReport =
+        serde_json::from_str(&std::fs::read_to_string(&written[0]).unwrap()).unwrap();
+    assert_eq!(back.quantities.len(), 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bad_report_configuration_is_refused_naming_the_key_or_the_field() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let text = std::fs::read_to_string(root.join("real_radiosondes.toml")).unwrap();
+    let dir = scratch("crossval-bad");
+    let load = |t: &str| {
+        let p = dir.join("bad.toml");
+        std::fs::write(&p, t).unwrap();
+        assim_data::crossval::CrossValConfig::load(&p).map_err(|e| e.to_string())
+    };
+    let e = load(&text.replace("folds = 10", "folds = 10\nfold = 3")).unwrap_err();
+    assert!(e.contains("unknown field `fold`") && e.contains("bad.toml"), "{e}");
+    let e = load(&text.replace("sigma_o = 1.0", "sigma_o = 0.0")).unwrap_err();
+    assert!(e.contains("quantities.sigma_o"), "{e}");
+    let e = load(&text.replace("folds = 10", "folds = 1")).unwrap_err();
+    assert!(e.contains("analysis.folds"), "{e}");
+    // A level the background does not have: the run names the file and the field.
+    let mut cfg = radiosonde_config();
+    cfg.quantities[0].level_hpa = Some(700.0);
+    let e = assim_data::crossval::run(&cfg, &root).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("t"));
+    assert!(e.reason.contains("700"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
