@@ -45,7 +45,29 @@ pub fn render(exp: &Experiment, report: &RunReport) -> String {
         ));
     }
     let n_vars = report.methods.iter().map(|m| m.variables.len()).max().unwrap_or(0);
-    if n_vars > 3 {
+    let generic = report.methods.iter().flat_map(|m| &m.variables).any(|v| {
+        !["air_temperature_", "eastward_wind_", "northward_wind_", "surface_air_pressure"]
+            .iter()
+            .any(|p| v.variable.starts_with(p))
+    });
+    if n_vars > 3 && generic {
+        // A bed of named fields (real data): every field's RMSE in its units.
+        let vars =
+            report.methods.iter().find(|m| m.variables.len() == n_vars).map_or(&[][..], |m| &m.variables[..]);
+        s.push_str(&format!("\n{:<width$}", "rmse.a per field"));
+        for v in vars {
+            s.push_str(&format!("  {:>24}", format!("{} ({})", v.variable, v.units)));
+        }
+        s.push_str(&format!("  {:>7}\n", "spr/skl"));
+        for m in &report.methods {
+            s.push_str(&format!("{:<width$}", m.name));
+            for k in 0..n_vars {
+                s.push_str(&format!("  {}", num(m.variables.get(k).map_or(f64::NAN, |x| x.rmse_a), 24)));
+            }
+            s.push_str(&format!("  {}\n", num(m.spread_skill, 7)));
+        }
+        s.push_str("(headline rmse/spread/crps in units of each field's climatological sd; per field in its units)\n");
+    } else if n_vars > 3 {
         // A multi-level bed: temperature RMSE per level (K), then the other fields' means.
         let names: Vec<String> = report
             .methods

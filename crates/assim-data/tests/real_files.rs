@@ -569,7 +569,8 @@ fn surface_station_reports_read_from_bufr_as_ecmwf_decodes_them() {
 /// The shipped radiosonde configuration, with its paths made absolute.
 fn radiosonde_config() -> assim_data::crossval::CrossValConfig {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assim_data::crossval::CrossValConfig::load(&root.join("experiments/real_radiosondes.toml")).unwrap()
+    assim_data::crossval::CrossValConfig::load(&root.join("experiments/verify_real_radiosondes.toml"))
+        .unwrap()
 }
 
 #[test]
@@ -627,13 +628,15 @@ fn real_radiosondes_go_into_the_era5_analysis_and_withheld_reports_verify_the_an
 #[test]
 fn a_bad_report_configuration_is_refused_naming_the_key_or_the_field() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-    let text = std::fs::read_to_string(root.join("real_radiosondes.toml")).unwrap();
+    let text = std::fs::read_to_string(root.join("verify_real_radiosondes.toml")).unwrap();
     let dir = scratch("crossval-bad");
     let load = |t: &str| {
         let p = dir.join("bad.toml");
         std::fs::write(&p, t).unwrap();
         assim_data::crossval::CrossValConfig::load(&p).map_err(|e| e.to_string())
     };
+    // The other shipped configuration loads.
+    assim_data::crossval::CrossValConfig::load(&root.join("verify_real_synop.toml")).unwrap();
     let e = load(&text.replace("folds = 10", "folds = 10\nfold = 3")).unwrap_err();
     assert!(e.contains("unknown field `fold`") && e.contains("bad.toml"), "{e}");
     let e = load(&text.replace("sigma_o = 1.0", "sigma_o = 0.0")).unwrap_err();
@@ -647,4 +650,91 @@ fn a_bad_report_configuration_is_refused_naming_the_key_or_the_field() {
     assert_eq!(e.field.as_deref(), Some("t"));
     assert!(e.reason.contains("700"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The shipped ERA5 ensemble experiment and its store.
+fn experiments_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments")
+}
+
+#[test]
+fn the_shipped_era5_store_is_the_regrid_of_the_grib_file() {
+    let dir = scratch("era5-store");
+    let ds = Dataset::open(data("era5-levels-members.grib")).unwrap();
+    let grid = assim_core::grid::LatLonGrid::for_truncation(21).unwrap();
+    let out = dir.join("era5.zarr");
+    assim_data::regrid::to_zarr(&ds, &grid, &out, false).unwrap();
+    let again = assim_core::io::zarr::ZarrReader::open(&out).unwrap();
+    let shipped =
+        assim_core::io::zarr::ZarrReader::open(&experiments_dir().join("data/era5_eda_t21.zarr")).unwrap();
+    for name in ["t", "z", "level", "lat", "lon", "time", "member"] {
+        assert_eq!(again.read_all(name).unwrap(), shipped.read_all(name).unwrap(), "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_era5_ensemble_is_the_background_of_its_withheld_member() {
+    use assim_core::experiment::{Experiment, run_experiment};
+    let exp = Experiment::load(&experiments_dir().join("era5_eda.toml")).unwrap();
+    assert_eq!(exp.nx(), 4 * 32 * 64);
+    let report = run_experiment(&exp, |_, _| {}).unwrap();
+    // Independently of the bed: the background's error is the distance from the withheld member
+    // to the other nine members' mean, area-weighted on the T21 Gaussian grid, at the three
+    // times after the first, averaged over the times and the ten withheld members.
+    let store =
+        assim_core::io::zarr::ZarrReader::open(&experiments_dir().join("data/era5_eda_t21.zarr")).unwrap();
+    let t = store.read_all("t").unwrap(); // [member 10][time 4][level 2][32][64]
+    let grid = assim_core::grid::LatLonGrid::for_truncation(21).unwrap();
+    let g = grid.len();
+    let at = |m: usize, time: usize, p: usize| t[((m * 4 + time) * 2) * g + p]; // level 0: 500 hPa
+    let mut total = 0.0;
+    for s in 0..10 {
+        let mut per_time = 0.0;
+        for time in 1..4 {
+            let se: f64 = (0..g)
+                .map(|p| {
+                    let mean = (0..10).filter(|&m| m != s).map(|m| at(m, time, p)).sum::<f64>() / 9.0;
+                    grid.area_weight(p / grid.nlon()) * (mean - at(s, time, p)).powi(2)
+                })
+                .sum();
+            per_time += se.sqrt() / 3.0;
+        }
+        total += per_time / 10.0;
+    }
+    let background = &report.methods[0];
+    assert_eq!(background.variables[0].variable, "air_temperature_500hPa");
+    assert_eq!(background.variables[0].units, "K");
+    let got = background.variables[0].rmse_a;
+    assert!((got - total).abs() < 1e-9 * total, "background T500 RMSE {got} against {total}");
+    // Every method is scored on the same truths and stays finite; the observations are used.
+    for m in &report.methods {
+        assert!(!m.diverged && m.scores.rmse_a.is_finite(), "{}", m.name);
+    }
+    let var3d = report.methods.iter().find(|m| m.name.starts_with("Var3D")).unwrap();
+    assert!(
+        var3d.scores.rmse_a < background.scores.rmse_a,
+        "{} vs {}",
+        var3d.scores.rmse_a,
+        background.scores.rmse_a
+    );
+}
+
+#[test]
+fn the_fields_bed_refuses_a_bad_seed_a_wrong_step_and_a_missing_error() {
+    use assim_core::experiment::{Experiment, run_experiment};
+    let text = std::fs::read_to_string(experiments_dir().join("era5_eda.toml")).unwrap();
+    let parse = |t: &str| Experiment::parse_in(t, "era5.toml", &experiments_dir()).map_err(|e| e.to_string());
+    let e = parse(&text.replace("dt = 43200", "dt = 21600")).unwrap_err();
+    assert!(e.contains("chronology.dt") && e.contains("43200"), "{e}");
+    let e = parse(&text.replace("ko = 2", "ko = 3")).unwrap_err();
+    assert!(e.contains("chronology.ko") && e.contains("the store has 4"), "{e}");
+    let e = parse(&text.replace("sigma = { t = 0.1, z = 10.0 }", "sigma = { t = 0.1 }")).unwrap_err();
+    assert!(e.contains("observing.sigma") && e.contains('z'), "{e}");
+    let e =
+        parse(&text.replace("file = \"data/era5_eda_t21.zarr\"", "file = \"data/none.zarr\"")).unwrap_err();
+    assert!(e.contains("model.file") && e.contains("none.zarr"), "{e}");
+    let exp = parse(&text.replace("seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "seeds = [10]")).unwrap();
+    let e = run_experiment(&exp, |_, _| {}).unwrap_err().to_string();
+    assert!(e.contains("seed 10") && e.contains("withheld member"), "{e}");
 }

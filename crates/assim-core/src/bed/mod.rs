@@ -6,6 +6,7 @@
 //!
 //! Adding a bed is one module here and one line in [`BEDS`].
 
+pub mod fields;
 pub mod lorenz;
 pub mod primitive;
 pub mod sphere;
@@ -84,6 +85,7 @@ pub const BEDS: &[(&str, BedReader)] = &[
     ("lorenz63", lorenz::read),
     ("shallow_water", sphere::read),
     ("primitive_dry", primitive::read),
+    (fields::FIELDS_KIND, fields::read),
 ];
 
 /// Reads the bed named by `model.kind`.

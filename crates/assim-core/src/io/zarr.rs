@@ -374,6 +374,11 @@ impl ZarrReader {
         Ok(g.attributes().clone())
     }
 
+    /// The attributes of array `name` (`units`, `standard_name`, `_ARRAY_DIMENSIONS`).
+    pub fn attributes(&self, name: &str) -> Result<Map<String, Value>, AssimError> {
+        Ok(self.array(name)?.attributes().clone())
+    }
+
     /// The shape of array `name`.
     pub fn shape(&self, name: &str) -> Result<Vec<usize>, AssimError> {
         Ok(self.array(name)?.shape().iter().map(|&s| s as usize).collect())
