@@ -1,7 +1,8 @@
 //! WMO BUFR reports through the pure-Rust `tinybufr` decoder (WMO tables B, C and D built in):
 //! radiosondes (TEMP, data category 2) with their levels (pressure, geopotential, temperature,
 //! dew point, wind), and land surface stations (SYNOP, category 0) with their pressures, 2 m
-//! temperature and dew point and 10 m wind. The decoder stops at the quality-information operator
+//! temperature and dew point and 10 m wind, and aircraft (AIREP and AMDAR, category 4) with
+//! their height or pressure, temperature and wind. The decoder stops at the quality-information operator
 //! 2-22-000 that ECMWF appends after the observations; what comes before it is the report.
 //! Messages the decoder cannot expand (local table entries) are listed, not hidden.
 
@@ -69,6 +70,51 @@ pub struct SurfaceReport {
     pub wind_speed: Option<f64>,
 }
 
+/// One aircraft report (AIREP or AMDAR, data category 4); `None` where the report has no value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AircraftReport {
+    /// Flight number or aircraft identifier, as reported.
+    pub flight: String,
+    /// Observation time, seconds since 1970-01-01 UTC.
+    pub time: i64,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// Height or flight level, m: a pressure altitude (what the altimeter reads).
+    pub height: Option<f64>,
+    /// Pressure, Pa, where the report gives it (AMDAR).
+    pub pressure: Option<f64>,
+    /// Air temperature, K.
+    pub temperature: Option<f64>,
+    /// Wind direction, degrees true.
+    pub wind_direction: Option<f64>,
+    /// Wind speed, m s⁻¹.
+    pub wind_speed: Option<f64>,
+}
+
+impl AircraftReport {
+    /// The report's pressure, or the pressure of its height in the ICAO standard atmosphere:
+    /// an aircraft's height is a pressure altitude, defined by that atmosphere, so the
+    /// conversion is the altimeter's own (ICAO Doc 7488: 288.15 K, 6.5 K/km up to 11 km, then
+    /// isothermal at 216.65 K).
+    pub fn pressure_or_standard(&self) -> Option<f64> {
+        self.pressure.or_else(|| self.height.map(standard_pressure))
+    }
+}
+
+/// The pressure (Pa) at pressure altitude `h` (m) in the ICAO standard atmosphere, to 20 km.
+pub fn standard_pressure(h: f64) -> f64 {
+    const G: f64 = 9.80665;
+    const R: f64 = 287.05287;
+    if h <= 11_000.0 {
+        101_325.0 * (1.0 - 0.0065 * h / 288.15).powf(G / (R * 0.0065))
+    } else {
+        let p11 = 101_325.0 * (216.65f64 / 288.15).powf(G / (R * 0.0065));
+        p11 * (-G * (h - 11_000.0) / (R * 216.65)).exp()
+    }
+}
+
 /// What a BUFR file held.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reports {
@@ -80,6 +126,8 @@ pub struct Reports {
     pub soundings: Vec<Sounding>,
     /// The surface station reports decoded.
     pub surface: Vec<SurfaceReport>,
+    /// The aircraft reports decoded.
+    pub aircraft: Vec<AircraftReport>,
     /// Messages not decoded: (message number from 1, why).
     pub skipped: Vec<(usize, String)>,
 }
@@ -94,12 +142,13 @@ pub fn is_bufr(path: &Path) -> bool {
 /// Reads every BUFR message of a file.
 pub fn read(path: &Path) -> Result<Reports> {
     let bytes = std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
-    let tables = Tables::default();
+    let tables = tables();
     let mut reports = Reports {
         path: path.to_path_buf(),
         messages: 0,
         soundings: Vec::new(),
         surface: Vec::new(),
+        aircraft: Vec::new(),
         skipped: Vec::new(),
     };
     let mut at = 0;
@@ -122,6 +171,7 @@ pub fn read(path: &Path) -> Result<Reports> {
         match decode(message, &tables) {
             Ok(Report::Sounding(s)) => reports.soundings.push(s),
             Ok(Report::Surface(s)) => reports.surface.push(s),
+            Ok(Report::Aircraft(s)) => reports.aircraft.push(s),
             Ok(Report::Empty) => {
                 reports.skipped.push((reports.messages, "a sounding without pressure levels".into()))
             }
@@ -133,6 +183,26 @@ pub fn read(path: &Path) -> Result<Reports> {
         return Err(DataError::file(path, "holds no BUFR message"));
     }
     Ok(reports)
+}
+
+/// ECMWF's local Table B entry 0-01-201, "generating application" (8 bits, a code table), which
+/// its aircraft messages carry after the quality operator: without it the descriptors do not
+/// expand, and nothing of the message can be read.
+static GENERATING_APPLICATION: tinybufr::TableBEntry = tinybufr::TableBEntry {
+    xy: XY { x: 1, y: 201 },
+    class_name: "Identification",
+    element_name: "Generating application (ECMWF local)",
+    unit: "CODE TABLE",
+    scale: 0,
+    reference_value: 0,
+    bits: 8,
+};
+
+/// WMO's tables with the ECMWF local entries the reports read here need.
+fn tables() -> Tables {
+    let mut t = Tables::default();
+    t.table_b.entry(GENERATING_APPLICATION.xy).or_insert(&GENERATING_APPLICATION);
+    t
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -147,6 +217,7 @@ fn number(v: &Value) -> Option<f64> {
 enum Report {
     Sounding(Sounding),
     Surface(SurfaceReport),
+    Aircraft(AircraftReport),
     Empty,
 }
 
@@ -162,10 +233,13 @@ fn keep(slot: &mut Option<f64>, v: Option<f64>) {
 fn decode(message: &[u8], tables: &Tables) -> std::result::Result<Report, String> {
     let mut cursor = std::io::Cursor::new(message);
     let header = HeaderSections::read(&mut cursor).map_err(|e| format!("header: {e:?}"))?;
-    // BUFR Table A: 0 surface data (land), 2 vertical soundings other than satellite.
+    // BUFR Table A: 0 surface data (land), 2 vertical soundings other than satellite, 4
+    // single-level upper-air data other than satellite (aircraft).
     let category = header.identification_section.data_category;
-    if category != 0 && category != 2 {
-        return Err(format!("data category {category}: only surface (0) and sounding (2) reports are read"));
+    if ![0, 2, 4].contains(&category) {
+        return Err(format!(
+            "data category {category}: only surface (0), sounding (2) and aircraft (4) reports are read"
+        ));
     }
     if header.data_description_section.number_of_subsets != 1 {
         return Err(format!(
@@ -180,8 +254,9 @@ fn decode(message: &[u8], tables: &Tables) -> std::result::Result<Report, String
     let mut clock = [None::<f64>; 5];
     let (mut lat, mut lon) = (None, None);
     let mut levels: Vec<SoundingLevel> = Vec::new();
-    // The surface quantities; station, time and position are filled in at the end.
+    // The surface and aircraft quantities; station, time and position are filled in at the end.
     let mut surface = SurfaceReport::default();
+    let mut aircraft = AircraftReport::default();
     loop {
         let (xy, value) = match reader.read_event() {
             Ok(DataEvent::Data { xy, value, .. }) => (xy, value),
@@ -199,6 +274,19 @@ fn decode(message: &[u8], tables: &Tables) -> std::result::Result<Report, String
             (4, 1..=5) => keep(&mut clock[(y - 1) as usize], v),
             (5, 1) | (5, 2) => keep(&mut lat, v),
             (6, 1) | (6, 2) => keep(&mut lon, v),
+            _ if category == 4 => match (x, y) {
+                (1, 6) | (1, 8) if aircraft.flight.is_empty() => {
+                    if let Value::String(id) = &value {
+                        aircraft.flight = id.trim().to_string();
+                    }
+                }
+                (7, 2) | (7, 10) => keep(&mut aircraft.height, v),
+                (7, 4) => keep(&mut aircraft.pressure, v),
+                (12, 101) | (12, 1) => keep(&mut aircraft.temperature, v),
+                (11, 1) => keep(&mut aircraft.wind_direction, v),
+                (11, 2) => keep(&mut aircraft.wind_speed, v),
+                _ => {}
+            },
             _ if category == 0 => match (x, y) {
                 (7, 1) | (7, 30) => keep(&mut surface.height, v),
                 (10, 4) => keep(&mut surface.pressure, v),
@@ -240,6 +328,9 @@ fn decode(message: &[u8], tables: &Tables) -> std::result::Result<Report, String
         epoch_seconds(year as i64, month as u32, day as u32, hour as u32, clock[4].unwrap_or(0.0) as u32, 0);
     if category == 0 {
         return Ok(Report::Surface(SurfaceReport { station, time, latitude, longitude, ..surface }));
+    }
+    if category == 4 {
+        return Ok(Report::Aircraft(AircraftReport { time, latitude, longitude, ..aircraft }));
     }
     if levels.is_empty() {
         return Ok(Report::Empty);

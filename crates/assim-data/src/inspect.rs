@@ -83,14 +83,20 @@ pub fn describe_reports(r: &crate::bufr::Reports) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: BUFR, {} message(s): {} radiosonde report(s), {} surface station report(s), {} not decoded",
+        "{}: BUFR, {} message(s): {} radiosonde report(s), {} surface station report(s), {} aircraft report(s), {} not decoded",
         r.path.display(),
         r.messages,
         r.soundings.len(),
         r.surface.len(),
+        r.aircraft.len(),
         r.skipped.len()
     );
-    let times = r.soundings.iter().map(|s| s.time).chain(r.surface.iter().map(|s| s.time));
+    let times = r
+        .soundings
+        .iter()
+        .map(|s| s.time)
+        .chain(r.surface.iter().map(|s| s.time))
+        .chain(r.aircraft.iter().map(|s| s.time));
     if let (Some(first), Some(last)) = (times.clone().min(), times.max()) {
         let _ = writeln!(
             out,
@@ -139,6 +145,17 @@ fn describe_surface(mut out: String, r: &crate::bufr::Reports) -> String {
             n(|s| s.msl_pressure.is_some()),
             n(|s| s.temperature.is_some()),
             n(|s| s.dewpoint.is_some()),
+            n(|s| s.wind_speed.is_some() && s.wind_direction.is_some())
+        );
+    }
+    if !r.aircraft.is_empty() {
+        let n = |f: fn(&crate::bufr::AircraftReport) -> bool| r.aircraft.iter().filter(|s| f(s)).count();
+        let _ = writeln!(
+            out,
+            "  aircraft {} heights (pressure altitudes), {} pressures, {} temperatures, {} winds",
+            n(|s| s.height.is_some()),
+            n(|s| s.pressure.is_some()),
+            n(|s| s.temperature.is_some()),
             n(|s| s.wind_speed.is_some() && s.wind_direction.is_some())
         );
     }

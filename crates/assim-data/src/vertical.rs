@@ -57,6 +57,48 @@ pub fn to_sigma(var: &Variable, ps: &Variable, sigma: &[f64], path: &std::path::
     if var.level_kind != LevelKind::Pressure {
         return Err(DataError::field(path, &var.name, "is not on pressure levels"));
     }
+    remap(
+        var,
+        ps,
+        path,
+        (LevelKind::Sigma, sigma),
+        |_| var.levels.clone(),
+        |p_s| sigma.iter().map(|s| s * p_s).collect(),
+    )
+}
+
+/// Back for output: a variable on σ levels moved onto the pressures `pressures` (Pa) with the
+/// surface pressure `ps`; underground, temperature follows the standard lapse rate below the
+/// lowest σ level and anything else keeps that level's value, as in [`to_sigma`].
+pub fn to_pressure(
+    var: &Variable,
+    ps: &Variable,
+    pressures: &[f64],
+    path: &std::path::Path,
+) -> Result<Variable> {
+    if var.level_kind != LevelKind::Sigma {
+        return Err(DataError::field(path, &var.name, "is not on σ levels"));
+    }
+    remap(
+        var,
+        ps,
+        path,
+        (LevelKind::Pressure, pressures),
+        |p_s| var.levels.iter().map(|s| s * p_s).collect(),
+        |_| pressures.to_vec(),
+    )
+}
+
+/// Every column of `var` from the pressures `source(p_s)` to `target(p_s)`, the result on the
+/// levels `out`.
+fn remap(
+    var: &Variable,
+    ps: &Variable,
+    path: &std::path::Path,
+    out: (LevelKind, &[f64]),
+    source: impl Fn(f64) -> Vec<f64>,
+    target: impl Fn(f64) -> Vec<f64>,
+) -> Result<Variable> {
     let [nm, nt, nl, ny, nx] = var.shape();
     if ps.shape() != [nm, nt, 1, ny, nx] || ps.latitudes != var.latitudes || ps.longitudes != var.longitudes {
         return Err(DataError::field(
@@ -85,8 +127,8 @@ pub fn to_sigma(var: &Variable, ps: &Variable, sigma: &[f64], path: &std::path::
         Below::Constant
     };
     let n = ny * nx;
-    let ns = sigma.len();
-    let mut values = vec![0.0f32; nm * nt * ns * n];
+    let nout = out.1.len();
+    let mut values = vec![0.0f32; nm * nt * nout * n];
     let mut column = vec![0.0f64; nl];
     for m in 0..nm {
         for t in 0..nt {
@@ -96,15 +138,14 @@ pub fn to_sigma(var: &Variable, ps: &Variable, sigma: &[f64], path: &std::path::
                     *c = var.horizontal(m, t, l)[point] as f64;
                 }
                 let p_s = surface[point] as f64;
-                let target: Vec<f64> = sigma.iter().map(|s| s * p_s).collect();
-                for (k, v) in interpolate_column(&var.levels, &column, &target, below).into_iter().enumerate()
-                {
-                    values[((m * nt + t) * ns + k) * n + point] = v as f32;
+                let remapped = interpolate_column(&source(p_s), &column, &target(p_s), below);
+                for (k, v) in remapped.into_iter().enumerate() {
+                    values[((m * nt + t) * nout + k) * n + point] = v as f32;
                 }
             }
         }
     }
-    Ok(Variable { level_kind: LevelKind::Sigma, levels: sigma.to_vec(), values, ..var.clone() })
+    Ok(Variable { level_kind: out.0, levels: out.1.to_vec(), values, ..var.clone() })
 }
 
 #[cfg(test)]
@@ -177,6 +218,17 @@ mod tests {
                 assert!((got - expected).abs() < 1e-4, "point {point}, σ {s}: {got} vs {expected}");
             }
         }
+        // And back: where the σ levels span the pressures asked for (p_s = 1000 hPa: σ 0.5–0.9
+        // is 500–900 hPa), the ln-p-linear profile returns exactly.
+        let sigma5 = [0.5, 0.6, 0.7, 0.8, 0.9];
+        let on_sigma = to_sigma(&t, &ps, &sigma5, std::path::Path::new("x")).unwrap();
+        let back = to_pressure(&on_sigma, &ps, &[55_000.0, 75_000.0], std::path::Path::new("x")).unwrap();
+        assert_eq!(back.level_kind, LevelKind::Pressure);
+        for (k, p) in [55_000.0, 75_000.0].into_iter().enumerate() {
+            let got = back.horizontal(0, 0, k)[0] as f64;
+            assert!((got - t_at(p)).abs() < 1e-4, "{p} Pa: {got} vs {}", t_at(p));
+        }
+        assert!(to_pressure(&t, &ps, &[5e4], std::path::Path::new("x")).is_err(), "not on σ levels");
         // A surface pressure on another grid is refused, naming it.
         let mut other = ps.clone();
         other.latitudes = vec![30.0, -30.0];

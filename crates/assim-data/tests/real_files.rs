@@ -738,3 +738,42 @@ fn the_fields_bed_refuses_a_bad_seed_a_wrong_step_and_a_missing_error() {
     let e = run_experiment(&exp, |_, _| {}).unwrap_err().to_string();
     assert!(e.contains("seed 10") && e.contains("withheld member"), "{e}");
 }
+
+#[test]
+fn aircraft_reports_read_from_bufr_as_ecmwf_decodes_them() {
+    let r = assim_data::bufr::read(&data("perf_aircraft.bufr")).unwrap();
+    // ecCodes 2.50 on the same file (pdbufr's perf_aircraft.bufr): 6698 single-subset messages
+    // of data category 4 (86 of subcategory 142, 6327 AIREP of 144, 285 AMDAR of 145); every one
+    // decodes once ECMWF's local 0-01-201 is known. First occurrences of latitude, height,
+    // pressure, airTemperature, windSpeed: counts and means below.
+    assert_eq!((r.messages, r.aircraft.len(), r.skipped.len()), (6698, 6698, 0));
+    let mean = |v: Vec<f64>| (v.len(), v.iter().sum::<f64>() / v.len() as f64);
+    let check = |(n, m): (usize, f64), (n_ref, m_ref): (usize, f64), what: &str| {
+        assert_eq!(n, n_ref, "{what}: count");
+        assert!((m - m_ref).abs() < 1e-9 * m_ref.abs().max(1.0), "{what}: mean {m} against {m_ref}");
+    };
+    let a = &r.aircraft;
+    check(mean(a.iter().map(|x| x.latitude).collect()), (6698, 50.486_775_543_446_434), "latitude");
+    check(mean(a.iter().filter_map(|x| x.height).collect()), (6413, 5_922.460_626_851_707), "height");
+    check(mean(a.iter().filter_map(|x| x.pressure).collect()), (285, 44_547.614_035_087_72), "pressure");
+    check(
+        mean(a.iter().filter_map(|x| x.temperature).collect()),
+        (6693, 247.603_391_603_160_02),
+        "temperature",
+    );
+    check(
+        mean(a.iter().filter_map(|x| x.wind_speed).collect()),
+        (6637, 22.390_959_770_980_825),
+        "wind speed",
+    );
+    assert!(
+        a.iter().all(|x| x.pressure.is_some() || x.height.is_some() || x.pressure_or_standard().is_none())
+    );
+    assert_eq!((a[0].flight.as_str(), a[0].height), ("EU6349", Some(7620.0)));
+    // Pressure altitude → pressure: the ICAO standard atmosphere's table (geopotential altitude,
+    // five significant figures).
+    for (h, p) in [(0.0, 101_325.0), (5000.0, 54_020.0), (11_000.0, 22_632.0), (20_000.0, 5474.9)] {
+        let got = assim_data::bufr::standard_pressure(h);
+        assert!((got - p).abs() < 5e-5 * p, "{h} m: {got} Pa against {p}");
+    }
+}
