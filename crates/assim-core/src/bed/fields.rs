@@ -96,11 +96,7 @@ pub fn read(
     sections: &mut toml::Table,
     ctx: &FileContext<'_>,
 ) -> Result<Arc<dyn BedConfig>, AssimError> {
-    let mut model = model;
-    if let Some(t) = model.as_table_mut() {
-        t.remove("kind");
-    }
-    let model: FieldsModelConfig = section(model, "model", ctx)?;
+    let model: FieldsModelConfig = super::model_section(model, ctx)?;
     let observing = sections
         .remove("observing")
         .ok_or_else(|| ctx.error("observing", "missing: the fields bed needs its stations"))?;

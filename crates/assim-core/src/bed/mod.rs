@@ -116,6 +116,18 @@ pub fn section<T: serde::de::DeserializeOwned>(
     v.try_into().map_err(|e: toml::de::Error| ctx.error(key, e.message().trim().replace('\n', " ")))
 }
 
+/// Deserialises a bed's `[model]` table without its `kind` (which chose the bed).
+pub fn model_section<T: serde::de::DeserializeOwned>(
+    model: toml::Value,
+    ctx: &FileContext<'_>,
+) -> Result<T, AssimError> {
+    let mut model = model;
+    if let Some(t) = model.as_table_mut() {
+        t.remove("kind");
+    }
+    section(model, "model", ctx)
+}
+
 /// The background covariance a bed gives 3D-Var.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Covariance {

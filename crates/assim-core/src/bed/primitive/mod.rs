@@ -77,11 +77,7 @@ pub fn read(
     sections: &mut toml::Table,
     ctx: &FileContext<'_>,
 ) -> Result<Arc<dyn BedConfig>, AssimError> {
-    let mut model = model;
-    if let Some(t) = model.as_table_mut() {
-        t.remove("kind");
-    }
-    let model: PeModelConfig = section(model, "model", ctx)?;
+    let model: PeModelConfig = super::model_section(model, ctx)?;
     for (k, why) in [
         ("x0", "X0 is the climate sample"),
         ("observations", "[observing] gives the observations"),

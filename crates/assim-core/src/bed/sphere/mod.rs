@@ -107,11 +107,7 @@ pub fn read(
     sections: &mut toml::Table,
     ctx: &FileContext<'_>,
 ) -> Result<Arc<dyn BedConfig>, AssimError> {
-    let mut model = model;
-    if let Some(t) = model.as_table_mut() {
-        t.remove("kind");
-    }
-    let model: ClimateModelConfig = section(model, "model", ctx)?;
+    let model: ClimateModelConfig = super::model_section(model, ctx)?;
     for k in ["x0", "observations"] {
         if sections.contains_key(k) {
             return Err(ctx.error(
