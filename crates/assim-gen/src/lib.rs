@@ -27,7 +27,10 @@ pub mod prior;
 pub mod tensor;
 pub mod train;
 
-/// Every method an experiment file may name: the classical ones and the generative one.
+/// Every method an experiment file may name: the classical ones, the generative one and the
+/// training-free ensemble-score analysis.
 pub fn methods() -> assim_core::experiment::MethodRegistry {
-    assim_core::classical::registry().with::<filter::GenerativeConfig>()
+    assim_core::classical::registry()
+        .with::<filter::GenerativeConfig>()
+        .with::<filter::ensemble_score::EnsembleScoreConfig>()
 }

@@ -19,6 +19,7 @@ use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::AssimRng;
 
 mod config;
+pub mod ensemble_score;
 pub mod spinup;
 
 pub use config::{GenerativeConfig, LatentAnalysis, SamplerKind, Spinup};
