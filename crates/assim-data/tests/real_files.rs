@@ -716,3 +716,19 @@ fn aircraft_reports_read_from_bufr_as_ecmwf_decodes_them() {
         assert!((got - p).abs() < 5e-5 * p, "{h} m: {got} Pa against {p}");
     }
 }
+
+#[test]
+fn a_global_background_takes_every_station_report_across_the_seam() {
+    // GFS's 2.5° grid ends at 357.5°E: reports between it and 360° interpolate across the seam
+    // (122 of the 6314 MSL-pressure reports were once dropped as "outside the grid" there).
+    let ds = Dataset::open(data("gfs.t12z.pgrbf120.2p5deg.grib2")).unwrap();
+    let msl = ds.variable("msl").unwrap();
+    let field: Vec<f64> = msl.horizontal(0, 0, 0).iter().map(|&v| v as f64).collect();
+    let at = assim_data::crossval::Bilinear::new(msl, &field);
+    let r = assim_data::bufr::read(&data("perf_synop.bufr")).unwrap();
+    let reports: Vec<_> = r.surface.iter().filter(|s| s.msl_pressure.is_some()).collect();
+    assert_eq!(reports.len(), 6314);
+    let seam = reports.iter().filter(|s| s.longitude.rem_euclid(360.0) > 357.5).count();
+    assert!(seam > 0, "the file has reports across the seam");
+    assert!(reports.iter().all(|s| at.at(s.latitude, s.longitude).is_some()));
+}
