@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use faer::Mat;
 use serde::{Deserialize, Serialize};
 
+use assim_core::obs::records::EARTH_RADIUS_KM;
+use assim_core::obs::unit_vector as unit;
+
 use crate::bufr::{Reports, Sounding, SurfaceReport};
 use crate::error::{DataError, Result};
 use crate::field::{Dataset, Variable};
-
-/// Earth radius, km (the models' value).
-const EARTH_RADIUS_KM: f64 = 6371.22;
 
 /// The configuration file of a cross-validated analysis of real reports.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -413,12 +413,6 @@ fn axis_cell(axis: &[f64], x: f64, periodic: bool) -> Option<(usize, usize, f64)
     Some((i0, i0 + 1, (pos - i0 as f64).clamp(0.0, 1.0)))
 }
 
-/// The unit vector of a position.
-fn unit(lat: f64, lon: f64) -> [f64; 3] {
-    let (p, l) = (lat.to_radians(), lon.to_radians());
-    [p.cos() * l.cos(), p.cos() * l.sin(), p.sin()]
-}
-
 /// The Gaussian correlation of the chordal distance between two unit vectors.
 fn correlation(a: &[f64; 3], b: &[f64; 3], length_km: f64) -> f64 {
     let d2 = (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2);
@@ -521,8 +515,8 @@ fn analyse_quantity(
     };
     let err = |e: assim_core::AssimError| DataError::field(rep_path, &name, e.to_string());
     let mut scales = Vec::with_capacity(a.length_scales_km.len());
+    let sb2 = sigma_b2_of(&d, sigma_o2);
     for &l in &a.length_scales_km {
-        let sb2 = sigma_b2_of(&d, sigma_o2);
         let inc = oi_increments(&pos, &d, &pos, l, sb2, sigma_o2).map_err(err)?;
         let fit: Vec<f64> = d.iter().zip(&inc).map(|(d, i)| d - i).collect();
         let mut withheld = vec![0.0; d.len()];

@@ -235,11 +235,7 @@ impl BedConfig for FieldsBedConfig {
     }
 
     fn model(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.model).unwrap_or_default();
-        if let Some(m) = v.as_object_mut() {
-            m.insert("kind".into(), FIELDS_KIND.into());
-        }
-        v
+        super::model_json(FIELDS_KIND, &self.model)
     }
 
     fn nx(&self) -> usize {
@@ -444,6 +440,7 @@ impl FieldsWorld {
                 pts.push(site);
             }
         }
+        let localizer = GreatCircle::new(&grid, nf, &pts);
         let mut noise = stream(seed, "observation errors");
         let windows = (1..times.len())
             .map(|w| {
@@ -452,12 +449,7 @@ impl FieldsWorld {
                 for (yp, v) in y.iter_mut().zip(&var) {
                     *yp += v.sqrt() * normal(&mut noise);
                 }
-                FieldsWindow {
-                    op: op.clone(),
-                    var: var.clone(),
-                    y,
-                    localizer: GreatCircle::new(&grid, nf, &pts),
-                }
+                FieldsWindow { op: op.clone(), var: var.clone(), y, localizer: localizer.clone() }
             })
             .collect();
         let scorer = GridScorer::new(&grid, nf, climate.mean().to_vec(), &climate.variance());

@@ -128,6 +128,16 @@ pub fn model_section<T: serde::de::DeserializeOwned>(
     section(model, "model", ctx)
 }
 
+/// A bed's `[model]` as JSON with its `kind` put back (what [`BedConfig::model`] returns for
+/// the beds whose model table is one struct): the inverse of [`model_section`].
+pub fn model_json(kind: &str, model: &impl serde::Serialize) -> serde_json::Value {
+    let mut v = serde_json::to_value(model).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("kind".into(), kind.into());
+    }
+    v
+}
+
 /// The background covariance a bed gives 3D-Var.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Covariance {

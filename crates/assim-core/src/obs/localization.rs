@@ -100,7 +100,9 @@ pub struct GreatCircle {
     batches: Vec<Vec<usize>>,
 }
 
-fn unit_vector(lat_deg: f64, lon_deg: f64) -> [f64; 3] {
+/// The unit vector of a position (degrees): chordal distances between them are positive-definite
+/// distances on the sphere.
+pub fn unit_vector(lat_deg: f64, lon_deg: f64) -> [f64; 3] {
     let (la, lo) = (lat_deg.to_radians(), lon_deg.to_radians());
     [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
 }

@@ -12,7 +12,7 @@ mod square;
 mod stacked;
 
 pub use arctan::ArcTan;
-pub use localization::{ColumnLocalizer, GreatCircle, Localizer, PeriodicLine, gaspari_cohn};
+pub use localization::{ColumnLocalizer, GreatCircle, Localizer, PeriodicLine, gaspari_cohn, unit_vector};
 pub use partial_identity::PartialIdentity;
 pub use pointwise::Pointwise;
 pub use records::{Observation, Source, Variable};

@@ -124,6 +124,15 @@ impl SamplerKind {
             SamplerKind::Pc => "pc",
         }
     }
+
+    /// The integrator; `corrections` and `snr` are the predictor–corrector's Langevin steps.
+    pub fn sampler(self, corrections: usize, snr: f64) -> Sampler {
+        match self {
+            SamplerKind::Heun => Sampler::Heun,
+            SamplerKind::Euler => Sampler::Euler,
+            SamplerKind::Pc => Sampler::PredictorCorrector { corrections, snr },
+        }
+    }
 }
 
 /// The cold start of a generative method (see [`GenerativeConfig::spinup`]). Written back
@@ -191,11 +200,7 @@ fn default_snr() -> f64 {
 impl GenerativeConfig {
     /// The sampler this entry names.
     pub fn sampler(&self) -> Sampler {
-        match self.sampler {
-            SamplerKind::Heun => Sampler::Heun,
-            SamplerKind::Euler => Sampler::Euler,
-            SamplerKind::Pc => Sampler::PredictorCorrector { corrections: self.corrections, snr: self.snr },
-        }
+        self.sampler.sampler(self.corrections, self.snr)
     }
 
     /// Checks the spin-up entry: a classical method whose analyses all fall in the burn-in.

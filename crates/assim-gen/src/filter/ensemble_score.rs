@@ -153,30 +153,24 @@ impl EnsembleFilter for EnsembleScore {
         let rows = setup.obs.as_sparse().ok_or_else(|| AssimError::Input("no observation rows".into()))?;
         let (nx, n) = (self.members.nrows(), self.members.ncols());
         // Standardise: x = x̄ + s ∘ u.
-        let mean: Vec<f64> =
-            (0..nx).map(|i| (0..n).map(|j| self.members[(i, j)]).sum::<f64>() / n as f64).collect();
+        let (dev, mean) = assim_core::linalg::centre(self.members.as_ref());
         let sd: Vec<f64> = (0..nx)
-            .map(|i| {
-                ((0..n).map(|j| (self.members[(i, j)] - mean[i]).powi(2)).sum::<f64>() / (n - 1) as f64)
-                    .sqrt()
-            })
+            .map(|i| ((0..n).map(|j| dev[(i, j)].powi(2)).sum::<f64>() / (n - 1) as f64).sqrt())
             .collect();
         let typical = sd.iter().sum::<f64>() / nx as f64;
         let sd: Vec<f64> = sd.into_iter().map(|s| s.max(1e-6 * typical).max(f64::MIN_POSITIVE)).collect();
         let scale = 1.0 / ((n - 1) as f64).sqrt();
         let anomalies: Vec<f64> = (0..nx)
             .flat_map(|i| (0..n).map(move |j| (i, j)))
-            .map(|(i, j)| (self.members[(i, j)] - mean[i]) / sd[i] * scale)
+            .map(|(i, j)| dev[(i, j)] / sd[i] * scale)
             .collect();
         let prior = EnsembleGaussian::new(&anomalies, nx, n, self.cfg.ridge, &self.device);
         let obs = ScaledRows::new(rows, &mean, &sd, setup.obs_var, &self.device);
         let yt = from_rows(y, 1, y.len(), &self.device);
         let guided = Guided::new(&prior, &obs, yt, self.cfg.guidance.clone());
         let edm = Edm { sigma_max: self.cfg.sigma_max, ..Edm::default() };
-        let sampler = match self.cfg.sampler {
-            SamplerKind::Euler => crate::prior::sampler::Sampler::Euler,
-            _ => crate::prior::sampler::Sampler::Heun,
-        };
+        // The predictor–corrector is refused by `validate`: its Langevin keys are not taken.
+        let sampler = self.cfg.sampler.sampler(0, 0.0);
         let noise = normal(rng, n, nx, &self.device);
         let u = to_rows(&sampler.sample(&guided, &edm, self.cfg.steps, noise, None, rng)?);
         for j in 0..n {

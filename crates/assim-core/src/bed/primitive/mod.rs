@@ -131,11 +131,7 @@ impl BedConfig for PeBedConfig {
     }
 
     fn model(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.model).unwrap_or_default();
-        if let Some(m) = v.as_object_mut() {
-            m.insert("kind".into(), PE_KIND.into());
-        }
-        v
+        super::model_json(PE_KIND, &self.model)
     }
 
     fn nx(&self) -> usize {

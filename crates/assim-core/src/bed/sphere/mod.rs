@@ -144,11 +144,7 @@ impl BedConfig for SphereConfig {
     }
 
     fn model(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.model).unwrap_or_default();
-        if let Some(m) = v.as_object_mut() {
-            m.insert("kind".into(), KIND.into());
-        }
-        v
+        super::model_json(KIND, &self.model)
     }
 
     /// A latent prior checks its own grid against the autoencoder's (the truncation).
