@@ -329,3 +329,72 @@ fn primitive_osse_runs_and_refuses_bad_input() {
     let e = err("[observing.imagery]\nfactor = 4", "[observing.imagery]\nfactor = 4\nbands = 3");
     assert!(e.contains("bands"), "{e}");
 }
+
+/// The observation file closes the loop: a run's `observations.csv` (stations and radiosondes),
+/// assimilated through `[observing] file` instead of simulating the systems, gives the same
+/// analyses to round-off (3D-Var and the LETKF), since the records carry every number at full
+/// precision and the file's operator is built from them alone. Then the file's bad inputs.
+#[test]
+fn a_runs_observation_file_assimilated_again_gives_the_same_analyses() {
+    use assim_core::experiment::{Experiment, run_experiment, run_experiment_in};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let out = std::env::temp_dir().join(format!("assim_pe_obsfile_{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let simulated = std::fs::read_to_string(dir.join("pe_t21_osse.toml"))
+        .unwrap()
+        .replace("seeds = [1, 2]", "seeds = [3]")
+        .replace("spinup_days = 200", "spinup_days = 60")
+        .replace("climate_days = 200", "climate_days = 20")
+        .replace("ko = 199 ", "ko = 3 ")
+        .replace("burn_in = 864000", "burn_in = 0")
+        .replace("lead_days = 5", "lead_days = 1")
+        .replace("[observing.sounder]\nsatellites = 2", "")
+        .replace("[observing.imagery]\nfactor = 4", "")
+        .replace("n = 20\n", "n = 10\n");
+    let exp = Experiment::parse_in(&simulated, "pe.toml", &dir).unwrap();
+    let first = run_experiment_in(&exp, |_, _| {}, &mut |_, _, _| {}, Some(&out)).unwrap();
+    let csv = out.join("observations.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains(",station,surface_air_pressure,") && text.contains(",radiosonde,air_temperature,"));
+
+    let from_file = simulated
+        .replace("[observing.stations]\nn = 150", "")
+        .replace("[observing.radiosondes]\nn = 60", "")
+        .replace("[observing]\n", &format!("[observing]\nfile = {:?}\n", csv.to_str().unwrap()));
+    let exp2 = Experiment::parse_in(&from_file, "pe.toml", &dir).unwrap();
+    let again = run_experiment(&exp2, |_, _| {}).unwrap();
+    for (a, b) in first.methods.iter().zip(&again.methods) {
+        let (x, y) = (a.scores.rmse_a, b.scores.rmse_a);
+        eprintln!("{}: simulated {x}, from the file {y}", a.name);
+        assert!((x - y).abs() <= 1e-9 * x.abs(), "{}: {x} vs {y}", a.name);
+    }
+    // Climatology and the free run see no observations: the filters must have used them.
+    assert!(first.methods[2].scores.rmse_a < first.methods[1].scores.rmse_a);
+
+    let refuse = |file_text: &str, appended: &str| {
+        let bad = out.join("bad.csv");
+        std::fs::write(&bad, file_text).unwrap();
+        let t = from_file.replace(csv.to_str().unwrap(), bad.to_str().unwrap()) + appended;
+        Experiment::parse_in(&t, "pe.toml", &dir).unwrap_err().to_string()
+    };
+    let header = "time_hours,system,quantity,lat,lon,pressure_hpa,channel,value,sigma\n";
+    let e = refuse(&format!("{header}7,station,air_temperature,10,20,990,,280,1\n"), "");
+    assert!(
+        e.contains("observing.file") && e.contains("record 1") && e.contains("not an analysis time"),
+        "{e}"
+    );
+    let e = refuse(&format!("{header}30,station,air_temperature,10,20,990,,280,1\n"), "");
+    assert!(e.contains("not an analysis time"), "{e}");
+    let e = refuse(&format!("{header}6,radiosonde,air_temperature,10,20,5,,220,1\n"), "");
+    assert!(e.contains("5.0 hPa lies outside the model"), "{e}");
+    let e = refuse(&format!("{header}6,sounder,brightness_temperature,10,20,500,2,250,1\n"), "");
+    assert!(e.contains("cannot be read back"), "{e}");
+    let e = refuse(&format!("{header}6,station,air_temperature,10,20,990,,inf,1\n"), "");
+    assert!(e.contains("observing.file") && e.contains("line 2") && e.contains("value"), "{e}");
+    let e = refuse(
+        &format!("{header}6,station,air_temperature,10,20,990,,280,1\n"),
+        "\n[observing.stations]\nn = 3\n",
+    );
+    assert!(e.contains("either an observation file or simulated systems"), "{e}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -333,19 +333,29 @@ pub fn surface_stations(
     points: &Bilinear,
     variables: &[SurfaceVariable],
 ) -> SparseLinear {
+    let entries: Vec<(usize, SurfaceVariable)> =
+        (0..points.n_points()).flat_map(|p| variables.iter().map(move |&v| (p, v))).collect();
+    surface_values(layout, points, &entries)
+}
+
+/// Surface values, one row per `(point, variable)` entry (an observation file's station
+/// records, each of its own variable). Linear.
+pub fn surface_values(
+    layout: ColumnLayout,
+    points: &Bilinear,
+    entries: &[(usize, SurfaceVariable)],
+) -> SparseLinear {
     let mut h = SparseLinear::new(layout.nx());
     let k = layout.nlev - 1;
-    for p in 0..points.n_points() {
+    for &(p, var) in entries {
         let (idx, w) = points.row(p);
-        for var in variables {
-            let at = |i: usize| match var {
-                SurfaceVariable::Pressure => layout.ps(i),
-                SurfaceVariable::Temperature => layout.temp(k, i),
-                SurfaceVariable::EastwardWind => layout.u(k, i),
-                SurfaceVariable::NorthwardWind => layout.v(k, i),
-            };
-            h.push_row(idx.iter().zip(w).map(|(&i, &wi)| (at(i), wi)));
-        }
+        let at = |i: usize| match var {
+            SurfaceVariable::Pressure => layout.ps(i),
+            SurfaceVariable::Temperature => layout.temp(k, i),
+            SurfaceVariable::EastwardWind => layout.u(k, i),
+            SurfaceVariable::NorthwardWind => layout.v(k, i),
+        };
+        h.push_row(idx.iter().zip(w).map(|(&i, &wi)| (at(i), wi)));
     }
     h
 }
@@ -361,16 +371,28 @@ pub enum ProfileVariable {
     NorthwardWind,
 }
 
-/// Radiosondes: T, u, v at fixed pressures at each site, interpolated linearly in ln p between
-/// the model's full levels (`p_k = σ_k p_s`, with `p_s` interpolated to the site). Nonlinear
-/// through `p_s`; values above the top full level or below the lowest take that level's value.
+/// Radiosondes (and aircraft): T, u, v at given pressures at given sites, interpolated linearly
+/// in ln p between the model's full levels (`p_k = σ_k p_s`, with `p_s` interpolated to the
+/// site). Nonlinear through `p_s`; values above the top full level or below the lowest take
+/// that level's value. One row per entry `(site, pressure, variable)`.
 #[derive(Clone, Debug)]
 pub struct Radiosondes {
     layout: ColumnLayout,
     ln_sigma: Vec<f64>,
     points: Bilinear,
-    pressures: Vec<f64>,
-    variables: Vec<ProfileVariable>,
+    entries: Vec<ProfileEntry>,
+}
+
+/// One profile value: the site (a point of the operator's [`Bilinear`]), its pressure (Pa) and
+/// what it reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProfileEntry {
+    /// The point index.
+    pub point: usize,
+    /// The pressure (Pa).
+    pub pressure: f64,
+    /// The variable.
+    pub variable: ProfileVariable,
 }
 
 /// Where one radiosonde value sits: the two levels, the weight of the lower one and
@@ -384,13 +406,30 @@ struct Bracket {
 
 impl Radiosondes {
     /// Sondes at `points` reporting `variables` at `pressures` (Pa, each inside the model:
-    /// below the top full level's pressure at p_s = 1000 hPa).
+    /// below the top full level's pressure at p_s = 1000 hPa); rows site-major, then pressure.
     pub fn new(
         layout: ColumnLayout,
         sigma_full: &[f64],
         points: Bilinear,
         pressures: &[f64],
         variables: &[ProfileVariable],
+    ) -> Result<Self, AssimError> {
+        let entries = (0..points.n_points())
+            .flat_map(|point| {
+                pressures.iter().flat_map(move |&pressure| {
+                    variables.iter().map(move |&variable| ProfileEntry { point, pressure, variable })
+                })
+            })
+            .collect();
+        Self::from_entries(layout, sigma_full, points, entries)
+    }
+
+    /// One row per entry, in the entries' order (an observation file's profile records).
+    pub fn from_entries(
+        layout: ColumnLayout,
+        sigma_full: &[f64],
+        points: Bilinear,
+        entries: Vec<ProfileEntry>,
     ) -> Result<Self, AssimError> {
         if sigma_full.len() != layout.nlev {
             return Err(AssimError::Input(format!(
@@ -400,7 +439,9 @@ impl Radiosondes {
             )));
         }
         let top = sigma_full[0] * 1.0e5;
-        if let Some(p) = pressures.iter().find(|p| !(p.is_finite() && **p >= top && **p <= 1.1e5)) {
+        if let Some(p) =
+            entries.iter().map(|e| e.pressure).find(|p| !(p.is_finite() && *p >= top && *p <= 1.1e5))
+        {
             return Err(AssimError::Input(format!(
                 "radiosonde level {:.1} hPa lies outside the model: its top full level is σ = {:.4} ({:.1} hPa at \
                  p_s = 1000 hPa) and levels must not exceed 1100 hPa",
@@ -409,13 +450,14 @@ impl Radiosondes {
                 top / 100.0
             )));
         }
-        Ok(Self {
-            layout,
-            ln_sigma: sigma_full.iter().map(|s| s.ln()).collect(),
-            points,
-            pressures: pressures.to_vec(),
-            variables: variables.to_vec(),
-        })
+        if let Some(e) = entries.iter().find(|e| e.point >= points.n_points()) {
+            return Err(AssimError::Input(format!(
+                "a profile value at point {} of {} points",
+                e.point,
+                points.n_points()
+            )));
+        }
+        Ok(Self { layout, ln_sigma: sigma_full.iter().map(|s| s.ln()).collect(), points, entries })
     }
 
     fn site_ps(&self, x: &[f64], p: usize) -> f64 {
@@ -454,16 +496,10 @@ impl Radiosondes {
 
     /// Visits every observation: (row, site, variable, bracket at the site's p_s).
     fn each(&self, x: &[f64], mut f: impl FnMut(usize, usize, ProfileVariable, &Bracket)) {
-        let mut row = 0;
-        for p in 0..self.points.n_points() {
-            let ps = self.site_ps(x, p);
-            for &pr in &self.pressures {
-                let b = self.bracket(ps, pr);
-                for &var in &self.variables {
-                    f(row, p, var, &b);
-                    row += 1;
-                }
-            }
+        let ps: Vec<f64> = (0..self.points.n_points()).map(|p| self.site_ps(x, p)).collect();
+        for (row, e) in self.entries.iter().enumerate() {
+            let b = self.bracket(ps[e.point], e.pressure);
+            f(row, e.point, e.variable, &b);
         }
     }
 
@@ -496,7 +532,7 @@ impl Radiosondes {
 
 impl ObsOperator for Radiosondes {
     fn n_obs(&self) -> usize {
-        self.points.n_points() * self.pressures.len() * self.variables.len()
+        self.entries.len()
     }
 
     fn apply(&self, x: &[f64], y: &mut [f64]) {

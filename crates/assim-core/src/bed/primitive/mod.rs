@@ -8,6 +8,7 @@
 //! ([`crate::obs::column::ColumnLayout`]); a level's field is named by its nominal pressure
 //! `σ_k · 1000 hPa` (`air_temperature_850hPa`).
 
+pub mod observation_file;
 mod observing;
 mod structure;
 mod twin;
@@ -68,6 +69,8 @@ pub struct PeBedConfig {
     pub observing: ObservingConfig,
     /// `[forecasts]`, if given.
     pub forecasts: Option<ForecastConfig>,
+    /// The records of `observing.file`, read with the experiment.
+    pub records: Option<Arc<Vec<observation_file::Record>>>,
 }
 
 /// Reads the multi-level bed: `[model]` (and the simulation file it names), `[observing]`,
@@ -94,7 +97,13 @@ pub fn read(
     let forecasts = sections.remove("forecasts").map(|f| section(f, "forecasts", ctx)).transpose()?;
     let climate = PeSimulationConfig::load(&ctx.base_dir.join(&model.climate))
         .map_err(|e| ctx.error("model.climate", e.to_string()))?;
-    Ok(Arc::new(PeBedConfig { model, climate: Box::new(climate), observing, forecasts }))
+    let records = observing
+        .file
+        .as_ref()
+        .map(|f| observation_file::read(&ctx.base_dir.join(f)).map(Arc::new))
+        .transpose()
+        .map_err(|e| ctx.error("observing.file", e.to_string()))?;
+    Ok(Arc::new(PeBedConfig { model, climate: Box::new(climate), observing, forecasts, records }))
 }
 
 impl PeBedConfig {
@@ -152,9 +161,15 @@ impl BedConfig for PeBedConfig {
 
     fn field_grid(&self) -> Option<FieldGrid> {
         let o = &self.observing;
+        let in_file =
+            |s: observing::System| self.records.as_ref().is_some_and(|r| r.iter().any(|r| r.row.system == s));
         let modalities = [
-            (observing::System::Stations, o.stations.is_some()),
-            (observing::System::Radiosondes, o.radiosondes.is_some()),
+            (observing::System::Stations, o.stations.is_some() || in_file(observing::System::Stations)),
+            (
+                observing::System::Radiosondes,
+                o.radiosondes.is_some() || in_file(observing::System::Radiosondes),
+            ),
+            (observing::System::Aircraft, in_file(observing::System::Aircraft)),
             (observing::System::Sounder, o.sounder.is_some()),
             (observing::System::Imagery, o.imagery.is_some()),
         ];
@@ -174,9 +189,9 @@ impl BedConfig for PeBedConfig {
                 self.nx()
             )),
             Need::StateObs => Some("the bed observes interpolated values, radiances and imagery, not state components".into()),
-            Need::LinearObs if o.imagery.is_some() || o.radiosondes.is_some() => Some(
-                "the OLR imagery and the radiosondes (interpolated in log-pressure) are nonlinear (use Var3D, which \
-                 relinearises them, or the LETKF)"
+            Need::LinearObs if o.imagery.is_some() || o.radiosondes.is_some() || o.file.is_some() => Some(
+                "the OLR imagery and the radiosondes and aircraft (interpolated in log-pressure) are nonlinear (use \
+                 Var3D, which relinearises them, or the LETKF)"
                     .into(),
             ),
             Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,
@@ -211,6 +226,9 @@ impl BedConfig for PeBedConfig {
         self.observing
             .validate(&levels, chrono.dko as f64 * chrono.dt)
             .map_err(|(k, msg)| ctx.error(&k, msg))?;
+        if let Some(records) = &self.records {
+            check_records(records, &levels, chrono).map_err(|msg| ctx.error("observing.file", msg))?;
+        }
         check_forecasts(self.forecasts.as_ref(), ctx)
     }
 
@@ -230,6 +248,36 @@ impl BedConfig for PeBedConfig {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// Every record of an observation file on an analysis time of the run, and assimilable on the
+/// model's levels; the error names the first that is not (its number among the records).
+fn check_records(
+    records: &[observation_file::Record],
+    levels: &SigmaLevels,
+    chrono: &Chronology,
+) -> Result<(), String> {
+    let window_h = chrono.dko as f64 * chrono.dt / 3600.0;
+    let n = chrono.n_obs_times();
+    for (i, r) in records.iter().enumerate() {
+        let k = r.time_hours / window_h;
+        let record = i + 1;
+        if (k - k.round()).abs() > 1e-6 || k.round() < 1.0 || k.round() > n as f64 {
+            return Err(format!(
+                "record {record}: time_hours {} is not an analysis time of the run ({window_h} h, {}, …, {} h)",
+                r.time_hours,
+                2.0 * window_h,
+                n as f64 * window_h
+            ));
+        }
+        if let Some(why) = observation_file::unusable(r, levels) {
+            return Err(format!("record {record} ({} {}): {why}", r.row.system.name(), r.row.quantity));
+        }
+    }
+    if records.is_empty() {
+        return Err("the file holds no records".into());
+    }
+    Ok(())
 }
 
 /// The prepared bed: every seed runs its own climate.

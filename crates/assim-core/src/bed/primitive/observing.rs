@@ -33,6 +33,10 @@ pub struct ObservingConfig {
     /// `[observing.imagery]`: coarse gridded OLR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagery: Option<ImageryConfig>,
+    /// An observation file (relative to the experiment file) assimilated instead of simulated
+    /// systems: a run's `observations.csv` or reports converted by `assim data obs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Vertical localisation half-width of the LETKF, in ln p (1 ≈ a factor e in pressure).
     #[serde(default = "default_vertical")]
     pub vertical_localisation: f64,
@@ -234,6 +238,8 @@ pub enum System {
     Stations,
     /// Radiosondes.
     Radiosondes,
+    /// Aircraft reports (from an observation file only: there is no simulated fleet).
+    Aircraft,
     /// The sounder.
     Sounder,
     /// OLR imagery.
@@ -242,13 +248,15 @@ pub enum System {
 
 impl System {
     /// Every system, in the order of a window's rows.
-    pub const ALL: [System; 4] = [System::Stations, System::Radiosondes, System::Sounder, System::Imagery];
+    pub const ALL: [System; 5] =
+        [System::Stations, System::Radiosondes, System::Aircraft, System::Sounder, System::Imagery];
 
     /// The name in files.
     pub fn name(self) -> &'static str {
         match self {
             System::Stations => "station",
             System::Radiosondes => "radiosonde",
+            System::Aircraft => "aircraft",
             System::Sounder => "sounder",
             System::Imagery => "imagery",
         }
@@ -302,15 +310,27 @@ impl ObservingConfig {
     pub fn validate(&self, levels: &SigmaLevels, window_s: f64) -> Result<(), (String, String)> {
         let e = |k: &str, m: String| Err((format!("observing.{k}"), m));
         let pos = |x: f64| x.is_finite() && x > 0.0;
-        if self.stations.is_none()
-            && self.radiosondes.is_none()
-            && self.sounder.is_none()
-            && self.imagery.is_none()
-        {
-            return e(
-                "stations",
-                "no observing system: give at least one of stations, radiosondes, sounder, imagery".into(),
-            );
+        let simulated = self.stations.is_some()
+            || self.radiosondes.is_some()
+            || self.sounder.is_some()
+            || self.imagery.is_some();
+        match (&self.file, simulated) {
+            (Some(_), true) => {
+                return e(
+                    "file",
+                    "give either an observation file or simulated systems (stations, radiosondes, sounder, imagery), \
+                     not both"
+                        .into(),
+                );
+            }
+            (None, false) => {
+                return e(
+                    "stations",
+                    "no observing system: give at least one of stations, radiosondes, sounder, imagery, or a file"
+                        .into(),
+                );
+            }
+            _ => {}
         }
         if !pos(self.vertical_localisation) {
             return e(

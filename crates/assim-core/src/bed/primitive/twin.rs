@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::PeBedConfig;
+use super::observation_file::{self, Record};
 use super::observing::{Network, Row, System};
 use crate::AssimError;
 use crate::assimilator::StateDistribution;
@@ -124,15 +125,29 @@ impl PeTwin {
         let mut noise: Vec<(System, AssimRng)> =
             System::ALL.iter().map(|&sys| (sys, sys.stream(seed, "observation errors"))).collect();
         let window_s = chrono.dko as f64 * dt;
+        let window_h = window_s / 3600.0;
         let mut windows = Vec::with_capacity(chrono.n_obs_times());
         for ko in 0..chrono.n_obs_times() {
-            let (op, rows) = net.window(&grid, (ko + 1) as f64 * window_s, window_s)?;
-            let mut y = vec![0.0; op.n_obs()];
-            op.apply(&truth[ko + 1], &mut y);
-            for (yp, r) in y.iter_mut().zip(&rows) {
-                let rng = &mut noise.iter_mut().find(|(sys, _)| *sys == r.system).expect("every system").1;
-                *yp += r.sigma * normal(rng);
-            }
+            let (op, rows, y) = match &cfg.records {
+                // An observation file: its records of this window, as they are.
+                Some(records) => {
+                    let t = (ko + 1) as f64 * window_h;
+                    let of: Vec<&Record> =
+                        records.iter().filter(|r| (r.time_hours - t).abs() < 1e-6 * window_h).collect();
+                    observation_file::window(&of, layout, &levels, &grid)?
+                }
+                None => {
+                    let (op, rows) = net.window(&grid, (ko + 1) as f64 * window_s, window_s)?;
+                    let mut y = vec![0.0; op.n_obs()];
+                    op.apply(&truth[ko + 1], &mut y);
+                    for (yp, r) in y.iter_mut().zip(&rows) {
+                        let rng =
+                            &mut noise.iter_mut().find(|(sys, _)| *sys == r.system).expect("every system").1;
+                        *yp += r.sigma * normal(rng);
+                    }
+                    (op, rows, y)
+                }
+            };
             let var = rows.iter().map(|r| r.sigma * r.sigma).collect();
             let pts: Vec<(f64, f64)> = rows.iter().map(|r| (r.lat, r.lon)).collect();
             let pressures: Vec<f64> = rows.iter().map(|r| r.pressure).collect();
@@ -149,26 +164,14 @@ impl PeTwin {
         Ok(PeTwin { model: gm, climate, truth, windows, scorer, chrono, forecasts: fc })
     }
 
-    /// Writes every window's observations as CSV (`time_hours, system, quantity, lat, lon,
-    /// pressure_hpa, channel, value, sigma`), atomically.
+    /// Writes every window's observations as the observation file
+    /// ([`observation_file`]), atomically.
     pub fn write_observations(&self, path: &Path) -> Result<(), AssimError> {
         let window_h = self.chrono.dko as f64 * self.chrono.dt / 3600.0;
-        let mut s = String::from("time_hours,system,quantity,lat,lon,pressure_hpa,channel,value,sigma\n");
-        for (ko, w) in self.windows.iter().enumerate() {
-            for (r, y) in w.rows.iter().zip(&w.y) {
-                s.push_str(&format!(
-                    "{},{},{},{:.4},{:.4},{:.2},{},{y},{}\n",
-                    (ko + 1) as f64 * window_h,
-                    r.system.name(),
-                    r.quantity,
-                    r.lat,
-                    r.lon.rem_euclid(360.0),
-                    r.pressure / 100.0,
-                    r.channel.map_or(String::new(), |c| c.to_string()),
-                    r.sigma
-                ));
-            }
-        }
+        let records = self.windows.iter().enumerate().flat_map(|(ko, w)| {
+            w.rows.iter().zip(&w.y).map(move |(r, &y)| ((ko + 1) as f64 * window_h, r, y))
+        });
+        let s = observation_file::to_csv(records);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
