@@ -124,6 +124,28 @@ enum DataWhat {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Convert BUFR radiosonde, SYNOP and aircraft reports into the multi-level bed's
+    /// observation file (`[observing] file`), each report in the window containing its time.
+    Obs {
+        /// The BUFR files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Time 0 of the records, the start of the truth (`2008-12-08T06:00Z`).
+        #[arg(long)]
+        start: String,
+        /// The assimilation window, hours (the experiment's dt × dko).
+        #[arg(long, default_value_t = 6.0)]
+        window_hours: f64,
+        /// Sounding and aircraft values above this pressure (hPa) are left out.
+        #[arg(long, default_value_t = 50.0)]
+        top_hpa: f64,
+        /// Stations higher than this (m) give no surface pressure.
+        #[arg(long, default_value_t = 500.0)]
+        max_station_height_m: f64,
+        /// The observation file to write (CSV).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +253,49 @@ fn data(what: DataWhat) -> Result<(), AssimError> {
             for p in assim_data::crossval::write(&report, &out)? {
                 println!("wrote {}", p.display());
             }
+        }
+        DataWhat::Obs { files, start, window_hours, top_hpa, max_station_height_m, out } => {
+            let start = assim_data::calendar::parse_iso(&start)
+                .map_err(|m| AssimError::Input(format!("--start: {m}")))?;
+            if !(window_hours.is_finite() && window_hours > 0.0) {
+                return Err(AssimError::Input(format!(
+                    "--window-hours must be positive (got {window_hours})"
+                )));
+            }
+            if !(top_hpa.is_finite() && top_hpa > 0.0) || max_station_height_m.is_nan() {
+                return Err(AssimError::Input(
+                    "--top-hpa must be positive and --max-station-height-m a number".into(),
+                ));
+            }
+            let reports = files
+                .iter()
+                .map(|f| assim_data::bufr::read(f).map_err(format))
+                .collect::<Result<Vec<_>, _>>()?;
+            let opts = assim_data::observations::ConvertOptions {
+                start,
+                window_hours,
+                top_hpa,
+                max_station_height_m,
+            };
+            let converted = assim_data::observations::convert(&reports, &opts);
+            if converted.records.is_empty() {
+                return Err(AssimError::Input(format!(
+                    "no report of {} falls after --start {}: nothing written",
+                    files.len(),
+                    assim_data::calendar::format_iso(start)
+                )));
+            }
+            for ((system, quantity), n) in converted.counts() {
+                println!("{system:>10} {quantity:<22} {n:>7}");
+            }
+            for (why, n) in &converted.left_out {
+                println!("left out: {n} ({why})");
+            }
+            let hours = converted.records.iter().map(|r| r.time_hours);
+            let (first, last) = hours.fold((f64::INFINITY, 0.0f64), |(a, b), t| (a.min(t), b.max(t)));
+            println!("windows ending {first} h to {last} h after the start");
+            assim_core::io::write_atomic(&out, converted.to_csv().as_bytes())?;
+            println!("wrote {}", out.display());
         }
     }
     Ok(())

@@ -33,6 +33,13 @@ pub fn epoch_seconds(year: i64, month: u32, day: u32, hour: u32, minute: u32, se
     days_from_civil(year, month, day) * 86_400 + (hour * 3600 + minute * 60 + second) as i64
 }
 
+/// Seconds since 1970-01-01 of a date such as `2008-12-08T06:00Z` or `2008-12-08 06:00`.
+pub fn parse_iso(date: &str) -> Result<i64, String> {
+    TimeUnits::parse(&format!("seconds since {date}"))
+        .map(|t| t.origin)
+        .map_err(|_| format!("`{date}` is not a date YYYY-MM-DD[Thh:mm[:ss]][Z]"))
+}
+
 /// `2017-01-02T12:00Z` (seconds shown only when not zero): how times are printed.
 pub fn format_iso(seconds: i64) -> String {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));

@@ -15,6 +15,7 @@ pub mod grib;
 mod gridded;
 pub mod inspect;
 pub mod netcdf;
+pub mod observations;
 pub mod regrid;
 pub mod vertical;
 pub mod zarr;

@@ -732,3 +732,73 @@ fn a_global_background_takes_every_station_report_across_the_seam() {
     assert!(seam > 0, "the file has reports across the seam");
     assert!(reports.iter().all(|s| at.at(s.latitude, s.longitude).is_some()));
 }
+
+/// Real reports into the multi-level bed's observation file (`assim data obs`): every TEMP level
+/// at or below 50 hPa gives its temperature and, with a wind, both components; every aircraft
+/// report its values at its (standard-atmosphere) pressure; the file is read back by a T21
+/// experiment's `[observing] file` and accepted, and a run too short for its windows is refused.
+#[test]
+fn real_reports_become_the_observation_file_a_multi_level_experiment_reads() {
+    use assim_data::observations::{ConvertOptions, convert, wind_components};
+    let temp = assim_data::bufr::read(&data("temp.bufr")).unwrap();
+    let start = assim_data::calendar::parse_iso("2008-12-08T06:00Z").unwrap();
+    let opts = ConvertOptions { start, window_hours: 6.0, top_hpa: 50.0, max_station_height_m: 500.0 };
+    let c = convert(std::slice::from_ref(&temp), &opts);
+    let levels: Vec<_> = temp
+        .soundings
+        .iter()
+        // Every report is placed, the South Pole's too (its −90.00000000000001 put on the pole).
+        .filter(|s| s.time > start)
+        .flat_map(|s| &s.levels)
+        .filter(|l| l.pressure >= 5000.0)
+        .collect();
+    let count = |system: &str, quantity: &str| c.counts().get(&(system.into(), quantity.into())).copied();
+    let n_t = levels.iter().filter(|l| l.temperature.is_some()).count();
+    let n_w = levels.iter().filter(|l| l.wind_direction.is_some() && l.wind_speed.is_some()).count();
+    assert_eq!(count("radiosonde", "air_temperature"), Some(n_t));
+    assert_eq!(count("radiosonde", "eastward_wind"), Some(n_w));
+    assert!(n_t > 15_000 && n_w > 11_000, "{n_t} {n_w}");
+    assert!(c.records.iter().any(|r| r.row.lat == -90.0), "the South Pole's sounding");
+    // The first report (71907, 12 UTC) as ecCodes prints it: 258.3 K at 1003 hPa, in the
+    // window ending 6 h after 06 UTC.
+    let first = &c.records[0];
+    assert_eq!((first.time_hours, first.value, first.row.pressure), (6.0, 258.3, 100_300.0));
+    assert!((first.row.lat - 58.47).abs() < 1e-12 && (first.row.lon - (360.0 - 78.08)).abs() < 1e-9);
+    let windy = temp.soundings[0].levels.iter().find(|l| l.wind_speed.is_some_and(|s| s > 0.0)).unwrap();
+    let (u, v) = wind_components(windy.wind_direction.unwrap(), windy.wind_speed.unwrap());
+    let at = |q: &str| {
+        c.records.iter().find(|r| r.row.quantity == q && r.row.pressure == windy.pressure).unwrap().value
+    };
+    assert_eq!((at("eastward_wind"), at("northward_wind")), (u, v));
+
+    // Aircraft of 2009-01-23 12–15 UTC, all in the window ending 6 h after 09 UTC.
+    let air = assim_data::bufr::read(&data("perf_aircraft.bufr")).unwrap();
+    let opts_air =
+        ConvertOptions { start: assim_data::calendar::parse_iso("2009-01-23T09:00Z").unwrap(), ..opts };
+    let ca = convert(std::slice::from_ref(&air), &opts_air);
+    let n_wind = air.aircraft.iter().filter(|a| a.wind_direction.is_some() && a.wind_speed.is_some()).count();
+    assert_eq!(ca.counts().get(&("aircraft".into(), "air_temperature".into())), Some(&6693));
+    assert_eq!(ca.counts().get(&("aircraft".into(), "northward_wind".into())), Some(&n_wind));
+    assert!(ca.records.iter().all(|r| r.time_hours == 6.0 && r.row.pressure >= 5000.0));
+
+    // The T21 L10 bed reads the file (its records on the run's first analysis time).
+    let dir = scratch("obsfile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("temp.csv");
+    std::fs::write(&file, c.to_csv()).unwrap();
+    let exp_dir = experiments_dir();
+    let text = std::fs::read_to_string(exp_dir.join("pe_t21_osse.toml")).unwrap();
+    let body = text.split("[observing]").next().unwrap();
+    let methods = &text[text.find("[[methods]]").unwrap()..];
+    let exp = format!("{body}[observing]\nfile = {:?}\n\n{methods}", file.to_str().unwrap());
+    let parsed = assim_core::experiment::Experiment::parse_in(&exp, "real.toml", &exp_dir).unwrap();
+    assert_eq!(parsed.bed.field_grid().unwrap().modalities, vec!["radiosonde".to_string()]);
+    // Reports 6 h after the start need a run with an analysis at 6 h; one starting 6 h later
+    // has its first at 12 h and refuses them.
+    let later = c.to_csv().replace("\n6,", "\n3,");
+    std::fs::write(&file, later).unwrap();
+    let e =
+        assim_core::experiment::Experiment::parse_in(&exp, "real.toml", &exp_dir).unwrap_err().to_string();
+    assert!(e.contains("observing.file") && e.contains("not an analysis time"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,7 +13,9 @@ mod observing;
 mod structure;
 mod twin;
 
-pub use observing::{ImageryConfig, ObservingConfig, RadiosondesConfig, SounderConfig, StationsConfig};
+pub use observing::{
+    ImageryConfig, ObservingConfig, RadiosondesConfig, Row, SounderConfig, StationsConfig, System,
+};
 pub use twin::{PeTwin, PeWindow};
 
 use std::any::Any;
