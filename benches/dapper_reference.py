@@ -30,6 +30,7 @@ if sys.argv[1:] == ["l96"]:
         da.EnKF("PertObs", N=40, infl=1.06),
         da.EnKF("PertObs", N=28, infl=1.08),
         da.EnKF("DEnKF", N=40, infl=1.01),
+        da.EnKF_N(N=24, xN=2, rot=True),
         da.LETKF(N=40, loc_rad=4, infl=1.02, rot=True),
         da.LETKF(N=7, loc_rad=4, infl=1.04, rot=True),
     ]
@@ -43,6 +44,7 @@ elif sys.argv[1:] == ["l63"]:
         da.ExtKF(infl=90),
         da.EnKF("Sqrt", N=10, infl=1.02, rot=True),
         da.EnKF("PertObs", N=100, infl=1.0),
+        da.EnKF_N(N=10, rot=True),
         da.PartFilt(N=100, reg=2.4, NER=0.3),
         da.PartFilt(N=800, reg=0.9, NER=0.2),
     ]

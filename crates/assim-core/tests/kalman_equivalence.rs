@@ -1,7 +1,7 @@
 //! Equivalence checks that cannot pass by accident: on a linear-Gaussian problem the
 //! Kalman filter is exact, and ensemble filters must converge to it as N grows.
 
-use assim_core::classical::{Assimilator, EnKF, EnKFUpdate, Estimate, ExtKF, Gaussian, Setup};
+use assim_core::classical::{Assimilator, EnKF, EnKFN, EnKFUpdate, Estimate, ExtKF, Gaussian, Setup};
 use assim_core::dynamics::{LinearModel, Model};
 use assim_core::obs::{ObsOperator, PartialIdentity};
 use assim_core::rng::{normal, stream};
@@ -93,6 +93,24 @@ fn etkf_with_large_ensemble_is_the_kalman_filter() {
     let (dm320, dv320) = compare(&mut enkf, 320);
     assert!(dm320 < 1e-5 && dv320 < 1e-8, "mean diff {dm320:e} σ, var diff {dv320:e}");
     assert!(dm160 / dm320 > 10.0, "the difference must decay geometrically: {dm160:e} → {dm320:e}");
+}
+
+#[test]
+fn enkf_n_with_a_large_ensemble_is_the_kalman_filter() {
+    // EnKF-N's inflation is the mode of its hyperprior posterior; as N grows the hyperprior
+    // concentrates on no inflation and the innovation's pull on l fades like P/N, so the
+    // filter becomes the ETKF and hence the KF. N = 2000 (P = 2): l within ~1e-3 of 1 each
+    // cycle, so the analysis stays within a few thousandths of a σ of the KF. At N = 10 the
+    // inflation is O(10 %) and the filter is measurably not the KF (the check has teeth).
+    let mut big = EnKFN::new(2000, 1.0, 0.0, 1.0, false);
+    let (dm, dv) = compare(&mut big, 160);
+    eprintln!("EnKF-N N=2000: mean diff {dm:e} σ, var diff {dv:e}, last l = {}", big.last_inflation);
+    assert!(dm < 0.01 && dv < 0.02, "mean diff {dm} σ, var diff {dv}");
+    assert!((big.last_inflation - 1.0).abs() < 5e-3, "{}", big.last_inflation);
+    let mut small = EnKFN::new(10, 1.0, 0.0, 1.0, false);
+    let (dm, dv) = compare(&mut small, 160);
+    eprintln!("EnKF-N N=10: mean diff {dm:e} σ, var diff {dv:e}, last l = {}", small.last_inflation);
+    assert!(dm > 0.05 || dv > 0.1, "N = 10 should not match the KF: {dm} {dv}");
 }
 
 #[test]

@@ -18,6 +18,7 @@ macro_rules! ensemble_accessors {
 
 mod climatology;
 mod enkf;
+mod enkf_n;
 mod ensemble;
 mod extkf;
 mod free_run;
@@ -31,6 +32,7 @@ pub use crate::assimilator::{
 };
 pub use climatology::{Climatology, ClimatologyConfig};
 pub use enkf::{EnKF, EnKFConfig, EnKFUpdate};
+pub use enkf_n::{EnKFN, EnKFNConfig};
 pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
 pub use extkf::{ExtKF, ExtKFConfig};
 pub use free_run::{FreeRun, FreeRunConfig};
@@ -47,6 +49,7 @@ pub fn registry() -> crate::experiment::MethodRegistry {
         .with::<Var3DConfig>()
         .with::<ExtKFConfig>()
         .with::<EnKFConfig>()
+        .with::<EnKFNConfig>()
         .with::<LETKFConfig>()
         .with::<FreeRunConfig>()
         .with::<PartFiltConfig>()

@@ -219,9 +219,7 @@ pub fn write_csv(path: &Path, records: &[Observation]) -> Result<(), AssimError>
 /// Reads and validates an observation file: every record is checked (finite time and value,
 /// latitude in [−90, 90], finite longitude, known variable and source, σ > 0, footprint ≥ 0).
 pub fn read_csv(path: &Path) -> Result<Vec<Observation>, AssimError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AssimError::Format { path: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
-    parse_csv(&text).map_err(|msg| AssimError::Format { path: path.to_path_buf(), msg })
+    crate::io::parse_text_file(path, parse_csv)
 }
 
 /// Parses observation CSV text; the error names the record and its line.

@@ -75,9 +75,7 @@ pub fn to_csv<'a>(records: impl Iterator<Item = (f64, &'a Row, f64)>) -> String 
 
 /// Reads and checks a file; the error names the file, the line and the field.
 pub fn read(path: &Path) -> Result<Vec<Record>, AssimError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AssimError::Format { path: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
-    parse(&text).map_err(|msg| AssimError::Format { path: path.to_path_buf(), msg })
+    crate::io::parse_text_file(path, parse)
 }
 
 /// Parses the file's text: the first bad record stops it, named with its line.
