@@ -22,6 +22,7 @@ mod enkf_n;
 mod ensemble;
 mod extkf;
 mod free_run;
+mod ienks;
 mod letkf;
 mod partfilt;
 mod spectral_var3d;
@@ -36,6 +37,7 @@ pub use enkf_n::{EnKFN, EnKFNConfig};
 pub use ensemble::{EnsembleTransform, etkf_transform, local_etkf, post_process};
 pub use extkf::{ExtKF, ExtKFConfig};
 pub use free_run::{FreeRun, FreeRunConfig};
+pub use ienks::{IEnKS, IEnKSConfig};
 pub use letkf::{LETKF, LETKFConfig};
 pub use partfilt::{PartFilt, PartFiltConfig};
 pub use spectral_var3d::SpectralVar3D;
@@ -50,6 +52,7 @@ pub fn registry() -> crate::experiment::MethodRegistry {
         .with::<ExtKFConfig>()
         .with::<EnKFConfig>()
         .with::<EnKFNConfig>()
+        .with::<IEnKSConfig>()
         .with::<LETKFConfig>()
         .with::<FreeRunConfig>()
         .with::<PartFiltConfig>()
