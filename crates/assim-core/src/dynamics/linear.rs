@@ -26,4 +26,17 @@ impl Model for LinearModel {
     fn step_jacobian(&self, _x: &[f64], _t: f64, _dt: f64) -> Option<Mat<f64>> {
         Some(self.m.clone())
     }
+
+    fn step_tangent(&self, x: &[f64], dx: &mut [f64], t: f64, dt: f64) -> bool {
+        let _ = x;
+        self.step(dx, t, dt);
+        true
+    }
+
+    fn step_adjoint(&self, _x: &[f64], lam: &mut [f64], _t: f64, _dt: f64) -> bool {
+        let n = lam.len();
+        let y: Vec<f64> = (0..n).map(|i| (0..n).map(|j| self.m[(j, i)] * lam[j]).sum()).collect();
+        lam.copy_from_slice(&y);
+        true
+    }
 }

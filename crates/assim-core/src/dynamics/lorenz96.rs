@@ -66,6 +66,28 @@ impl Tendency for Lorenz96 {
         Resolvent::Exponential
     }
 
+    /// `(J v)_i = (v_{i+1} − v_{i−2}) x_{i−1} + (x_{i+1} − x_{i−2}) v_{i−1} − v_i`.
+    fn tendency_tangent(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let n = self.nx;
+        for i in 0..n {
+            let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
+            out[i] = (v[ip1] - v[im2]) * x[im1] + (x[ip1] - x[im2]) * v[im1] - v[i];
+        }
+    }
+
+    /// `Jᵀ v`, scattering each row of [`Tendency::tendency_tangent`].
+    fn tendency_adjoint(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let n = self.nx;
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for i in 0..n {
+            let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
+            out[ip1] += x[im1] * v[i];
+            out[im2] -= x[im1] * v[i];
+            out[im1] += (x[ip1] - x[im2]) * v[i];
+            out[i] -= v[i];
+        }
+    }
+
     fn tendency_jacobian(&self, x: &[f64]) -> Mat<f64> {
         let n = self.nx;
         let mut j = Mat::zeros(n, n);

@@ -7,7 +7,7 @@ mod lorenz96;
 pub mod primitive;
 pub mod shallow_water;
 
-pub use integrate::rk4_step;
+pub use integrate::{rk4_adjoint, rk4_step, rk4_tangent};
 pub use linear::LinearModel;
 pub use lorenz63::Lorenz63;
 pub use lorenz96::Lorenz96;
@@ -57,6 +57,20 @@ pub trait Model: Send + Sync {
         let _ = (x, t, dt);
         None
     }
+
+    /// The tangent-linear of one step at `x`: `dx ← M'(x) dx` (4D-Var); `false` (and `dx`
+    /// untouched) for a model without one.
+    fn step_tangent(&self, x: &[f64], dx: &mut [f64], t: f64, dt: f64) -> bool {
+        let _ = (x, dx, t, dt);
+        false
+    }
+
+    /// The adjoint of [`Model::step_tangent`] at `x`: `λ ← M'(x)ᵀ λ`; `false` for a model
+    /// without one.
+    fn step_adjoint(&self, x: &[f64], lam: &mut [f64], t: f64, dt: f64) -> bool {
+        let _ = (x, lam, t, dt);
+        false
+    }
 }
 
 /// How the step Jacobian is built from the tendency Jacobian `J` (DAPPER's `integrate_TLM`).
@@ -79,6 +93,21 @@ pub trait Tendency: Send + Sync {
     /// Which resolvent [`Model::step_jacobian`] uses, as DAPPER does for this model.
     fn resolvent(&self) -> Resolvent {
         Resolvent::Euler
+    }
+    /// `out = ∂f/∂x(x) v` (default: through the dense Jacobian; override where the stencil is
+    /// cheaper).
+    fn tendency_tangent(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let j = self.tendency_jacobian(x);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0..v.len()).map(|k| j[(i, k)] * v[k]).sum();
+        }
+    }
+    /// `out = ∂f/∂x(x)ᵀ v` (default: through the dense Jacobian).
+    fn tendency_adjoint(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let j = self.tendency_jacobian(x);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0..v.len()).map(|k| j[(k, i)] * v[k]).sum();
+        }
     }
 }
 
@@ -105,5 +134,15 @@ impl<T: Tendency> Model for T {
             Resolvent::Euler => Mat::from_fn(n, n, |r, c| if r == c { 1.0 } else { 0.0 } + j[(r, c)]),
             Resolvent::Exponential => crate::linalg::expm(j.as_ref()),
         })
+    }
+
+    fn step_tangent(&self, x: &[f64], dx: &mut [f64], _t: f64, dt: f64) -> bool {
+        rk4_tangent(|x, d| self.tendency(x, d), |x, v, o| self.tendency_tangent(x, v, o), x, dx, dt);
+        true
+    }
+
+    fn step_adjoint(&self, x: &[f64], lam: &mut [f64], _t: f64, dt: f64) -> bool {
+        rk4_adjoint(|x, d| self.tendency(x, d), |x, v, o| self.tendency_adjoint(x, v, o), x, lam, dt);
+        true
     }
 }
