@@ -261,6 +261,9 @@ impl BedConfig for FieldsBedConfig {
                 self.nx()
             )),
             Need::StateObs => Some("the stations observe values interpolated between grid points".into()),
+            Need::ModelAdjoint => {
+                Some("the fields bed has no model to differentiate: its forecasts are the file's".into())
+            }
             Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,
         }
     }

@@ -37,6 +37,8 @@ pub enum Need {
     Grid,
     /// Observations of state components themselves, `y = x_i` (RePaint replaces them).
     StateObs,
+    /// A forecast model with a tangent-linear and an adjoint (4D-Var).
+    ModelAdjoint,
 }
 
 impl Need {
@@ -49,6 +51,7 @@ impl Need {
             Need::Localisation => "a localisation geometry",
             Need::Grid => "a spatial grid for its network",
             Need::StateObs => "observations of state components themselves",
+            Need::ModelAdjoint => "a forecast model with a tangent-linear and an adjoint",
         }
     }
 }

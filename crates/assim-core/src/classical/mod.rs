@@ -27,6 +27,7 @@ mod letkf;
 mod partfilt;
 mod spectral_var3d;
 mod static_gain;
+mod var4d;
 
 pub use crate::assimilator::{
     Assimilator, EnsembleFilter, Estimate, Gaussian, Setup, StateDistribution, weights_degenerate,
@@ -42,6 +43,7 @@ pub use letkf::{LETKF, LETKFConfig};
 pub use partfilt::{PartFilt, PartFiltConfig};
 pub use spectral_var3d::SpectralVar3D;
 pub use static_gain::{Background, OptInterpConfig, StaticGain, Var3DConfig};
+pub use var4d::{Var4D, Var4DConfig};
 
 /// The classical methods, one line per method.
 pub fn registry() -> crate::experiment::MethodRegistry {
@@ -49,6 +51,7 @@ pub fn registry() -> crate::experiment::MethodRegistry {
         .with::<ClimatologyConfig>()
         .with::<OptInterpConfig>()
         .with::<Var3DConfig>()
+        .with::<Var4DConfig>()
         .with::<ExtKFConfig>()
         .with::<EnKFConfig>()
         .with::<EnKFNConfig>()

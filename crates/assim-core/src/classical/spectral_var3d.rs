@@ -120,39 +120,16 @@ impl Assimilator for SpectralVar3D {
             }
             let mut rhs = vec![0.0; nc];
             lt(&target, &mut rhs, &mut hts)?;
-            let (mut q, mut lq) = (vec![0.0; nc], vec![0.0; nc]);
-            let mut apply_a =
-                |x: &[f64], out: &mut [f64], ys: &mut [f64], hts: &mut Vec<f64>| -> Result<(), AssimError> {
-                    l(x, ys)?;
-                    lt(ys, &mut lq, hts)?;
-                    for k in 0..nc {
-                        out[k] = x[k] + lq[k];
-                    }
-                    Ok(())
-                };
-            let mut r = rhs.clone();
-            if outer > 0 {
-                apply_a(&v, &mut q, &mut ys, &mut hts)?;
-                r.iter_mut().zip(&q).for_each(|(a, b)| *a -= b);
-            }
-            let mut dir = r.clone();
-            let (mut rr, r0) = (dot(&r, &r), dot(&rhs, &rhs).sqrt());
-            let mut it = 0;
-            while it < self.max_iter && rr.sqrt() > self.tol * r0 && r0 > 0.0 {
-                apply_a(&dir, &mut q, &mut ys, &mut hts)?;
-                let alpha = rr / dot(&dir, &q);
+            let mut lq = vec![0.0; nc];
+            let apply_a = |x: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+                l(x, &mut ys)?;
+                lt(&ys, &mut lq, &mut hts)?;
                 for k in 0..nc {
-                    v[k] += alpha * dir[k];
-                    r[k] -= alpha * q[k];
+                    out[k] = x[k] + lq[k];
                 }
-                let rr_new = dot(&r, &r);
-                let beta = rr_new / rr;
-                rr = rr_new;
-                for k in 0..nc {
-                    dir[k] = r[k] + beta * dir[k];
-                }
-                it += 1;
-            }
+                Ok(())
+            };
+            let it = crate::linalg::conjugate_gradient(apply_a, &rhs, &mut v, self.max_iter, self.tol)?;
             self.iterations += it;
             // A linear H's quadratic cost is its cost, ‖R^{-1/2} d − L v‖²; a nonlinear one's is
             // evaluated at the new guess.

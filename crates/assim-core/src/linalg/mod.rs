@@ -118,6 +118,42 @@ pub fn check_finite(a: MatRef<'_, f64>, what: &str) -> Result<(), AssimError> {
     Ok(())
 }
 
+/// Conjugate gradients on `A x = b` for a symmetric positive definite `A` given by its action
+/// `apply(v, out)`, from the `x` passed in, until the residual's norm is below `tol` × `‖b‖` or
+/// after `max_iter` iterations; returns the iterations taken. The variational methods' inner
+/// loop (their Hessians `I + LᵀL` have eigenvalues ≥ 1, so it converges fast and monotonically).
+pub fn conjugate_gradient(
+    mut apply: impl FnMut(&[f64], &mut [f64]) -> Result<(), AssimError>,
+    b: &[f64],
+    x: &mut [f64],
+    max_iter: usize,
+    tol: f64,
+) -> Result<usize, AssimError> {
+    let n = b.len();
+    let mut q = vec![0.0; n];
+    apply(x, &mut q)?;
+    let mut r: Vec<f64> = b.iter().zip(&q).map(|(b, q)| b - q).collect();
+    let mut dir = r.clone();
+    let (mut rr, b_norm) = (dot(&r, &r), dot(b, b).sqrt());
+    let mut it = 0;
+    while it < max_iter && rr.sqrt() > tol * b_norm && b_norm > 0.0 {
+        apply(&dir, &mut q)?;
+        let alpha = rr / dot(&dir, &q);
+        for k in 0..n {
+            x[k] += alpha * dir[k];
+            r[k] -= alpha * q[k];
+        }
+        let rr_new = dot(&r, &r);
+        let beta = rr_new / rr;
+        rr = rr_new;
+        for k in 0..n {
+            dir[k] = r[k] + beta * dir[k];
+        }
+        it += 1;
+    }
+    Ok(it)
+}
+
 /// Dot product with four independent partial sums, so the compiler can vectorise it
 /// (a plain `.sum()` must keep the sequential order of additions).
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {

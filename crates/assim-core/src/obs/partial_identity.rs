@@ -60,6 +60,14 @@ impl ObsOperator for PartialIdentity {
         Some(Mat::from_fn(self.indices.len(), self.nx, |p, j| if self.indices[p] == j { 1.0 } else { 0.0 }))
     }
 
+    fn adjoint(&self, y: &[f64], out: &mut [f64]) -> bool {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (yp, &i) in y.iter().zip(&self.indices) {
+            out[i] += yp;
+        }
+        true
+    }
+
     fn is_linear(&self) -> bool {
         true
     }
@@ -72,6 +80,19 @@ impl ObsOperator for PartialIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_adjoint_is_the_transpose() {
+        let h = PartialIdentity::new(5, vec![3, 0, 4]).unwrap();
+        let (x, y) = ([0.3, -1.0, 2.0, 0.7, 1.1], [2.0, -0.5, 0.25]);
+        let (mut hx, mut hty) = (vec![0.0; 3], vec![9.0; 5]);
+        h.apply(&x, &mut hx);
+        assert!(h.adjoint(&y, &mut hty));
+        let lhs: f64 = hx.iter().zip(&y).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(&hty).map(|(a, b)| a * b).sum();
+        assert_eq!(lhs, rhs);
+        assert_eq!(hty, vec![-0.5, 0.0, 0.0, 2.0, 0.25]);
+    }
 
     #[test]
     fn rejects_out_of_range_and_duplicates() {

@@ -196,6 +196,10 @@ impl BedConfig for PeBedConfig {
                  Var3D, which relinearises them, or the LETKF)"
                     .into(),
             ),
+            Need::ModelAdjoint => Some(
+                "the primitive-equation model's tangent-linear and adjoint are not built (4D-Var runs on Lorenz-96)"
+                    .into(),
+            ),
             Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,
         }
     }
