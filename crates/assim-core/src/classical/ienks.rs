@@ -24,6 +24,7 @@ use faer::{Mat, MatRef};
 
 use super::enkf_n::hyperprior_coefficients;
 use super::ensemble::{normalised_obs_anomalies, post_process};
+use super::window::SlidingWindow;
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::bed::{BedConfig, Need};
@@ -49,10 +50,8 @@ pub struct IEnKS {
     pub rot: bool,
     /// The control ensemble at the window's start (`Nx × N`).
     start: Mat<f64>,
-    /// The window's cycles after its start: `(t0, steps)` of each forecast.
-    segments: Vec<(f64, usize)>,
-    /// Analyses so far.
-    analyses: usize,
+    /// The window's cycles after its start.
+    window: SlidingWindow,
     /// The estimate scored now: the forecast, then the analysis.
     current: Mat<f64>,
     /// Gauss–Newton iterations over all analyses (a diagnostic).
@@ -79,8 +78,7 @@ impl IEnKS {
             infl,
             rot,
             start: Mat::zeros(0, 0),
-            segments: Vec::new(),
-            analyses: 0,
+            window: SlidingWindow::new(lag),
             current: Mat::zeros(0, 0),
             iterations: 0,
         }
@@ -88,7 +86,7 @@ impl IEnKS {
 
     /// The window's control ensemble `x̄₀ + X₀ G` run through the window's cycles.
     fn run_window(&self, setup: &Setup<'_>, e: &mut Mat<f64>) {
-        for &(t0, steps) in &self.segments {
+        for &(t0, steps) in self.window.segments() {
             setup.model.advance_ensemble(e, t0, setup.dt, steps);
         }
     }
@@ -109,14 +107,13 @@ impl Assimilator for IEnKS {
     fn initialise(&mut self, setup: &Setup<'_>, rng: &mut AssimRng) -> Result<(), AssimError> {
         self.start = setup.x0.sample(self.n, rng)?;
         self.current = self.start.clone();
-        self.segments.clear();
-        self.analyses = 0;
+        self.window.reset();
         self.iterations = 0;
         Ok(())
     }
 
     fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
-        self.segments.push((t0, steps));
+        self.window.push(t0, steps);
         let mut e = self.start.clone();
         self.run_window(setup, &mut e);
         self.current = e;
@@ -188,9 +185,7 @@ impl Assimilator for IEnKS {
         let g = Mat::from_fn(n, n, |i, j| w[i] + t[(i, j)]);
         let mut smoothed = transformed(x0_anom.as_ref(), &x0_mean, g.as_ref());
         post_process(&mut smoothed, self.infl, self.rot, rng);
-        self.analyses += 1;
-        if self.analyses >= self.lag {
-            let (t0, steps) = self.segments.remove(0);
+        if let Some((t0, steps)) = self.window.after_analysis() {
             setup.model.advance_ensemble(&mut smoothed, t0, setup.dt, steps);
         }
         self.start = smoothed;
@@ -202,7 +197,7 @@ impl Assimilator for IEnKS {
     }
 
     fn diagnostics(&self) -> Vec<(&'static str, f64)> {
-        vec![("iterations_per_analysis", self.iterations as f64 / self.analyses.max(1) as f64)]
+        vec![("iterations_per_analysis", self.iterations as f64 / self.window.analyses().max(1) as f64)]
     }
 }
 
@@ -263,16 +258,7 @@ impl Method for IEnKSConfig {
         }
         check.ensemble_size("n", self.n)?;
         check.inflation("infl", self.infl)?;
-        if self.lag == 0 {
-            return Err(check.error("lag", "must be ≥ 1 (the window's cycles; 1 is the iterative EnKF)"));
-        }
-        let analyses = check.chrono.n_obs_times();
-        if self.lag > analyses {
-            return Err(check.error(
-                "lag",
-                format!("a window of {} cycles is longer than the run's {analyses} analyses", self.lag),
-            ));
-        }
+        super::window::check_lag(check, self.lag)?;
         if self.n_iter == 0 {
             return Err(check.error("n_iter", "must be ≥ 1"));
         }
@@ -318,12 +304,12 @@ mod tests {
             f.initialise(&setup, &mut rng).unwrap();
             for j in 1..=7 {
                 f.forecast(&setup, (j - 1) as f64, 1).unwrap();
-                assert_eq!(f.segments.len(), j.min(lag), "lag {lag}, forecast {j}");
+                assert_eq!(f.window.segments().len(), j.min(lag), "lag {lag}, forecast {j}");
                 f.analyse(&setup, &[0.3], j as f64, &mut rng).unwrap();
-                assert_eq!(f.segments.len(), j.min(lag - 1), "lag {lag}, analysis {j}");
+                assert_eq!(f.window.segments().len(), j.min(lag - 1), "lag {lag}, analysis {j}");
                 // The first waiting cycle starts at the window's start.
                 let start = (j + 1).saturating_sub(lag) as f64;
-                assert_eq!(f.segments.first().map(|s| s.0), (j.min(lag - 1) > 0).then_some(start));
+                assert_eq!(f.window.segments().first().map(|s| s.0), (j.min(lag - 1) > 0).then_some(start));
             }
         }
     }

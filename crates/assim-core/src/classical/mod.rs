@@ -28,6 +28,7 @@ mod partfilt;
 mod spectral_var3d;
 mod static_gain;
 mod var4d;
+mod window;
 
 pub use crate::assimilator::{
     Assimilator, EnsembleFilter, Estimate, Gaussian, Setup, StateDistribution, weights_degenerate,

@@ -13,6 +13,7 @@
 
 use faer::Mat;
 
+use super::window::SlidingWindow;
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::bed::{BedConfig, Need};
@@ -36,8 +37,7 @@ pub struct Var4D {
     pub cg_tol: f64,
     b_sqrt: Mat<f64>,
     start: Vec<f64>,
-    segments: Vec<(f64, usize)>,
-    analyses: usize,
+    window: SlidingWindow,
     current: Vec<f64>,
     outer_loops: usize,
     cg_iterations: usize,
@@ -55,17 +55,11 @@ impl Var4D {
             cg_tol,
             b_sqrt: Mat::zeros(0, 0),
             start: Vec::new(),
-            segments: Vec::new(),
-            analyses: 0,
+            window: SlidingWindow::new(lag),
             current: Vec::new(),
             outer_loops: 0,
             cg_iterations: 0,
         }
-    }
-
-    /// The window's model steps `(t, dt)`, in order.
-    fn steps(&self, dt: f64) -> Vec<f64> {
-        self.segments.iter().flat_map(|&(t0, k)| (0..k).map(move |s| t0 + s as f64 * dt)).collect()
     }
 
     fn b_half(&self, v: &[f64], out: &mut [f64]) {
@@ -126,8 +120,7 @@ impl Assimilator for Var4D {
         self.b_sqrt = crate::linalg::sym_fn(&d, v.as_ref(), |l| (xb * l.max(0.0)).sqrt());
         self.start = setup.x0.mean().to_vec();
         self.current = self.start.clone();
-        self.segments.clear();
-        self.analyses = 0;
+        self.window.reset();
         let mut probe = vec![0.0; self.start.len()];
         if !setup.model.step_tangent(&self.start, &mut probe, 0.0, setup.dt) {
             return Err(no_adjoint());
@@ -136,8 +129,8 @@ impl Assimilator for Var4D {
     }
 
     fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
-        self.segments.push((t0, steps));
-        let times = self.steps(setup.dt);
+        self.window.push(t0, steps);
+        let times = self.window.step_times(setup.dt);
         self.current = trajectory(setup, &self.start, &times).pop().expect("a trajectory has its start");
         Ok(())
     }
@@ -152,7 +145,7 @@ impl Assimilator for Var4D {
         let nx = self.start.len();
         let p = y.len();
         let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
-        let times = self.steps(setup.dt);
+        let times = self.window.step_times(setup.dt);
         let mut w = vec![0.0; nx];
         let mut dw = vec![0.0; nx];
         let mut traj = Vec::new();
@@ -218,9 +211,7 @@ impl Assimilator for Var4D {
         let mut smoothed = vec![0.0; nx];
         self.b_half(&w, &mut smoothed);
         smoothed.iter_mut().zip(&self.start).for_each(|(a, b)| *a += b);
-        self.analyses += 1;
-        if self.analyses >= self.lag {
-            let (t0, steps) = self.segments.remove(0);
+        if let Some((t0, steps)) = self.window.after_analysis() {
             setup.model.advance(&mut smoothed, t0, setup.dt, steps);
         }
         self.start = smoothed;
@@ -232,7 +223,7 @@ impl Assimilator for Var4D {
     }
 
     fn diagnostics(&self) -> Vec<(&'static str, f64)> {
-        let n = self.analyses.max(1) as f64;
+        let n = self.window.analyses().max(1) as f64;
         vec![
             ("outer_loops_per_analysis", self.outer_loops as f64 / n),
             ("cg_iterations_per_outer_loop", self.cg_iterations as f64 / self.outer_loops.max(1) as f64),
@@ -290,16 +281,7 @@ impl Method for Var4DConfig {
     }
     fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
         check.positive("xb", self.xb)?;
-        if self.lag == 0 {
-            return Err(check.error("lag", "must be ≥ 1 (the window's cycles)"));
-        }
-        let analyses = check.chrono.n_obs_times();
-        if self.lag > analyses {
-            return Err(check.error(
-                "lag",
-                format!("a window of {} cycles is longer than the run's {analyses} analyses", self.lag),
-            ));
-        }
+        super::window::check_lag(check, self.lag)?;
         if self.n_iter == 0 || self.cg_max_iter == 0 {
             return Err(check.error("n_iter", "n_iter and cg_max_iter must be ≥ 1"));
         }

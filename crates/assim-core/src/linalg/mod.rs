@@ -122,6 +122,8 @@ pub fn check_finite(a: MatRef<'_, f64>, what: &str) -> Result<(), AssimError> {
 /// `apply(v, out)`, from the `x` passed in, until the residual's norm is below `tol` × `‖b‖` or
 /// after `max_iter` iterations; returns the iterations taken. The variational methods' inner
 /// loop (their Hessians `I + LᵀL` have eigenvalues ≥ 1, so it converges fast and monotonically).
+/// Its inner products sum in order (not [`dot`]'s four partial sums): the operator applications
+/// dominate the cost, and the 3D-Var runs pinned before it was shared keep their numbers.
 pub fn conjugate_gradient(
     mut apply: impl FnMut(&[f64], &mut [f64]) -> Result<(), AssimError>,
     b: &[f64],
@@ -129,6 +131,7 @@ pub fn conjugate_gradient(
     max_iter: usize,
     tol: f64,
 ) -> Result<usize, AssimError> {
+    let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
     let n = b.len();
     let mut q = vec![0.0; n];
     apply(x, &mut q)?;
