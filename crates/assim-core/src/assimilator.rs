@@ -119,11 +119,15 @@ pub enum Estimate<'a> {
 }
 
 impl Estimate<'_> {
-    /// The estimate's mean state (the ensemble mean, unweighted; or the state).
+    /// The estimate's mean state: the state, or the ensemble's mean (weighted by a particle
+    /// filter's importance weights where it has them, as the scores weigh it).
     pub fn mean(&self) -> Vec<f64> {
         match *self {
             Estimate::State { mean, .. } => mean.to_vec(),
-            Estimate::Ensemble { members, .. } => {
+            Estimate::Ensemble { members, weights: Some(w) } => (0..members.nrows())
+                .map(|i| (0..members.ncols()).map(|j| w[j] * members[(i, j)]).sum())
+                .collect(),
+            Estimate::Ensemble { members, weights: None } => {
                 let n = members.ncols() as f64;
                 (0..members.nrows())
                     .map(|i| (0..members.ncols()).map(|j| members[(i, j)]).sum::<f64>() / n)
@@ -206,4 +210,26 @@ impl<F: EnsembleFilter> Assimilator for F {
 /// (DAPPER's `weight_degeneracy`: `1 − max w < 1e-10`).
 pub fn weights_degenerate(w: &[f64]) -> bool {
     1.0 - w.iter().cloned().fold(0.0, f64::max) < 1e-10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A particle filter's mean is its weighted mean, as its scores have it.
+    #[test]
+    fn an_ensemble_mean_honours_importance_weights() {
+        let members = Mat::from_fn(2, 3, |i, j| (i * 10 + j) as f64);
+        let w = [0.5, 0.25, 0.25];
+        let weighted = Estimate::Ensemble { members: members.as_ref(), weights: Some(&w) }.mean();
+        assert_eq!(weighted, vec![0.75, 10.75]);
+        let plain = Estimate::Ensemble { members: members.as_ref(), weights: None }.mean();
+        assert_eq!(plain, vec![1.0, 11.0]);
+        let scored = crate::metrics::score(
+            &Estimate::Ensemble { members: members.as_ref(), weights: Some(&w) },
+            &weighted,
+            false,
+        );
+        assert!(scored.rmse.abs() < 1e-15, "the scores and the mean agree");
+    }
 }
