@@ -12,13 +12,36 @@ use faer::Mat;
 /// A 4-variable linear model: two slowly growing rotations coupled weakly, observed on
 /// variables 0 and 2 with R = 0.5 I. Observable, unstable (|eig| ≈ 1.04), so the filter
 /// matters, and the KF forgets its initial covariance within tens of cycles.
-fn problem() -> (LinearModel, PartialIdentity, Vec<f64>, Gaussian) {
+struct Problem {
+    model: LinearModel,
+    obs: PartialIdentity,
+    obs_var: Vec<f64>,
+    x0: Gaussian,
+    clim: Gaussian,
+}
+
+fn problem() -> Problem {
     let (c, s) = (0.3f64.cos() * 1.04, 0.3f64.sin() * 1.04);
     let m = [[c, -s, 0.05, 0.0], [s, c, 0.0, 0.0], [0.0, 0.05, c, s], [0.0, 0.0, -s, c]];
     let model = LinearModel { m: Mat::from_fn(4, 4, |i, j| m[i][j]) };
     let obs = PartialIdentity::new(4, vec![0, 2]).unwrap();
     let x0 = Gaussian::isotropic(vec![1.0, 0.0, -1.0, 0.5], 1.0);
-    (model, obs, vec![0.5, 0.5], x0)
+    Problem { model, obs, obs_var: vec![0.5, 0.5], clim: x0.clone(), x0 }
+}
+
+impl Problem {
+    /// The methods' view: unit time step, the climatology as given.
+    fn setup(&self) -> Setup<'_> {
+        Setup {
+            model: &self.model,
+            dt: 1.0,
+            obs: &self.obs,
+            obs_var: &self.obs_var,
+            x0: &self.x0,
+            climatology: &self.clim,
+            localizer: None,
+        }
+    }
 }
 
 fn mean_and_var(est: &Estimate<'_>) -> (Vec<f64>, Vec<f64>) {
@@ -43,17 +66,9 @@ fn mean_and_var(est: &Estimate<'_>) -> (Vec<f64>, Vec<f64>) {
 /// mean difference and the largest relative variance difference over the last 20 cycles,
 /// in units of the KF's analysis standard deviation.
 fn compare(enkf: &mut dyn Assimilator, cycles: usize) -> (f64, f64) {
-    let (model, obs, obs_var, x0) = problem();
-    let clim = x0.clone();
-    let setup = Setup {
-        model: &model,
-        dt: 1.0,
-        obs: &obs,
-        obs_var: &obs_var,
-        x0: &x0,
-        climatology: &clim,
-        localizer: None,
-    };
+    let p = problem();
+    let (model, obs, obs_var, x0) = (&p.model, &p.obs, p.obs_var.as_slice(), &p.x0);
+    let setup = p.setup();
     let mut kf = ExtKF::new(1.0);
     let mut rng = stream(42, "kf-test");
     kf.initialise(&setup, &mut rng).unwrap();
@@ -65,7 +80,7 @@ fn compare(enkf: &mut dyn Assimilator, cycles: usize) -> (f64, f64) {
         model.step(&mut truth, t - 1.0, 1.0);
         let mut y = vec![0.0; 2];
         obs.apply(&truth, &mut y);
-        y.iter_mut().zip(&obs_var).for_each(|(v, r)| *v += r.sqrt() * normal(&mut rng));
+        y.iter_mut().zip(obs_var).for_each(|(v, r)| *v += r.sqrt() * normal(&mut rng));
         kf.forecast(&setup, t - 1.0, 1).unwrap();
         enkf.forecast(&setup, t - 1.0, 1).unwrap();
         kf.analyse(&setup, &y, t, &mut rng).unwrap();
@@ -123,17 +138,9 @@ fn ienks_on_a_linear_model_is_the_etkf_whatever_its_window_and_iterations() {
     // count, to rounding. A wrong de-conditioning or linearised final increment breaks this by
     // O(0.1 σ) within a few cycles (the latter scaled by 0.9: 0.4 σ); the window's
     // bookkeeping, which a linear model cannot see, is tested beside the method.
-    let (model, obs, obs_var, x0) = problem();
-    let clim = x0.clone();
-    let setup = Setup {
-        model: &model,
-        dt: 1.0,
-        obs: &obs,
-        obs_var: &obs_var,
-        x0: &x0,
-        climatology: &clim,
-        localizer: None,
-    };
+    let p = problem();
+    let (model, obs, obs_var, x0) = (&p.model, &p.obs, p.obs_var.as_slice(), &p.x0);
+    let setup = p.setup();
     for (lag, n_iter) in [(1, 1), (1, 4), (2, 3), (3, 2)] {
         let mut etkf = EnKF::new(EnKFUpdate::Sqrt, 8, 1.0, false);
         let mut ienks = IEnKS::new(8, lag, n_iter, 0.0, None, 1.0, false);
@@ -147,7 +154,7 @@ fn ienks_on_a_linear_model_is_the_etkf_whatever_its_window_and_iterations() {
             model.step(&mut truth, t - 1.0, 1.0);
             let mut y = vec![0.0; 2];
             obs.apply(&truth, &mut y);
-            y.iter_mut().zip(&obs_var).for_each(|(v, r)| *v += r.sqrt() * normal(&mut rng));
+            y.iter_mut().zip(obs_var).for_each(|(v, r)| *v += r.sqrt() * normal(&mut rng));
             etkf.forecast(&setup, t - 1.0, 1).unwrap();
             ienks.forecast(&setup, t - 1.0, 1).unwrap();
             let (fe, _) = mean_and_var(&etkf.estimate());
@@ -172,20 +179,13 @@ fn var4d_on_a_linear_model_is_the_blue_of_its_window() {
     // propagator, and its analysis at the observation time is M(x₀ + δx₀). Checked against
     // that formula in dense algebra over two analyses of a two-cycle window (the second
     // starts from the first's smoothed state), for 1 and 3 outer loops (one is exact).
-    let (model, obs, obs_var, x0) = problem();
-    let clim = Gaussian {
+    let mut p = problem();
+    p.clim = Gaussian {
         mean: vec![0.0; 4],
         cov: Mat::from_fn(4, 4, |i, j| if i == j { 2.0 } else { 0.3 / (1.0 + (i as f64 - j as f64).abs()) }),
     };
-    let setup = Setup {
-        model: &model,
-        dt: 1.0,
-        obs: &obs,
-        obs_var: &obs_var,
-        x0: &x0,
-        climatology: &clim,
-        localizer: None,
-    };
+    let (model, obs, obs_var, x0, clim) = (&p.model, &p.obs, p.obs_var.as_slice(), &p.x0, &p.clim);
+    let setup = p.setup();
     let xb = 0.5;
     let b = &clim.cov * faer::Scale(xb);
     let h = obs.matrix().unwrap();
