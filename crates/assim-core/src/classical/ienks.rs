@@ -36,8 +36,6 @@ use crate::rng::AssimRng;
 pub struct IEnKS {
     /// Ensemble size `N`.
     pub n: usize,
-    /// Cycles in the window (≥ 1; 1 is the iterative EnKF).
-    pub lag: usize,
     /// Largest number of Gauss–Newton iterations per analysis.
     pub n_iter: usize,
     /// Stop when `Δw·Δw < wtol · N` (0: always `n_iter` iterations).
@@ -71,7 +69,6 @@ impl IEnKS {
     ) -> Self {
         IEnKS {
             n,
-            lag,
             n_iter,
             wtol,
             xn,

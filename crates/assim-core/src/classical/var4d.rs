@@ -25,8 +25,6 @@ use crate::rng::AssimRng;
 pub struct Var4D {
     /// Factor on the climatological covariance.
     pub xb: f64,
-    /// Cycles in the window (≥ 1).
-    pub lag: usize,
     /// Largest number of outer loops (Gauss–Newton steps) per analysis.
     pub n_iter: usize,
     /// Stop the outer loops when `Δw·Δw < wtol · Nx` (0: always `n_iter`).
@@ -48,7 +46,6 @@ impl Var4D {
     pub fn new(xb: f64, lag: usize, n_iter: usize, wtol: f64, cg_max_iter: usize, cg_tol: f64) -> Self {
         Var4D {
             xb,
-            lag,
             n_iter,
             wtol,
             cg_max_iter,
@@ -130,8 +127,11 @@ impl Assimilator for Var4D {
 
     fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
         self.window.push(t0, steps);
-        let times = self.window.step_times(setup.dt);
-        self.current = trajectory(setup, &self.start, &times).pop().expect("a trajectory has its start");
+        // The forecast needs only the window's end, not its trajectory.
+        self.current = self.start.clone();
+        for &(t0, steps) in self.window.segments() {
+            setup.model.advance(&mut self.current, t0, setup.dt, steps);
+        }
         Ok(())
     }
 

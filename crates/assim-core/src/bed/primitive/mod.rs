@@ -266,9 +266,8 @@ fn check_records(
     let window_h = chrono.dko as f64 * chrono.dt / 3600.0;
     let n = chrono.n_obs_times();
     for (i, r) in records.iter().enumerate() {
-        let k = r.time_hours / window_h;
         let record = i + 1;
-        if (k - k.round()).abs() > 1e-6 || k.round() < 1.0 || k.round() > n as f64 {
+        if observation_file::analysis_index(r.time_hours, window_h).is_none_or(|k| k > n) {
             return Err(format!(
                 "record {record}: time_hours {} is not an analysis time of the run ({window_h} h, {}, …, {} h)",
                 r.time_hours,

@@ -138,6 +138,25 @@ fn parse_record(line: &str) -> Result<Record, String> {
     Ok(Record { time_hours, row, value })
 }
 
+/// The analysis (1, 2, …) whose window ends at `time_hours`, for windows of `window_h` hours, or
+/// `None` if that is not an analysis time (to within 1e-6 of a window).
+pub fn analysis_index(time_hours: f64, window_h: f64) -> Option<usize> {
+    let k = time_hours / window_h;
+    ((k - k.round()).abs() <= 1e-6 && k.round() >= 1.0).then(|| k.round() as usize)
+}
+
+/// The records grouped by analysis: entry `ko` holds those of analysis `ko + 1`, for `n`
+/// analyses; records at no analysis time of the run are left out (validation refuses them).
+pub fn by_analysis(records: &[Record], window_h: f64, n: usize) -> Vec<Vec<&Record>> {
+    let mut out = vec![Vec::new(); n];
+    for r in records {
+        if let Some(k) = analysis_index(r.time_hours, window_h).filter(|&k| k <= n) {
+            out[k - 1].push(r);
+        }
+    }
+    out
+}
+
 /// Why a record cannot be assimilated from a file on σ levels `levels`, if it cannot: a
 /// quantity its system does not report, a sounder or imagery record, a level above the model.
 pub fn unusable(r: &Record, levels: &SigmaLevels) -> Option<String> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::PeBedConfig;
-use super::observation_file::{self, Record};
+use super::observation_file;
 use super::observing::{Network, Row, System};
 use crate::AssimError;
 use crate::assimilator::StateDistribution;
@@ -126,16 +126,13 @@ impl PeTwin {
             System::ALL.iter().map(|&sys| (sys, sys.stream(seed, "observation errors"))).collect();
         let window_s = chrono.dko as f64 * dt;
         let window_h = window_s / 3600.0;
+        let file_windows =
+            cfg.records.as_ref().map(|r| observation_file::by_analysis(r, window_h, chrono.n_obs_times()));
         let mut windows = Vec::with_capacity(chrono.n_obs_times());
         for ko in 0..chrono.n_obs_times() {
-            let (op, rows, y) = match &cfg.records {
+            let (op, rows, y) = match &file_windows {
                 // An observation file: its records of this window, as they are.
-                Some(records) => {
-                    let t = (ko + 1) as f64 * window_h;
-                    let of: Vec<&Record> =
-                        records.iter().filter(|r| (r.time_hours - t).abs() < 1e-6 * window_h).collect();
-                    observation_file::window(&of, layout, &levels, &grid)?
-                }
+                Some(by_window) => observation_file::window(&by_window[ko], layout, &levels, &grid)?,
                 None => {
                     let (op, rows) = net.window(&grid, (ko + 1) as f64 * window_s, window_s)?;
                     let mut y = vec![0.0; op.n_obs()];
