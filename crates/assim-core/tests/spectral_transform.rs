@@ -144,3 +144,58 @@ fn transform_rejects_grids_that_cannot_hold_the_truncation() {
     assert!(SpectralTransform::new(50, 1.0).is_err());
     assert!(SpectralTransform::new(21, -1.0).is_err());
 }
+
+/// `⟨a, b⟩` of spectral fields as real vectors, each `(re, im)` two numbers.
+fn spec_dot(a: &[Complex64], b: &[Complex64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x.re * y.re + x.im * y.im).sum()
+}
+
+fn random_grid(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = stream(seed, "spectral-adjoint-test");
+    let mut g = vec![0.0; n];
+    fill_normal(&mut rng, &mut g);
+    g
+}
+
+/// The dot-product test of the four transposes 4D-Var's adjoint model is built from:
+/// `⟨L x, y⟩ = ⟨x, Lᵀ y⟩` for random `x`, `y`. Both sides are sums of ~10⁴ products of O(1)
+/// numbers whose rounding errors are ~1e-16 each, so 1e-12 relative leaves a wide margin above
+/// rounding while any wrong factor (a missing `c_m = 2`, a sign of `i·m`) shows as O(1).
+#[test]
+fn transform_adjoints_pass_the_dot_product_test() {
+    for t in [21, 42] {
+        let sht = SpectralTransform::new(t, A).unwrap();
+        let tr = *sht.truncation();
+        let n = sht.grid().len();
+        let (a, b) = (random_spec(&tr, 1), random_spec(&tr, 2));
+        let (g1, g2) = (random_grid(n, 3), random_grid(n, 4));
+        let rel = |l: f64, r: f64| (l - r).abs() / l.abs().max(r.abs());
+
+        // Synthesis and analysis.
+        let l = dot(&sht.synthesis(&a), &g1);
+        let r = spec_dot(&a, &sht.synthesis_adjoint(&g1));
+        assert!(rel(l, r) < 1e-12, "T{t} synthesis: {l} vs {r}");
+        let l = spec_dot(&sht.analysis(&g1), &a);
+        let r = dot(&g1, &sht.analysis_adjoint(&a));
+        assert!(rel(l, r) < 1e-12, "T{t} analysis: {l} vs {r}");
+
+        // Winds from vorticity and divergence, and back.
+        let (u, v) = sht.uv_from_vor_div(&a, &b);
+        let l = dot(&u, &g1) + dot(&v, &g2);
+        // Random winds and weights cancel in this sum by a factor ≈ 300 at T21: the bound is
+        // relative to the sum of the products' sizes.
+        let scale: f64 = u.iter().zip(&g1).chain(v.iter().zip(&g2)).map(|(x, y)| (x * y).abs()).sum();
+        let (za, da) = sht.uv_from_vor_div_adjoint(&g1, &g2);
+        let r = spec_dot(&a, &za) + spec_dot(&b, &da);
+        assert!((l - r).abs() < 1e-13 * scale, "T{t} winds: {l} vs {r}");
+        let (z, d) = sht.vor_div_from_uv(&g1, &g2);
+        let l = spec_dot(&z, &a) + spec_dot(&d, &b);
+        let (ua, va) = sht.vor_div_from_uv_adjoint(&a, &b);
+        let r = dot(&g1, &ua) + dot(&g2, &va);
+        assert!(rel(l, r) < 1e-12, "T{t} vorticity and divergence: {l} vs {r}");
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

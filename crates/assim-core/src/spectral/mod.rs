@@ -19,7 +19,7 @@ mod transform;
 
 pub use covariance::VarianceSpectra;
 pub use realfft::num_complex::Complex64;
-pub(crate) use transform::{Factor, Table, Term, Weighting};
+pub(crate) use transform::{Factor, Table, Term, Weighting, transpose_jobs};
 pub use transform::{PARALLEL_MIN_TRUNCATION, SpectralTransform};
 
 /// The triangular truncation `T`: coefficients `(m, n)` with `0 ≤ m ≤ n ≤ T`, stored m-major.

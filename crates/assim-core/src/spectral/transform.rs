@@ -51,6 +51,8 @@ pub(crate) enum Weighting {
     Scalar,
     /// `w_k / (1 − μ_k²)`: a component `(p cos φ)` of a vector field, for divergence and curl.
     Vector,
+    /// No weight: the plain sums `Σ_i g_i e^{−imλ_i}` that the transposes of the syntheses need.
+    Unit,
 }
 
 /// Spherical-harmonic transforms of triangular truncation `T` on its Gaussian grid, on a
@@ -195,6 +197,43 @@ impl SpectralTransform {
         (z, d)
     }
 
+    /// The transpose of [`Self::synthesis`] (grid → spectral), for adjoint models: each
+    /// coefficient pair `(re, im)` counts as two real numbers, the grid's values as one each.
+    pub fn synthesis_adjoint(&self, grid: &[f64]) -> Vec<Complex64> {
+        let job = [Term { field: 0, table: Table::P, factor: Factor::Real(1.0) }];
+        self.synthesize_adjoint(&[grid], 1, &[&job]).pop().expect("one field")
+    }
+
+    /// The transpose of [`Self::analysis`] (spectral → grid), in the real inner products of
+    /// [`Self::synthesis_adjoint`].
+    pub fn analysis_adjoint(&self, spec: &[Complex64]) -> Vec<f64> {
+        let job = [Term { field: 0, table: Table::P, factor: Factor::Real(1.0) }];
+        self.analyze_adjoint(&[spec], &[Weighting::Scalar], &[&job]).pop().expect("one field")
+    }
+
+    /// The transpose of [`Self::uv_from_vor_div`]: `(ζ̂, D̂)` from `(û, v̂)`.
+    pub fn uv_from_vor_div_adjoint(&self, u: &[f64], v: &[f64]) -> (Vec<Complex64>, Vec<Complex64>) {
+        let (mut uc, mut vc) = (u.to_vec(), v.to_vec());
+        self.divide_by_cos_lat(&mut uc);
+        self.divide_by_cos_lat(&mut vc);
+        let [u_job, v_job] = self.wind_terms(0, 1);
+        let mut out = self.synthesize_adjoint(&[&uc, &vc], 2, &[&u_job, &v_job]);
+        let chi = out.pop().expect("chi");
+        let psi = out.pop().expect("psi");
+        (self.tr.inverse_laplacian(&psi, self.radius), self.tr.inverse_laplacian(&chi, self.radius))
+    }
+
+    /// The transpose of [`Self::vor_div_from_uv`]: `(û, v̂)` from `(ζ̂, D̂)`.
+    pub fn vor_div_from_uv_adjoint(&self, vor: &[Complex64], div: &[Complex64]) -> (Vec<f64>, Vec<f64>) {
+        let [div_t, curl] = self.div_curl_terms(0, 1);
+        let mut out = self.analyze_adjoint(&[vor, div], &[Weighting::Vector, Weighting::Vector], &[&curl, &div_t]);
+        let mut v = out.pop().expect("v");
+        let mut u = out.pop().expect("u");
+        self.multiply_by_cos_lat(&mut u);
+        self.multiply_by_cos_lat(&mut v);
+        (u, v)
+    }
+
     /// The gradient `(∂f/(a cos φ ∂λ), ∂f/(a ∂φ))` of a spectral field, on the grid.
     pub fn gradient(&self, spec: &[Complex64]) -> (Vec<f64>, Vec<f64>) {
         let ia = 1.0 / self.radius;
@@ -294,6 +333,67 @@ impl SpectralTransform {
         let mut refs: Vec<&mut [Complex64]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
         self.legendre_analysis(&q, fields.len(), jobs, &mut refs);
         outs
+    }
+
+    /// The transpose of [`Self::synthesize`]: one spectral field per input coefficient field
+    /// (`n_coefs` of them) from one grid field per job. A synthesis sums `c_m Re(F_m e^{imλ})`
+    /// (`c_0 = 1`, `c_m = 2`), so its transpose is the unweighted analysis with each term's
+    /// factor transposed, times `c_m`.
+    pub(crate) fn synthesize_adjoint(
+        &self,
+        grids: &[&[f64]],
+        n_coefs: usize,
+        jobs: &[&[Term]],
+    ) -> Vec<Vec<Complex64>> {
+        let transposed = transpose_jobs(jobs, n_coefs);
+        let refs: Vec<&[Term]> = transposed.iter().map(|j| j.as_slice()).collect();
+        let mut out = self.analyze(grids, &vec![Weighting::Unit; grids.len()], &refs);
+        for spec in &mut out {
+            for (k, (m, _)) in self.tr.modes().enumerate() {
+                if m > 0 {
+                    spec[k] *= 2.0;
+                }
+            }
+        }
+        out
+    }
+
+    /// The transpose of [`Self::analyze`]: one grid field per analysed field (`weights`) from
+    /// one spectral field per job: the synthesis of the coefficients over `c_m` with each
+    /// term's factor transposed, times the field's quadrature weight.
+    pub(crate) fn analyze_adjoint(
+        &self,
+        specs: &[&[Complex64]],
+        weights: &[Weighting],
+        jobs: &[&[Term]],
+    ) -> Vec<Vec<f64>> {
+        let halved: Vec<Vec<Complex64>> = specs.iter().map(|s| self.halve_waves(s)).collect();
+        let coefs: Vec<&[Complex64]> = halved.iter().map(|s| s.as_slice()).collect();
+        let transposed = transpose_jobs(jobs, weights.len());
+        let refs: Vec<&[Term]> = transposed.iter().map(|j| j.as_slice()).collect();
+        let mut out = self.synthesize(&coefs, &refs);
+        let nlon = self.grid.nlon();
+        for (field, &wt) in out.iter_mut().zip(weights) {
+            for (j, row) in field.chunks_exact_mut(nlon).enumerate() {
+                let w = self.weight(wt, j);
+                row.iter_mut().for_each(|x| *x *= w);
+            }
+        }
+        out
+    }
+
+    /// `spec` with every `m > 0` coefficient halved: the `1/c_m` of the analyses' transposes.
+    pub(crate) fn halve_waves(&self, spec: &[Complex64]) -> Vec<Complex64> {
+        self.tr.modes().zip(spec).map(|((m, _), c)| if m > 0 { c * 0.5 } else { *c }).collect()
+    }
+
+    /// The quadrature weight of latitude `j` under a weighting.
+    pub(crate) fn weight(&self, w: Weighting, j: usize) -> f64 {
+        match w {
+            Weighting::Scalar => self.w_scalar[j],
+            Weighting::Vector => self.w_vector[j],
+            Weighting::Unit => 1.0,
+        }
     }
 
     // ---------------------------------------------------------------- the three stages
@@ -422,10 +522,7 @@ impl SpectralTransform {
                     self.fwd
                         .process_with_scratch(row, &mut spectrum, &mut scratch)
                         .expect("forward FFT sizes");
-                    let w = match weights[g] {
-                        Weighting::Scalar => self.w_scalar[j],
-                        Weighting::Vector => self.w_vector[j],
-                    };
+                    let w = self.weight(weights[g], j);
                     let dst = &mut q[(jl * n_out + g) * t1..(jl * n_out + g + 1) * t1];
                     for (d, s) in dst.iter_mut().zip(&spectrum) {
                         *d = s * w;
@@ -535,6 +632,29 @@ impl SpectralTransform {
         let parts = split_by_ranges(buf, &self.m_chunks, block);
         self.m_chunks.par_iter().zip(parts).for_each(|(ms, part)| work(ms.clone(), part));
     }
+}
+
+/// The jobs of the transposed transform: one per input field of `jobs` (`n_inputs` of them),
+/// gathering every term that reads that field, re-indexed by its job and with its factor
+/// transposed (`i·s·m` becomes `−i·s·m`; a real factor is its own transpose).
+pub(crate) fn transpose_jobs(jobs: &[&[Term]], n_inputs: usize) -> Vec<Vec<Term>> {
+    (0..n_inputs)
+        .map(|input| {
+            jobs.iter()
+                .enumerate()
+                .flat_map(|(jb, job)| {
+                    job.iter().filter(move |t| t.field == input).map(move |t| Term {
+                        field: jb,
+                        table: t.table,
+                        factor: match t.factor {
+                            Factor::Real(s) => Factor::Real(s),
+                            Factor::Im(s) => Factor::Im(-s),
+                        },
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn apply_factor(f: Factor, m: usize, c: Complex64) -> Complex64 {

@@ -24,6 +24,7 @@ mod config;
 mod forcing;
 mod grid_model;
 mod initial;
+mod tangent;
 
 pub use config::{
     ForcingConfig, HyperdiffusionConfig, InitialConfig, JetDragConfig, RunConfig, SimulationConfig,
@@ -32,6 +33,7 @@ pub use config::{
 pub use forcing::{Forcing, JetDrag, Stirring, StirringState};
 pub use grid_model::{ForecastStirring, SwGridModel, grid_state};
 pub use initial::{InitialCondition, Orography};
+pub use tangent::SwTangent;
 
 use crate::AssimError;
 use crate::grid::LatLonGrid;
@@ -441,6 +443,12 @@ impl ShallowWater {
     /// One time step: leapfrog (a forward step first), semi-implicit gravity waves, implicit
     /// dissipation, Robert–Asselin–Williams filter.
     pub fn step(&self, integ: &mut SwIntegration) {
+        self.step_recorded(integ, None);
+    }
+
+    /// [`Self::step`], keeping in `record` (when given) what the tangent-linear of the step
+    /// needs: the grid fields its products were formed of and `∂Φ_new/∂Φ̄`.
+    fn step_recorded(&self, integ: &mut SwIntegration, mut record: Option<&mut tangent::StepRecord>) {
         let dt = self.params.dt;
         let first = integ.steps == 0;
         if let (Some(s), Some(st)) =
@@ -448,17 +456,24 @@ impl ShallowWater {
         {
             s.advance(st, dt);
         }
-        self.tendencies(integ);
+        let base = match record.as_deref_mut() {
+            Some(r) => {
+                r.first = first;
+                r.base.resize(4 * self.grid().len(), 0.0);
+                r.dp_dbar = self.truncation().zeros();
+                r.base.as_mut_slice()
+            }
+            None => &mut [],
+        };
+        self.tendencies(integ, base);
         let outs = std::mem::take(&mut integ.work.outs);
         let [n_vor, n_div, n_phi, n_ke] = [&outs[0], &outs[1], &outs[2], &outs[3]];
         // Forward step from `curr` the first time, leapfrog from `prev` after.
-        let delta = if first { dt } else { 2.0 * dt };
+        let (delta, drag) = self.step_constants(first);
         let old = if first { &integ.curr } else { &integ.prev };
         let phi_bar = integ.phi_bar;
         let tr = *self.truncation();
         let mut next = SwState { vor: tr.zeros(), div: tr.zeros(), phi: tr.zeros() };
-        let drag =
-            self.forcing.as_ref().and_then(|f| f.jet_drag.as_ref()).map(|j| 1.0 / j.timescale).unwrap_or(0.0);
         let h = 0.5 * delta;
         for (k, (_, n)) in tr.modes().enumerate() {
             let lam = self.eig[n];
@@ -471,6 +486,10 @@ impl ShallowWater {
                 - d_old * (delta * phi_bar)
                 - nd * (h * delta * phi_bar))
                 / denom;
+            if let Some(r) = record.as_deref_mut() {
+                r.dp_dbar[k] = (p_old * (-h * h * lam) - d_old * delta - nd * (h * delta) - p_new * (h * h * lam))
+                    / denom;
+            }
             let d_new = d_old + nd * delta + (p_new + p_old) * (h * lam);
             let z_new = old.vor[k] + n_vor[k] * delta;
             // Implicit hyperdiffusion and drag (towards the jet for vorticity, to rest for D).
@@ -503,8 +522,9 @@ impl ShallowWater {
     }
 
     /// Explicit tendencies at the current level into the work buffers `work.outs`:
-    /// `[N_ζ, N_D (curl part), N_Φ, E]`, spectral.
-    fn tendencies(&self, integ: &mut SwIntegration) {
+    /// `[N_ζ, N_D (curl part), N_Φ, E]`, spectral; the grid fields `ζ + f`, `Φ − Φ̄`, `U`, `V`
+    /// go to `base` (`[lat][field][lon]`) unless it is empty.
+    fn tendencies(&self, integ: &mut SwIntegration, base: &mut [f64]) {
         let tr = *self.truncation();
         let a = self.params.radius;
         let s = &integ.curr;
@@ -516,9 +536,8 @@ impl ShallowWater {
         if let Some(st) = stir {
             coefs.push(st.pattern());
         }
-        let scalar = |field| [Term { field, table: Table::P, factor: Factor::Real(1.0) }];
-        let (vor_job, phi_job, stir_job) = (scalar(0), scalar(1), scalar(4));
-        let [u_job, v_job] = self.sht.wind_terms(2, 3);
+        let [vor_job, phi_job, u_job, v_job] = self.state_jobs();
+        let stir_job = [Term { field: 4, table: Table::P, factor: Factor::Real(1.0) }];
         let mut syn: Vec<&[Term]> = vec![&vor_job, &phi_job, &u_job, &v_job];
         if stir.is_some() {
             syn.push(&stir_job);
@@ -538,7 +557,8 @@ impl ShallowWater {
         let n_out = weights.len();
         let coriolis = &self.coriolis;
         let stir_mask = &self.stir_mask;
-        self.sht.latitude_pass(&w.four, n_in, &weights, &mut w.q, &mut [], 0, |j, input, out, _| {
+        let base_width = if base.is_empty() { 0 } else { 4 * nlon };
+        self.sht.latitude_pass(&w.four, n_in, &weights, &mut w.q, base, base_width, |j, input, out, keep| {
             let (zeta, rest) = input.split_at(nlon);
             let (phi, rest) = rest.split_at(nlon);
             let (uu, rest) = rest.split_at(nlon);
@@ -559,6 +579,17 @@ impl ShallowWater {
                 od[i] = pp * vv[i];
                 oe[i] = (uu[i] * uu[i] + vv[i] * vv[i]) * inv_c2;
             }
+            if !keep.is_empty() {
+                let (kz, k) = keep.split_at_mut(nlon);
+                let (kp, k) = k.split_at_mut(nlon);
+                let (ku, kv) = k.split_at_mut(nlon);
+                for i in 0..nlon {
+                    kz[i] = zeta[i] + f[i];
+                    kp[i] = phi[i] - phi_bar;
+                }
+                ku.copy_from_slice(uu);
+                kv.copy_from_slice(vv);
+            }
             if !o.is_empty() {
                 let m = stir_mask[j];
                 for (x, s) in o.iter_mut().zip(&rest[..nlon]) {
@@ -568,23 +599,41 @@ impl ShallowWater {
         });
         debug_assert_eq!(n_out, weights.len());
 
-        let ia = 1.0 / a;
-        let mut vor_t = vec![
-            Term { field: 0, table: Table::P, factor: Factor::Im(-ia) },
-            Term { field: 1, table: Table::H, factor: Factor::Real(ia) },
-        ];
+        let [mut vor_t, curl, phi_t, ke_t] = self.flux_jobs();
         if stir.is_some() {
             vor_t.push(Term { field: 5, table: Table::P, factor: Factor::Real(1.0) });
         }
-        let [_, curl] = self.sht.div_curl_terms(0, 1);
-        let phi_t = [
-            Term { field: 2, table: Table::P, factor: Factor::Im(-ia) },
-            Term { field: 3, table: Table::H, factor: Factor::Real(ia) },
-        ];
-        let ke_t = scalar(4);
         let jobs: [&[Term]; 4] = [&vor_t, &curl, &phi_t, &ke_t];
         let mut refs: Vec<&mut [Complex64]> = w.outs.iter_mut().map(|v| v.as_mut_slice()).collect();
         self.sht.legendre_analysis(&w.q, n_out, &jobs, &mut refs);
+    }
+
+    /// The synthesis jobs of the grid fields `[ζ, Φ, U, V]` from the spectral fields
+    /// `[ζ, Φ, ψ, χ]`.
+    fn state_jobs(&self) -> [Vec<Term>; 4] {
+        let scalar = |field| vec![Term { field, table: Table::P, factor: Factor::Real(1.0) }];
+        let [u_job, v_job] = self.sht.wind_terms(2, 3);
+        [scalar(0), scalar(1), u_job.to_vec(), v_job.to_vec()]
+    }
+
+    /// The analysis jobs of the tendencies from the grid products `[A, B, C, D, E]` =
+    /// `[(ζ+f)U, (ζ+f)V, Φ'U, Φ'V, |v|²/2]`: `N_ζ = −∇·(A, B)`, the curl of `(A, B)`,
+    /// `N_Φ = −∇·(C, D)` and `E` (fields 0–3 vector-weighted, 4 scalar).
+    fn flux_jobs(&self) -> [Vec<Term>; 4] {
+        let ia = 1.0 / self.params.radius;
+        let [_, curl] = self.sht.div_curl_terms(0, 1);
+        [
+            vec![
+                Term { field: 0, table: Table::P, factor: Factor::Im(-ia) },
+                Term { field: 1, table: Table::H, factor: Factor::Real(ia) },
+            ],
+            curl.to_vec(),
+            vec![
+                Term { field: 2, table: Table::P, factor: Factor::Im(-ia) },
+                Term { field: 3, table: Table::H, factor: Factor::Real(ia) },
+            ],
+            vec![Term { field: 4, table: Table::P, factor: Factor::Real(1.0) }],
+        ]
     }
 
     /// Grid fields of a spectral state.
