@@ -328,6 +328,11 @@ fn primitive_osse_runs_and_refuses_bad_input() {
     assert!(e.contains("network") && e.contains("single-layer"), "{e}");
     let e = err("[observing.imagery]\nfactor = 4", "[observing.imagery]\nfactor = 4\nbands = 3");
     assert!(e.contains("bands"), "{e}");
+    // The primitive-equation model has no adjoint: 4D-Var is refused, naming the reason.
+    let e = Experiment::parse_in(&format!("{text}\n[[methods]]\nmethod = \"Var4D\"\n"), "pe.toml", &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Var4D") && e.contains("adjoint"), "{e}");
 }
 
 /// The observation file closes the loop: a run's `observations.csv` (stations and radiosondes),

@@ -127,6 +127,11 @@ mod shallow_water {
     use assim_core::rng::{normal, stream};
     use assim_core::spectral::Complex64;
 
+    /// The T21 model with dt = 1800 s (for the grid tests).
+    pub(super) fn model_for_grid() -> ShallowWater {
+        model()
+    }
+
     fn model() -> ShallowWater {
         let forcing = Forcing {
             stirring: Some(Stirring {
@@ -184,7 +189,9 @@ mod shallow_water {
     }
 
     fn dot(a: &SwState, b: &SwState) -> f64 {
-        let f = |u: &[Complex64], v: &[Complex64]| u.iter().zip(v).map(|(p, q)| p.re * q.re + p.im * q.im).sum::<f64>();
+        let f = |u: &[Complex64], v: &[Complex64]| {
+            u.iter().zip(v).map(|(p, q)| p.re * q.re + p.im * q.im).sum::<f64>()
+        };
         f(&a.vor, &b.vor) + f(&a.div, &b.div) + f(&a.phi, &b.phi)
     }
 
@@ -252,6 +259,100 @@ mod shallow_water {
                     "field {fi} → {fo}: {left:e} vs {right:e} (bound {bound:e})"
                 );
             }
+        }
+    }
+}
+
+mod shallow_water_grid {
+    //! [`Model::linearise`] of the shallow-water bed's grid model (what 4D-Var calls): the
+    //! transforms around the spectral tangent-linear, over a window of four 6-hour forecasts,
+    //! each restarting the leapfrog as the bed's forecasts do.
+
+    use std::sync::Arc;
+
+    use assim_core::dynamics::shallow_water::{ForecastStirring, InitialCondition, SwGridModel, grid_state};
+    use assim_core::dynamics::{Linearisation, Model};
+
+    use super::{dot, norm, random};
+
+    fn setup() -> (SwGridModel, Vec<f64>) {
+        let sw = Arc::new(super::shallow_water::model_for_grid());
+        let x = grid_state(&sw, &sw.initial_state(&InitialCondition::Williamson6).unwrap());
+        (SwGridModel::new(sw, 12, Vec::new(), ForecastStirring::Truth).unwrap(), x)
+    }
+
+    /// A random grid perturbation, ~100 m² s⁻² in geopotential and ~2 m s⁻¹ in wind (not
+    /// band-limited: the forecast's first transform projects it, in the model and in its
+    /// tangent-linear alike).
+    fn perturbation(model: &SwGridModel, seed: u64) -> Vec<f64> {
+        let n = model.dim();
+        let mut d = random(n, seed);
+        let g = n / 3;
+        d[..g].iter_mut().for_each(|v| *v *= 100.0);
+        d[g..].iter_mut().for_each(|v| *v *= 2.0);
+        d
+    }
+
+    fn window<'a>(model: &'a SwGridModel, x: &mut [f64]) -> Vec<Box<dyn Linearisation + 'a>> {
+        (0..4).map(|c| model.linearise(x, (c * 12) as f64 * 1800.0, 1800.0, 12).unwrap()).collect()
+    }
+
+    /// Taylor test over the 24-hour window: the remainder `‖M(x + εδ) − M(x) − εM'δ‖` falls at
+    /// second order, as in the spectral test.
+    #[test]
+    fn grid_linearisation_passes_the_taylor_test() {
+        let (model, x) = setup();
+        let mut end = x.clone();
+        let lins = window(&model, &mut end);
+        let dx = perturbation(&model, 5);
+        let mut mdx = dx.clone();
+        lins.iter().for_each(|l| l.tangent(&mut mdx));
+        let remainder = |eps: f64| {
+            let mut xp: Vec<f64> = x.iter().zip(&dx).map(|(a, b)| a + eps * b).collect();
+            for c in 0..4 {
+                model.advance(&mut xp, (c * 12) as f64 * 1800.0, 1800.0, 12);
+            }
+            // Geopotential and winds apart: their sizes differ by 50×.
+            let g = xp.len() / 3;
+            let diff: Vec<f64> = (0..xp.len()).map(|i| xp[i] - end[i] - eps * mdx[i]).collect();
+            [(0, g), (g, 2 * g), (2 * g, 3 * g)].map(|(a, b)| norm(&diff[a..b]) / (eps * norm(&mdx[a..b])))
+        };
+        let (r2, r4) = (remainder(1e-2), remainder(1e-4));
+        for f in 0..3 {
+            assert!(r2[f] < 3e-2, "field {f}: the tangent-linear is off at ε = 1e-2: {:e}", r2[f]);
+            assert!(
+                r4[f] < r2[f] / 50.0,
+                "field {f}: the remainder is not second order: {:e} → {:e}",
+                r2[f],
+                r4[f]
+            );
+        }
+    }
+
+    /// Dot-product test of the window's adjoint, geopotential and winds apart (their sizes
+    /// differ by 50×), to 1e-12 of the Cauchy–Schwarz bound.
+    #[test]
+    fn grid_linearisation_adjoint_passes_the_dot_product_test() {
+        let (model, x) = setup();
+        let mut end = x.clone();
+        let lins = window(&model, &mut end);
+        let g = model.dim() / 3;
+        for (fi, fo) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let part = |v: &[f64], f: usize| -> Vec<f64> {
+                v.iter().enumerate().map(|(i, a)| if (i >= g) as usize == f { *a } else { 0.0 }).collect()
+            };
+            let d = part(&perturbation(&model, 6), fi);
+            let lam = part(&perturbation(&model, 7), fo);
+            let mut md = d.clone();
+            lins.iter().for_each(|l| l.tangent(&mut md));
+            let mut ml = lam.clone();
+            lins.iter().rev().for_each(|l| l.adjoint(&mut ml));
+            let (left, right) = (dot(&md, &lam), dot(&d, &ml));
+            let bound = norm(&part(&md, fo)) * norm(&lam);
+            assert!(
+                (left - right).abs() < 1e-12 * bound,
+                "{fi} → {fo}: {left:e} vs {right:e} (bound {bound:e})"
+            );
         }
     }
 }

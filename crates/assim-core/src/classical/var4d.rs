@@ -1,13 +1,15 @@
 //! Strong-constraint incremental 4D-Var: the initial state of a window of `lag` cycles that
-//! fits the window's newest observations through the model, with a static `B = xb·cov(truth)`
-//! (3D-Var's) at the window's start. Cycled as DAPPER's `Var4D`, whose windows slide one cycle
+//! fits the window's newest observations through the model, with 3D-Var's static `B` at the
+//! window's start: `xb·cov(truth)` on a small state, `xb·` the climate's variance spectra on
+//! the sphere. Cycled as DAPPER's `Var4D`, whose windows slide one cycle
 //! per analysis as the iEnKS's do (each observation assimilated once, when it enters the
 //! window), so the two are compared like with like.
 //!
 //! In the control `w` (`δx₀ = B^{1/2} w`) each outer loop relinearises the model and `H` about
 //! the current trajectory and takes the Gauss–Newton step `(I + GᵀG) Δw = Gᵀ d − w`, with
 //! `G = R^{-1/2} H' M' B^{1/2}` applied through the model's tangent-linear and `Gᵀ` through its
-//! adjoint, solved by conjugate gradients (the inner loop). The analysis scored at the
+//! adjoint ([`Model::linearise`](crate::dynamics::Model::linearise): the forecast is run once
+//! per outer loop and kept), solved by conjugate gradients (the inner loop). The analysis scored at the
 //! observation time is the last trajectory's end plus the tangent-linear of the last step (as
 //! DAPPER's), the smoothed state at the window's start is `x₀ + B^{1/2} w`.
 
@@ -17,28 +19,72 @@ use super::window::SlidingWindow;
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::bed::{BedConfig, Need};
+use crate::dynamics::Linearisation;
 use crate::experiment::{Method, MethodCheck, defaults};
 use crate::linalg::{conjugate_gradient, dot, sym_eig};
 use crate::rng::AssimRng;
+use crate::spectral::VarianceSpectra;
 
-/// 4D-Var over windows of `lag` cycles with `B = xb·cov(truth)`.
+/// 4D-Var over windows of `lag` cycles with 3D-Var's `B` times `xb`.
 pub struct Var4D {
     /// Factor on the climatological covariance.
     pub xb: f64,
     /// Largest number of outer loops (Gauss–Newton steps) per analysis.
     pub n_iter: usize,
-    /// Stop the outer loops when `Δw·Δw < wtol · Nx` (0: always `n_iter`).
+    /// Stop the outer loops when `Δw·Δw < wtol · N_w` (`N_w` the control's length; 0: always
+    /// `n_iter`).
     pub wtol: f64,
     /// Largest number of CG iterations per outer loop.
     pub cg_max_iter: usize,
     /// CG stops at this relative residual.
     pub cg_tol: f64,
-    b_sqrt: Mat<f64>,
+    b_sqrt: BackgroundSqrt,
     start: Vec<f64>,
     window: SlidingWindow,
     current: Vec<f64>,
     outer_loops: usize,
     cg_iterations: usize,
+}
+
+/// `B^{1/2}` of the window's start, from the control `w` to a state increment.
+enum BackgroundSqrt {
+    /// A dense symmetric square root (`Nx × Nx`).
+    Dense(Mat<f64>),
+    /// `√xb ·` the spectral square root of the climate's variance spectra.
+    Spectral(VarianceSpectra, f64),
+}
+
+impl BackgroundSqrt {
+    fn control_len(&self) -> usize {
+        match self {
+            BackgroundSqrt::Dense(m) => m.ncols(),
+            BackgroundSqrt::Spectral(b, _) => b.control_len(),
+        }
+    }
+
+    /// `out = B^{1/2} v`.
+    fn apply(&self, v: &[f64], out: &mut [f64]) {
+        match self {
+            BackgroundSqrt::Dense(m) => dense_apply(m, v, out),
+            BackgroundSqrt::Spectral(b, scale) => b.sqrt_apply(v, *scale, out),
+        }
+    }
+
+    /// `out = (B^{1/2})ᵀ x`.
+    fn adjoint(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            // Symmetric.
+            BackgroundSqrt::Dense(m) => dense_apply(m, x, out),
+            BackgroundSqrt::Spectral(b, scale) => b.sqrt_adjoint(x, *scale, out),
+        }
+    }
+}
+
+fn dense_apply(m: &Mat<f64>, v: &[f64], out: &mut [f64]) {
+    let n = v.len();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (0..n).map(|k| m[(i, k)] * v[k]).sum();
+    }
 }
 
 impl Var4D {
@@ -50,7 +96,7 @@ impl Var4D {
             wtol,
             cg_max_iter,
             cg_tol,
-            b_sqrt: Mat::zeros(0, 0),
+            b_sqrt: BackgroundSqrt::Dense(Mat::zeros(0, 0)),
             start: Vec::new(),
             window: SlidingWindow::new(lag),
             current: Vec::new(),
@@ -59,24 +105,18 @@ impl Var4D {
         }
     }
 
-    fn b_half(&self, v: &[f64], out: &mut [f64]) {
-        let n = v.len();
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = (0..n).map(|k| self.b_sqrt[(i, k)] * v[k]).sum();
-        }
+    /// The window's forecast from `x0`, linearised cycle by cycle; `x0` becomes its end.
+    fn linearised_window<'s>(
+        &self,
+        setup: &'s Setup<'_>,
+        x: &mut [f64],
+    ) -> Result<Vec<Box<dyn Linearisation + 's>>, AssimError> {
+        self.window
+            .segments()
+            .iter()
+            .map(|&(t0, steps)| setup.model.linearise(x, t0, setup.dt, steps).ok_or_else(no_adjoint))
+            .collect()
     }
-}
-
-/// The states of the trajectory from `x0` at the start of every step of `times`, and its end.
-fn trajectory(setup: &Setup<'_>, x0: &[f64], times: &[f64]) -> Vec<Vec<f64>> {
-    let mut traj = Vec::with_capacity(times.len() + 1);
-    traj.push(x0.to_vec());
-    for (s, &t) in times.iter().enumerate() {
-        let mut x = traj[s].clone();
-        setup.model.step(&mut x, t, setup.dt);
-        traj.push(x);
-    }
-    traj
 }
 
 fn no_adjoint() -> AssimError {
@@ -87,39 +127,35 @@ fn no_obs_tangent() -> AssimError {
     AssimError::Input("4D-Var needs a linear or tangent-linear observation operator with an adjoint".into())
 }
 
-/// `dx ← M'(trajectory) dx` over the window.
-fn tangent(setup: &Setup<'_>, traj: &[Vec<f64>], times: &[f64], dx: &mut [f64]) -> Result<(), AssimError> {
-    for (s, &t) in times.iter().enumerate() {
-        if !setup.model.step_tangent(&traj[s], dx, t, setup.dt) {
-            return Err(no_adjoint());
-        }
-    }
-    Ok(())
+/// `dx ← M' dx` over the window.
+fn tangent(window: &[Box<dyn Linearisation + '_>], dx: &mut [f64]) {
+    window.iter().for_each(|l| l.tangent(dx));
 }
 
-/// `λ ← M'(trajectory)ᵀ λ` over the window, backwards.
-fn adjoint(setup: &Setup<'_>, traj: &[Vec<f64>], times: &[f64], lam: &mut [f64]) -> Result<(), AssimError> {
-    for (s, &t) in times.iter().enumerate().rev() {
-        if !setup.model.step_adjoint(&traj[s], lam, t, setup.dt) {
-            return Err(no_adjoint());
-        }
-    }
-    Ok(())
+/// `λ ← M'ᵀ λ` over the window, backwards.
+fn adjoint(window: &[Box<dyn Linearisation + '_>], lam: &mut [f64]) {
+    window.iter().rev().for_each(|l| l.adjoint(lam));
 }
 
 impl Assimilator for Var4D {
     fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
-        let cov = setup.climatology.covariance().ok_or_else(|| {
-            AssimError::Input("4D-Var needs the climatological covariance of a small state for its B".into())
-        })?;
-        let (d, v) = sym_eig(cov.as_ref())?;
-        let xb = self.xb;
-        self.b_sqrt = crate::linalg::sym_fn(&d, v.as_ref(), |l| (xb * l.max(0.0)).sqrt());
+        self.b_sqrt = if let Some(cov) = setup.climatology.covariance() {
+            let (d, v) = sym_eig(cov.as_ref())?;
+            let xb = self.xb;
+            BackgroundSqrt::Dense(crate::linalg::sym_fn(&d, v.as_ref(), |l| (xb * l.max(0.0)).sqrt()))
+        } else if let Some(spectra) = setup.climatology.spectra() {
+            BackgroundSqrt::Spectral(spectra.clone(), self.xb.sqrt())
+        } else {
+            return Err(AssimError::Input(
+                "4D-Var needs the climate's covariance (a small state) or variance spectra (the sphere) for its B"
+                    .into(),
+            ));
+        };
         self.start = setup.x0.mean().to_vec();
         self.current = self.start.clone();
         self.window.reset();
-        let mut probe = vec![0.0; self.start.len()];
-        if !setup.model.step_tangent(&self.start, &mut probe, 0.0, setup.dt) {
+        // A forecast of no steps: does the model linearise at all?
+        if setup.model.linearise(&mut self.start.clone(), 0.0, setup.dt, 0).is_none() {
             return Err(no_adjoint());
         }
         Ok(())
@@ -143,26 +179,25 @@ impl Assimilator for Var4D {
         _rng: &mut AssimRng,
     ) -> Result<(), AssimError> {
         let nx = self.start.len();
+        let nw = self.b_sqrt.control_len();
         let p = y.len();
         let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
-        let times = self.window.step_times(setup.dt);
-        let mut w = vec![0.0; nx];
-        let mut dw = vec![0.0; nx];
-        let mut traj = Vec::new();
-        let mut x_init = vec![0.0; nx];
+        let mut w = vec![0.0; nw];
+        let mut dw = vec![0.0; nw];
+        let mut window = Vec::new();
+        let mut x_end = vec![0.0; nx];
         for _ in 0..self.n_iter.max(1) {
-            self.b_half(&w, &mut x_init);
-            x_init.iter_mut().zip(&self.start).for_each(|(a, b)| *a += b);
-            traj = trajectory(setup, &x_init, &times);
-            let x_end = traj.last().expect("a trajectory has its start").clone();
+            self.b_sqrt.apply(&w, &mut x_end);
+            x_end.iter_mut().zip(&self.start).for_each(|(a, b)| *a += b);
+            window = self.linearised_window(setup, &mut x_end)?;
             let mut hx = vec![0.0; p];
             setup.obs.apply(&x_end, &mut hx);
             let d: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
             // G v = R^{-1/2} H' M' B^{1/2} v and its adjoint.
             let g = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
                 let mut dx = vec![0.0; nx];
-                self.b_half(v, &mut dx);
-                tangent(setup, &traj, &times, &mut dx)?;
+                self.b_sqrt.apply(v, &mut dx);
+                tangent(&window, &mut dx);
                 if !setup.obs.tangent_linear(&x_end, &dx, out) {
                     return Err(no_obs_tangent());
                 }
@@ -175,11 +210,11 @@ impl Assimilator for Var4D {
                 if !setup.obs.tangent_adjoint(&x_end, &ur, &mut lam) {
                     return Err(no_obs_tangent());
                 }
-                adjoint(setup, &traj, &times, &mut lam)?;
-                self.b_half(&lam, out);
+                adjoint(&window, &mut lam);
+                self.b_sqrt.adjoint(&lam, out);
                 Ok(())
             };
-            let mut rhs = vec![0.0; nx];
+            let mut rhs = vec![0.0; nw];
             gt(&d, &mut rhs)?;
             rhs.iter_mut().zip(&w).for_each(|(r, w)| *r -= w);
             let mut gv = vec![0.0; p];
@@ -193,23 +228,22 @@ impl Assimilator for Var4D {
             self.cg_iterations += conjugate_gradient(hessian, &rhs, &mut dw, self.cg_max_iter, self.cg_tol)?;
             w.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
             self.outer_loops += 1;
-            if dot(&dw, &dw) < self.wtol * nx as f64 {
+            if dot(&dw, &dw) < self.wtol * nw as f64 {
                 break;
             }
         }
         // The analysis at the observation time: the last trajectory's end plus the last step,
         // through the tangent-linear.
         let mut inc = vec![0.0; nx];
-        self.b_half(&dw, &mut inc);
-        tangent(setup, &traj, &times, &mut inc)?;
-        let x_end = traj.last().expect("a trajectory has its start");
+        self.b_sqrt.apply(&dw, &mut inc);
+        tangent(&window, &mut inc);
         self.current = x_end.iter().zip(&inc).map(|(a, b)| a + b).collect();
         if self.current.iter().any(|x| !x.is_finite()) {
             return Err(AssimError::Numerical("4D-Var: the analysis is not finite".into()));
         }
         // The smoothed state at the window's start, moved on one cycle when the window slides.
         let mut smoothed = vec![0.0; nx];
-        self.b_half(&w, &mut smoothed);
+        self.b_sqrt.apply(&w, &mut smoothed);
         smoothed.iter_mut().zip(&self.start).for_each(|(a, b)| *a += b);
         if let Some((t0, steps)) = self.window.after_analysis() {
             setup.model.advance(&mut smoothed, t0, setup.dt, steps);
@@ -235,7 +269,7 @@ impl Assimilator for Var4D {
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Var4DConfig {
-    /// `B = xb · cov(truth)`.
+    /// `B = xb · cov(truth)` (on the sphere `xb ·` the climate's variance spectra, as 3D-Var's).
     #[serde(default = "defaults::one")]
     pub xb: f64,
     /// Cycles in the window (DAPPER's `Lag`).
@@ -277,7 +311,7 @@ impl Method for Var4DConfig {
         format!("Var4D Lag={} xB={}", self.lag, self.xb)
     }
     fn needs(&self) -> Vec<Need> {
-        vec![Need::SmallState, Need::TangentLinear, Need::ModelAdjoint]
+        vec![Need::TangentLinear, Need::ModelAdjoint]
     }
     fn validate(&self, check: &MethodCheck<'_>) -> Result<(), AssimError> {
         check.positive("xb", self.xb)?;

@@ -52,11 +52,6 @@ impl SlidingWindow {
         &self.segments
     }
 
-    /// The start time of each model step of the window, for steps of `dt`.
-    pub fn step_times(&self, dt: f64) -> Vec<f64> {
-        self.segments.iter().flat_map(|&(t0, k)| (0..k).map(move |s| t0 + s as f64 * dt)).collect()
-    }
-
     /// Analyses so far.
     pub fn analyses(&self) -> usize {
         self.analyses

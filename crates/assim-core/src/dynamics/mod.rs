@@ -71,6 +71,60 @@ pub trait Model: Send + Sync {
         let _ = (x, lam, t, dt);
         false
     }
+
+    /// Advances `x` by `steps` steps from `t0` as [`Model::advance`] does and returns the
+    /// tangent-linear about that forecast (with its adjoint); `None`, and `x` untouched, for a
+    /// model without one. The default keeps the state at every step and applies
+    /// [`Model::step_tangent`] / [`Model::step_adjoint`] along it.
+    fn linearise(
+        &self,
+        x: &mut [f64],
+        t0: f64,
+        dt: f64,
+        steps: usize,
+    ) -> Option<Box<dyn Linearisation + '_>> {
+        let mut probe = vec![0.0; x.len()];
+        if !self.step_tangent(x, &mut probe, t0, dt) {
+            return None;
+        }
+        let mut trajectory = Vec::with_capacity(steps);
+        for k in 0..steps {
+            trajectory.push(x.to_vec());
+            self.step(x, t0 + k as f64 * dt, dt);
+        }
+        Some(Box::new(Stepwise { model: self, trajectory, t0, dt }))
+    }
+}
+
+/// The tangent-linear model about one forecast and its adjoint: 4D-Var's inner loop applies
+/// them many times per relinearisation, so the forecast is run (and kept) once.
+pub trait Linearisation: Send + Sync {
+    /// `dx ← M' dx`: a perturbation of the forecast's start carried to its end.
+    fn tangent(&self, dx: &mut [f64]);
+    /// `λ ← M'ᵀ λ`: the adjoint of [`Linearisation::tangent`].
+    fn adjoint(&self, lam: &mut [f64]);
+}
+
+/// [`Model::linearise`]'s default: the states before each step, for the per-step tangent-linear.
+struct Stepwise<'a, M: ?Sized> {
+    model: &'a M,
+    trajectory: Vec<Vec<f64>>,
+    t0: f64,
+    dt: f64,
+}
+
+impl<M: Model + ?Sized> Linearisation for Stepwise<'_, M> {
+    fn tangent(&self, dx: &mut [f64]) {
+        for (k, x) in self.trajectory.iter().enumerate() {
+            self.model.step_tangent(x, dx, self.t0 + k as f64 * self.dt, self.dt);
+        }
+    }
+
+    fn adjoint(&self, lam: &mut [f64]) {
+        for (k, x) in self.trajectory.iter().enumerate().rev() {
+            self.model.step_adjoint(x, lam, self.t0 + k as f64 * self.dt, self.dt);
+        }
+    }
 }
 
 /// How the step Jacobian is built from the tendency Jacobian `J` (DAPPER's `integrate_TLM`).

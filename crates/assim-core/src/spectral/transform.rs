@@ -226,7 +226,8 @@ impl SpectralTransform {
     /// The transpose of [`Self::vor_div_from_uv`]: `(û, v̂)` from `(ζ̂, D̂)`.
     pub fn vor_div_from_uv_adjoint(&self, vor: &[Complex64], div: &[Complex64]) -> (Vec<f64>, Vec<f64>) {
         let [div_t, curl] = self.div_curl_terms(0, 1);
-        let mut out = self.analyze_adjoint(&[vor, div], &[Weighting::Vector, Weighting::Vector], &[&curl, &div_t]);
+        let mut out =
+            self.analyze_adjoint(&[vor, div], &[Weighting::Vector, Weighting::Vector], &[&curl, &div_t]);
         let mut v = out.pop().expect("v");
         let mut u = out.pop().expect("u");
         self.multiply_by_cos_lat(&mut u);

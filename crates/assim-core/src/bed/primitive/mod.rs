@@ -197,7 +197,7 @@ impl BedConfig for PeBedConfig {
                     .into(),
             ),
             Need::ModelAdjoint => Some(
-                "the primitive-equation model's tangent-linear and adjoint are not built (4D-Var runs on Lorenz-96)"
+                "the primitive-equation model's tangent-linear and adjoint are not built (4D-Var runs on Lorenz-96 and the shallow-water bed)"
                     .into(),
             ),
             Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,

@@ -186,10 +186,7 @@ impl BedConfig for SphereConfig {
                  components (use dps, sda_gamma, mmps or latent_optimization)"
                     .into(),
             ),
-            Need::ModelAdjoint => {
-                Some("the shallow-water model's tangent-linear and adjoint are not built yet (4D-Var runs on Lorenz-96)".into())
-            }
-            Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid => None,
+            Need::LinearObs | Need::TangentLinear | Need::Localisation | Need::Grid | Need::ModelAdjoint => None,
         }
     }
 

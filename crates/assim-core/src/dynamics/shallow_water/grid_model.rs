@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ShallowWater, StirringState};
-use crate::dynamics::Model;
+use super::{ShallowWater, StirringState, SwState, SwTangent};
+use crate::dynamics::{Linearisation, Model};
 
 /// What the forecast model knows of the truth's stochastic stirring.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -191,6 +191,30 @@ impl Model for SwGridModel {
         self.forecast(x, k0, steps as u64);
     }
 
+    /// The forecast of [`Model::advance`] recorded for its tangent-linear: the stirring is the
+    /// forecast's own (a function of time, not of the state), so it drops out of the
+    /// derivative. A forecast that blows up leaves `x` NaN and a linearisation of no use.
+    fn linearise(
+        &self,
+        x: &mut [f64],
+        t0: f64,
+        dt: f64,
+        steps: usize,
+    ) -> Option<Box<dyn Linearisation + '_>> {
+        let k0 = (t0 / dt).round().max(0.0) as u64;
+        let Ok(mut integ) = self.start(x, self.stirring_for(k0, x, false), &self.forecaster) else {
+            x.fill(f64::NAN);
+            return None;
+        };
+        let tangent = self.forecaster.run_linearised(&mut integ, steps as u64);
+        if integ.is_finite() {
+            x.copy_from_slice(&grid_state(&self.model, integ.state()));
+        } else {
+            x.fill(f64::NAN);
+        }
+        Some(Box::new(GridTangent { model: &self.forecaster, tangent }))
+    }
+
     /// Members in parallel, each with its own stirring kicks (in the `Decaying` mode).
     fn advance_ensemble(&self, e: &mut faer::Mat<f64>, t0: f64, dt: f64, steps: usize) {
         use rayon::prelude::*;
@@ -199,5 +223,38 @@ impl Model for SwGridModel {
             let x = col.try_as_col_major_mut().expect("ensemble columns are contiguous").as_slice_mut();
             self.run_forecast(x, k0, steps as u64, true);
         });
+    }
+}
+
+/// [`SwTangent`] between grid states: the grid-to-spectral transforms of [`SwGridModel`]'s
+/// forecasts (linear: the surface geopotential is a constant) around the spectral one.
+struct GridTangent<'a> {
+    model: &'a ShallowWater,
+    tangent: SwTangent<'a>,
+}
+
+impl Linearisation for GridTangent<'_> {
+    fn tangent(&self, dx: &mut [f64]) {
+        let sht = self.model.transform();
+        let g = self.model.grid().len();
+        let (vor, div) = sht.vor_div_from_uv(&dx[g..2 * g], &dx[2 * g..]);
+        let mut s = SwState { vor, div, phi: sht.analysis(&dx[..g]) };
+        self.tangent.tangent(&mut s);
+        let (u, v) = sht.uv_from_vor_div(&s.vor, &s.div);
+        dx[..g].copy_from_slice(&sht.synthesis(&s.phi));
+        dx[g..2 * g].copy_from_slice(&u);
+        dx[2 * g..].copy_from_slice(&v);
+    }
+
+    fn adjoint(&self, lam: &mut [f64]) {
+        let sht = self.model.transform();
+        let g = self.model.grid().len();
+        let (vor, div) = sht.uv_from_vor_div_adjoint(&lam[g..2 * g], &lam[2 * g..]);
+        let mut s = SwState { vor, div, phi: sht.synthesis_adjoint(&lam[..g]) };
+        self.tangent.adjoint(&mut s);
+        let (u, v) = sht.vor_div_from_uv_adjoint(&s.vor, &s.div);
+        lam[..g].copy_from_slice(&sht.analysis_adjoint(&s.phi));
+        lam[g..2 * g].copy_from_slice(&u);
+        lam[2 * g..].copy_from_slice(&v);
     }
 }

@@ -487,8 +487,9 @@ impl ShallowWater {
                 - nd * (h * delta * phi_bar))
                 / denom;
             if let Some(r) = record.as_deref_mut() {
-                r.dp_dbar[k] = (p_old * (-h * h * lam) - d_old * delta - nd * (h * delta) - p_new * (h * h * lam))
-                    / denom;
+                r.dp_dbar[k] =
+                    (p_old * (-h * h * lam) - d_old * delta - nd * (h * delta) - p_new * (h * h * lam))
+                        / denom;
             }
             let d_new = d_old + nd * delta + (p_new + p_old) * (h * lam);
             let z_new = old.vor[k] + n_vor[k] * delta;

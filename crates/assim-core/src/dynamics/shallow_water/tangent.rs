@@ -82,7 +82,8 @@ impl ShallowWater {
         self.sht.legendre_synthesis(&coefs, &syn_refs, &mut four);
         let nlon = self.grid().nlon();
         let cos_lat = self.sht.cos_lat();
-        let weights = [Weighting::Vector, Weighting::Vector, Weighting::Vector, Weighting::Vector, Weighting::Scalar];
+        let weights =
+            [Weighting::Vector, Weighting::Vector, Weighting::Vector, Weighting::Vector, Weighting::Scalar];
         let mut q = vec![Complex64::new(0.0, 0.0); self.sht.spectral_input_len(5)];
         self.sht.latitude_pass(&four, 4, &weights, &mut q, &mut [], 0, |j, input, out, _| {
             let row = |f: usize| &input[f * nlon..(f + 1) * nlon];
