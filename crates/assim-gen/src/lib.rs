@@ -33,4 +33,5 @@ pub fn methods() -> assim_core::experiment::MethodRegistry {
     assim_core::classical::registry()
         .with::<filter::GenerativeConfig>()
         .with::<filter::ensemble_score::EnsembleScoreConfig>()
+        .with::<latent::variational::LatentVarConfig>()
 }

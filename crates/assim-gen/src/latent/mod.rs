@@ -8,3 +8,4 @@ pub mod obs_channels;
 pub mod pairs;
 pub mod space;
 pub mod train;
+pub mod variational;

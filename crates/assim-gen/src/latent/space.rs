@@ -190,6 +190,42 @@ impl TrainedAutoencoder {
         self.vae.decode(z.reshape([n, c, h, w])).reshape([n, self.state_dim()])
     }
 
+    /// The device the network runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// `D'(z) dz` of the physical decoding of one latent `z` (length `nz`), by central
+    /// differences with a step of 1 % of `dz`'s RMS (the decoder is smooth: SiLU; burn has no
+    /// forward-mode autodiff), both sides decoded as one batch.
+    pub fn decode_tangent(&self, z: &[f64], dz: &[f64]) -> Vec<f64> {
+        let nz = z.len();
+        let rms = (dz.iter().map(|v| v * v).sum::<f64>() / nz as f64).sqrt();
+        if rms == 0.0 {
+            return vec![0.0; self.state_dim()];
+        }
+        let h = 1e-2 / rms;
+        let mut both = Vec::with_capacity(2 * nz);
+        both.extend(z.iter().zip(dz).map(|(a, d)| a + h * d));
+        both.extend(z.iter().zip(dz).map(|(a, d)| a - h * d));
+        let out = self.decode_states(crate::tensor::from_rows(&both, 2, nz, &self.device));
+        out[0].iter().zip(&out[1]).map(|(p, m)| (p - m) / (2.0 * h)).collect()
+    }
+
+    /// `D'(z)ᵀ λ`: the gradient of `⟨λ, x(z)⟩` in the latents `z` `[n, nz]`, for physical
+    /// cotangents `λ` (`n` row-major states), by reverse-mode autodiff through the decoder
+    /// (the latent variational methods' adjoint).
+    pub fn decode_vjp(&self, z: Tensor<2>, lam: &[f64]) -> Tensor<2> {
+        let [n, _] = z.dims();
+        let g = self.shape[0] * self.shape[1];
+        let nx = self.state_dim();
+        let cot: Vec<f64> = lam.iter().enumerate().map(|(i, l)| l * self.norm.scale[(i % nx) / g]).collect();
+        let cot = crate::tensor::from_rows(&cot, n, nx, &self.device);
+        let zg = z.without_autodiff().autodiff().require_grad();
+        let grads = (self.decode(zg.clone()) * cot).sum().backward();
+        zg.grad(&grads).expect("the decoder's input has a gradient")
+    }
+
     /// Physical states (row-major, `n × c·nlat·nlon`) of latents `[n, nz]`.
     pub fn decode_states(&self, z: Tensor<2>) -> Vec<Vec<f64>> {
         let nx = self.state_dim();
