@@ -7,7 +7,8 @@
 //!   Karras et al. 2022) and the samplers that integrate the reverse process.
 //! - [`guidance`]: wrappers of the prior's denoiser whose samples follow the posterior given
 //!   observations, one file per strategy (DPS, SDA, MMPS, latent optimisation, RePaint).
-//! - [`latent`]: the sphere autoencoder, its latent space with `H(D(z))`, its training.
+//! - [`latent`]: the sphere autoencoder, its latent space with `H(D(z))`, its training, and
+//!   latent 3D-Var/4D-Var (the latent baseline without a diffusion prior).
 //! - [`train`]: the denoiser's training, its checkpoints, optimiser and flat parameters.
 //! - [`filter`]: the generative method in the cycling harness and its experiment-file entry,
 //!   registered with the classical ones by [`methods`].
@@ -28,7 +29,7 @@ pub mod tensor;
 pub mod train;
 
 /// Every method an experiment file may name: the classical ones, the generative one and the
-/// training-free ensemble-score analysis.
+/// training-free ensemble-score analysis, and latent 3D-Var/4D-Var.
 pub fn methods() -> assim_core::experiment::MethodRegistry {
     assim_core::classical::registry()
         .with::<filter::GenerativeConfig>()

@@ -50,8 +50,8 @@ fn experiment(dir: &Path, name: &str, ko: usize, methods: &str) -> PathBuf {
 /// The decoder's tangent-linear agrees with its adjoint; both variants cycle from a tiny
 /// autoencoder and lower their cost at every analysis (the
 /// Gauss–Newton steps are descent steps of the cost they minimise); a window longer than the
-/// run, an autoencoder of another resolution, a missing file and a Lorenz bed are refused with
-/// the key.
+/// run is refused when the file loads (naming the key); a missing file, an autoencoder of
+/// another resolution and a bed off the sphere when the run builds the method.
 #[test]
 fn latent_3d_and_4d_var_cycle_and_refuse_bad_input() {
     let dir = scratch("cycle");
@@ -109,21 +109,26 @@ fn latent_3d_and_4d_var_cycle_and_refuse_bad_input() {
     };
     let e = refused(&entry("lag = 9\n"), 3);
     assert!(e.contains("methods[0].lag") && e.contains("longer than the run"), "{e}");
-    let e = refused(&entry("").replace(&vae.display().to_string(), "missing.ckpt"), 3);
-    assert!(e.contains("methods[0].autoencoder"), "{e}");
-    let e = refused(
-        &entry("")
-            .replace(&vae.display().to_string(), &repo("models/demo/autoencoder.ckpt").display().to_string()),
-        3,
-    );
-    assert!(e.contains("methods[0].autoencoder") && e.contains("T42"), "{e}");
+    // The checkpoint is read when the run builds the method.
+    let run_error = |methods: &str| {
+        let exp =
+            Experiment::load_with(&experiment(&dir, "bad.toml", 3, methods), &assim_gen::methods()).unwrap();
+        run_experiment(&exp, |_, _| {}).err().map(|e| e.to_string()).expect("refused")
+    };
+    let e = run_error(&entry("").replace(&vae.display().to_string(), "missing.ckpt"));
+    assert!(e.contains("missing.ckpt"), "{e}");
+    let demo = repo("models/demo/autoencoder.ckpt").display().to_string();
+    let e = run_error(&entry("").replace(&vae.display().to_string(), &demo));
+    assert!(e.contains("trained at T42") && e.contains("T21"), "{e}");
+    // A bed off the sphere (Lorenz-96).
     let lorenz = format!(
         "name = \"l\"\nseeds = [1]\n[model]\nkind = \"lorenz96\"\n[chronology]\ndt = 0.05\ndko = 1\nko = 10\nburn_in = 0.0\n\
          [x0]\nmean = \"e0\"\nvar = 0.001\n[observations]\nindices = \"all\"\nsigma = 1.0\n{}",
         entry("")
     );
     std::fs::write(dir.join("l96.toml"), lorenz).unwrap();
-    let e = Experiment::load_with(&dir.join("l96.toml"), &assim_gen::methods()).err().unwrap().to_string();
-    assert!(e.contains("methods[0].autoencoder") && e.contains("not on the sphere"), "{e}");
+    let exp = Experiment::load_with(&dir.join("l96.toml"), &assim_gen::methods()).unwrap();
+    let e = run_experiment(&exp, |_, _| {}).err().unwrap().to_string();
+    assert!(e.contains("not on the sphere"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
