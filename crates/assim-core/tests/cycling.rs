@@ -167,8 +167,8 @@ infl = 1.0e150
 }
 
 /// The variational and iterative methods refuse what they cannot run, naming the key: a window
-/// longer than the run, a model without an adjoint (Lorenz-63) for 4D-Var, an iEnKS update
-/// form that is not built, a non-positive hyperprior confidence.
+/// longer than the run, an iEnKS update form that is not built, a non-positive hyperprior
+/// confidence (a model without an adjoint for 4D-Var: tests/primitive.rs).
 #[test]
 fn variational_and_iterative_methods_refuse_bad_input() {
     let err = |methods: &str, ko: usize, model: &str| {
@@ -182,11 +182,6 @@ fn variational_and_iterative_methods_refuse_bad_input() {
     assert!(e.contains("methods[0].lag") && e.contains("longer than the run's 3 analyses"), "{e}");
     let e = err("[[methods]]\nmethod = \"iEnKS\"\nupd_a = \"Sqrt\"\nn = 10\nlag = 9\n", 2, "lorenz96");
     assert!(e.contains("methods[0].lag") && e.contains("longer than the run"), "{e}");
-    let l63 = "name = \"bad\"\nseeds = [1]\n[model]\nkind = \"lorenz63\"\n[chronology]\ndt = 0.01\ndko = 25\nko = 10\n\
-               burn_in = 0.0\n[x0]\nmean = [1.0, 1.0, 20.0]\nvar = 2.0\n[observations]\nindices = \"all\"\nsigma = 1.0\n\
-               [[methods]]\nmethod = \"Var4D\"\n";
-    let e = Experiment::parse(l63, "bad.toml").unwrap_err().to_string();
-    assert!(e.contains("tangent-linear and adjoint") && e.contains("Lorenz-63"), "{e}");
     let e = err("[[methods]]\nmethod = \"iEnKS\"\nupd_a = \"PertObs\"\nn = 10\n", 20, "lorenz96");
     assert!(e.contains("methods[0].upd_a") && e.contains("Sqrt"), "{e}");
     let e = err("[[methods]]\nmethod = \"EnKF_N\"\nn = 10\nxn = 0.0\n", 20, "lorenz96");

@@ -3,7 +3,7 @@
 //! order) and the dot-product test (the adjoint is its transpose, to rounding), on one step
 //! and over a 20-step window of Lorenz-96 from a state on its attractor.
 
-use assim_core::dynamics::{LinearModel, Lorenz96, Model};
+use assim_core::dynamics::{LinearModel, Lorenz63, Lorenz96, Model};
 use assim_core::rng::{normal, stream};
 use faer::Mat;
 
@@ -114,6 +114,34 @@ fn lorenz96_tangent_linear_matches_central_differences() {
             assert!((fd - tl[i]).abs() < 1e-7, "column {col}, row {i}: {fd} vs {}", tl[i]);
         }
     }
+}
+
+/// Lorenz-63 (dt = 0.01, 25 steps: one of `l63_sakov2012`'s windows) from a state on its
+/// attractor: the Taylor remainder falls at second order and the adjoint is the tangent's
+/// transpose to 1e-12.
+#[test]
+fn lorenz63_tangent_and_adjoint_pass_the_taylor_and_dot_product_tests() {
+    let model = Lorenz63::default();
+    let mut x = vec![1.0, 1.0, 20.0];
+    model.advance(&mut x, 0.0, 0.01, 1000);
+    let (dt, steps) = (0.01, 25);
+    let dx = random(3, 4);
+    let mut base = x.clone();
+    model.advance(&mut base, 0.0, dt, steps);
+    let tl = tangent(&model, &x, &dx, steps, dt);
+    let remainder = |eps: f64| {
+        let mut p: Vec<f64> = x.iter().zip(&dx).map(|(a, b)| a + eps * b).collect();
+        model.advance(&mut p, 0.0, dt, steps);
+        norm(&(0..3).map(|i| p[i] - base[i] - eps * tl[i]).collect::<Vec<_>>())
+    };
+    let (r2, r3, r4) = (remainder(1e-2), remainder(1e-3), remainder(1e-4));
+    for (a, b) in [(r2, r3), (r3, r4)] {
+        assert!((50.0..200.0).contains(&(a / b)), "ratio {} (second order: 100)", a / b);
+    }
+    let b = random(3, 5);
+    let lhs = dot(&tl, &b);
+    let rhs = dot(&dx, &adjoint(&model, &x, &b, steps, dt));
+    assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(rhs.abs()), "{lhs} vs {rhs}");
 }
 
 mod shallow_water {

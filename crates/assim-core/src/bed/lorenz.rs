@@ -209,9 +209,6 @@ impl BedConfig for LorenzConfig {
             Need::Localisation | Need::Grid if matches!(self.model, LorenzModel::Lorenz63(_)) => {
                 Some("Lorenz-63 has no spatial structure (use lorenz96)".into())
             }
-            Need::ModelAdjoint if matches!(self.model, LorenzModel::Lorenz63(_)) => {
-                Some("Lorenz-63's tangent-linear and adjoint are not built (use lorenz96)".into())
-            }
             _ => None,
         }
     }

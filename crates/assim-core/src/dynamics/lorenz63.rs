@@ -144,6 +144,30 @@ impl Model for Lorenz63 {
         }
     }
 
+    /// The exact tangent-linear of the RK4 step (4D-Var).
+    fn step_tangent(&self, x: &[f64], dx: &mut [f64], _t: f64, dt: f64) -> bool {
+        let jv = |s: &[f64], v: &[f64], out: &mut [f64]| {
+            let j = self.tendency_jacobian([s[0], s[1], s[2]]);
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = (0..3).map(|k| j[(i, k)] * v[k]).sum();
+            }
+        };
+        super::rk4_tangent(|s, out| out.copy_from_slice(&self.tendency([s[0], s[1], s[2]])), jv, x, dx, dt);
+        true
+    }
+
+    /// The adjoint of [`Model::step_tangent`].
+    fn step_adjoint(&self, x: &[f64], lam: &mut [f64], _t: f64, dt: f64) -> bool {
+        let jtv = |s: &[f64], v: &[f64], out: &mut [f64]| {
+            let j = self.tendency_jacobian([s[0], s[1], s[2]]);
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = (0..3).map(|k| j[(k, i)] * v[k]).sum();
+            }
+        };
+        super::rk4_adjoint(|s, out| out.copy_from_slice(&self.tendency([s[0], s[1], s[2]])), jtv, x, lam, dt);
+        true
+    }
+
     /// DAPPER's Lorenz-63 resolvent: `I + dt·J` at the state after the step.
     fn step_jacobian(&self, x: &[f64], _t: f64, dt: f64) -> Option<Mat<f64>> {
         let j = self.tendency_jacobian([x[0], x[1], x[2]]);
