@@ -15,13 +15,13 @@
 
 use faer::Mat;
 
-use super::window::SlidingWindow;
+use super::window::{SlidingWindow, gauss_newton_step};
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::bed::{BedConfig, Need};
 use crate::dynamics::Linearisation;
 use crate::experiment::{Method, MethodCheck, defaults};
-use crate::linalg::{conjugate_gradient, dot, sym_eig};
+use crate::linalg::{dot, sym_eig};
 use crate::rng::AssimRng;
 use crate::spectral::VarianceSpectra;
 
@@ -104,19 +104,6 @@ impl Var4D {
             cg_iterations: 0,
         }
     }
-
-    /// The window's forecast from `x0`, linearised cycle by cycle; `x0` becomes its end.
-    fn linearised_window<'s>(
-        &self,
-        setup: &'s Setup<'_>,
-        x: &mut [f64],
-    ) -> Result<Vec<Box<dyn Linearisation + 's>>, AssimError> {
-        self.window
-            .segments()
-            .iter()
-            .map(|&(t0, steps)| setup.model.linearise(x, t0, setup.dt, steps).ok_or_else(no_adjoint))
-            .collect()
-    }
 }
 
 fn no_adjoint() -> AssimError {
@@ -165,9 +152,7 @@ impl Assimilator for Var4D {
         self.window.push(t0, steps);
         // The forecast needs only the window's end, not its trajectory.
         self.current = self.start.clone();
-        for &(t0, steps) in self.window.segments() {
-            setup.model.advance(&mut self.current, t0, setup.dt, steps);
-        }
+        self.window.advance(setup, &mut self.current);
         Ok(())
     }
 
@@ -189,7 +174,7 @@ impl Assimilator for Var4D {
         for _ in 0..self.n_iter.max(1) {
             self.b_sqrt.apply(&w, &mut x_end);
             x_end.iter_mut().zip(&self.start).for_each(|(a, b)| *a += b);
-            window = self.linearised_window(setup, &mut x_end)?;
+            window = self.window.linearise(setup, &mut x_end)?;
             let mut hx = vec![0.0; p];
             setup.obs.apply(&x_end, &mut hx);
             let d: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
@@ -214,18 +199,9 @@ impl Assimilator for Var4D {
                 self.b_sqrt.adjoint(&lam, out);
                 Ok(())
             };
-            let mut rhs = vec![0.0; nw];
-            gt(&d, &mut rhs)?;
-            rhs.iter_mut().zip(&w).for_each(|(r, w)| *r -= w);
-            let mut gv = vec![0.0; p];
-            let hessian = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
-                g(v, &mut gv)?;
-                gt(&gv, out)?;
-                out.iter_mut().zip(v).for_each(|(o, v)| *o += v);
-                Ok(())
-            };
-            dw.iter_mut().for_each(|x| *x = 0.0);
-            self.cg_iterations += conjugate_gradient(hessian, &rhs, &mut dw, self.cg_max_iter, self.cg_tol)?;
+            let (step, iterations) = gauss_newton_step(g, gt, &d, &w, self.cg_max_iter, self.cg_tol)?;
+            self.cg_iterations += iterations;
+            dw = step;
             w.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
             self.outer_loops += 1;
             if dot(&dw, &dw) < self.wtol * nw as f64 {

@@ -3,7 +3,9 @@
 //! DAPPER's `iEnKS` and `Var4D` do. Its control state lives at the window's start; every
 //! analysis reruns the model over the window's cycles.
 
+use super::Setup;
 use crate::AssimError;
+use crate::dynamics::Linearisation;
 use crate::experiment::MethodCheck;
 
 /// Refuses a window of no cycles or of more cycles than the run has analyses (key `lag`).
@@ -52,6 +54,32 @@ impl SlidingWindow {
         &self.segments
     }
 
+    /// Advances `x` from the window's start over its cycles.
+    pub fn advance(&self, setup: &Setup<'_>, x: &mut [f64]) {
+        for &(t0, steps) in &self.segments {
+            setup.model.advance(x, t0, setup.dt, steps);
+        }
+    }
+
+    /// The forecast from the window's start `x` (which becomes its end), linearised cycle by
+    /// cycle; an error for a model without a tangent-linear.
+    pub fn linearise<'s>(
+        &self,
+        setup: &'s Setup<'_>,
+        x: &mut [f64],
+    ) -> Result<Vec<Box<dyn Linearisation + 's>>, AssimError> {
+        self.segments
+            .iter()
+            .map(|&(t0, steps)| {
+                setup.model.linearise(x, t0, setup.dt, steps).ok_or_else(|| {
+                    AssimError::Input(
+                        "a window method needs a model with a tangent-linear and an adjoint".into(),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Analyses so far.
     pub fn analyses(&self) -> usize {
         self.analyses
@@ -63,4 +91,31 @@ impl SlidingWindow {
         self.analyses += 1;
         (self.analyses >= self.lag && !self.segments.is_empty()).then(|| self.segments.remove(0))
     }
+}
+
+/// One Gauss–Newton step of the variational methods in whitened control variables: with
+/// `G` the linearised map from the control to `R^{-1/2}`-weighted observations (`g`, and its
+/// adjoint `gt`) and `d` the weighted innovation at the current control `w`, solves
+/// `(I + GᵀG) Δw = Gᵀd − w` by conjugate gradients from zero; returns `Δw` and the iterations.
+pub fn gauss_newton_step(
+    g: impl Fn(&[f64], &mut [f64]) -> Result<(), AssimError>,
+    gt: impl Fn(&[f64], &mut [f64]) -> Result<(), AssimError>,
+    d: &[f64],
+    w: &[f64],
+    cg_max_iter: usize,
+    cg_tol: f64,
+) -> Result<(Vec<f64>, usize), AssimError> {
+    let mut rhs = vec![0.0; w.len()];
+    gt(d, &mut rhs)?;
+    rhs.iter_mut().zip(w).for_each(|(r, w)| *r -= w);
+    let mut gv = vec![0.0; d.len()];
+    let hessian = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+        g(v, &mut gv)?;
+        gt(&gv, out)?;
+        out.iter_mut().zip(v).for_each(|(o, v)| *o += v);
+        Ok(())
+    };
+    let mut dw = vec![0.0; w.len()];
+    let iterations = crate::linalg::conjugate_gradient(hessian, &rhs, &mut dw, cg_max_iter, cg_tol)?;
+    Ok((dw, iterations))
 }

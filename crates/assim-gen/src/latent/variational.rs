@@ -34,10 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
 use assim_core::bed::{BedConfig, Need};
-use assim_core::classical::{Assimilator, Estimate, Setup, SlidingWindow, check_lag};
+use assim_core::classical::{Assimilator, Estimate, Setup, SlidingWindow, check_lag, gauss_newton_step};
 use assim_core::dynamics::Linearisation;
 use assim_core::experiment::{Method, MethodCheck};
-use assim_core::linalg::conjugate_gradient;
 use assim_core::rng::{AssimRng, stream};
 
 use crate::latent::space::TrainedAutoencoder;
@@ -159,9 +158,7 @@ impl Assimilator for LatentVar {
         }
         self.window.push(t0, steps);
         self.current = self.start.clone();
-        for &(t0, steps) in self.window.segments() {
-            setup.model.advance(&mut self.current, t0, setup.dt, steps);
-        }
+        self.window.advance(setup, &mut self.current);
         Ok(())
     }
 
@@ -190,17 +187,8 @@ impl Assimilator for LatentVar {
         for _ in 0..self.cfg.n_iter {
             let z = latent(&w);
             let mut x_end: Vec<f64> = self.decode(&z).iter().zip(&offset).map(|(d, c)| d + c).collect();
-            let window: Vec<Box<dyn Linearisation + '_>> = if four_d {
-                self.window
-                    .segments()
-                    .iter()
-                    .map(|&(t0, steps)| {
-                        setup.model.linearise(&mut x_end, t0, setup.dt, steps).ok_or_else(no_adjoint)
-                    })
-                    .collect::<Result<_, _>>()?
-            } else {
-                Vec::new()
-            };
+            let window: Vec<Box<dyn Linearisation + '_>> =
+                if four_d { self.window.linearise(setup, &mut x_end)? } else { Vec::new() };
             let mut hx = vec![0.0; p];
             setup.obs.apply(&x_end, &mut hx);
             let d: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
@@ -229,19 +217,8 @@ impl Assimilator for LatentVar {
                 out.iter_mut().zip(gz.iter().zip(&self.b_sd)).for_each(|(o, (g, s))| *o = g * s);
                 Ok(())
             };
-            let mut rhs = vec![0.0; nz];
-            gt(&d, &mut rhs)?;
-            rhs.iter_mut().zip(&w).for_each(|(r, w)| *r -= w);
-            let mut gv = vec![0.0; p];
-            let hessian = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
-                g(v, &mut gv)?;
-                gt(&gv, out)?;
-                out.iter_mut().zip(v).for_each(|(o, v)| *o += v);
-                Ok(())
-            };
-            let mut dw = vec![0.0; nz];
-            self.cg_iterations +=
-                conjugate_gradient(hessian, &rhs, &mut dw, self.cfg.cg_max_iter, self.cfg.cg_tol)?;
+            let (dw, iterations) = gauss_newton_step(g, gt, &d, &w, self.cfg.cg_max_iter, self.cfg.cg_tol)?;
+            self.cg_iterations += iterations;
             w.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
             self.outer_loops += 1;
         }
@@ -253,9 +230,7 @@ impl Assimilator for LatentVar {
         // The cost at the analysis (its observation term through the nonlinear forecast).
         let mut x_end = analysed.clone();
         if four_d {
-            for &(t0, steps) in self.window.segments() {
-                setup.model.advance(&mut x_end, t0, setup.dt, steps);
-            }
+            self.window.advance(setup, &mut x_end);
         }
         let mut hx = vec![0.0; p];
         setup.obs.apply(&x_end, &mut hx);
