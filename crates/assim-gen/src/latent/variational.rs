@@ -65,7 +65,7 @@ pub struct LatentVar {
     b_sd: Vec<f64>,
     /// 4D-Var's window (unused by 3D-Var).
     window: SlidingWindow,
-    /// 4D-Var: the state at the window's start; 3D-Var: the analysis.
+    /// 4D-Var's state at the window's start (unused by 3D-Var).
     start: Vec<f64>,
     /// The estimate at the latest time (forecast, then analysis).
     current: Vec<f64>,
@@ -91,12 +91,13 @@ impl LatentVar {
     /// `σ²` of the latent differences between climate states and their forecasts over one
     /// cycle of `steps` model steps.
     fn estimate_b(&mut self, setup: &Setup<'_>, steps: usize) -> Result<(), AssimError> {
-        let mut rng = stream(0, "latent-var-b");
-        let avail =
-            (1..=B_SAMPLES).rev().find(|&n| setup.climatology.sample(n, &mut rng).is_ok()).unwrap_or(0);
-        if avail < 2 {
-            return Err(AssimError::Input("latent Var needs at least 2 climate states for its B".into()));
-        }
+        // As many climate states as the sample holds, up to B_SAMPLES.
+        let avail = (2..=B_SAMPLES)
+            .rev()
+            .find(|&n| setup.climatology.sample(n, &mut stream(0, "latent-var-b")).is_ok())
+            .ok_or_else(|| {
+                AssimError::Input("latent Var needs at least 2 climate states for its B".into())
+            })?;
         let sample = setup.climatology.sample(avail, &mut stream(0, "latent-var-b"))?;
         let states: Vec<Vec<f64>> = (0..avail).map(|j| sample.col(j).iter().copied().collect()).collect();
         let forecasts: Vec<Vec<f64>> = states
