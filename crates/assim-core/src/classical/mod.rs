@@ -45,7 +45,7 @@ pub use partfilt::{PartFilt, PartFiltConfig};
 pub use spectral_var3d::SpectralVar3D;
 pub use static_gain::{Background, OptInterpConfig, StaticGain, Var3DConfig};
 pub use var4d::{Var4D, Var4DConfig};
-pub use window::{SlidingWindow, check_lag, gauss_newton_step};
+pub use window::{LinearisedWindow, SlidingWindow, check_lag, gauss_newton_step};
 
 /// The classical methods, one line per method.
 pub fn registry() -> crate::experiment::MethodRegistry {

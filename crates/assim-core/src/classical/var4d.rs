@@ -15,11 +15,10 @@
 
 use faer::Mat;
 
-use super::window::{SlidingWindow, gauss_newton_step};
+use super::window::{LinearisedWindow, SlidingWindow, gauss_newton_step};
 use super::{Assimilator, Estimate, Setup};
 use crate::AssimError;
 use crate::bed::{BedConfig, Need};
-use crate::dynamics::Linearisation;
 use crate::experiment::{Method, MethodCheck, defaults};
 use crate::linalg::{dot, sym_eig};
 use crate::rng::AssimRng;
@@ -110,20 +109,6 @@ fn no_adjoint() -> AssimError {
     AssimError::Input("4D-Var needs a model with a tangent-linear and an adjoint".into())
 }
 
-fn no_obs_tangent() -> AssimError {
-    AssimError::Input("4D-Var needs a linear or tangent-linear observation operator with an adjoint".into())
-}
-
-/// `dx ← M' dx` over the window.
-fn tangent(window: &[Box<dyn Linearisation + '_>], dx: &mut [f64]) {
-    window.iter().for_each(|l| l.tangent(dx));
-}
-
-/// `λ ← M'ᵀ λ` over the window, backwards.
-fn adjoint(window: &[Box<dyn Linearisation + '_>], lam: &mut [f64]) {
-    window.iter().rev().for_each(|l| l.adjoint(lam));
-}
-
 impl Assimilator for Var4D {
     fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
         self.b_sqrt = if let Some(cov) = setup.climatology.covariance() {
@@ -165,41 +150,28 @@ impl Assimilator for Var4D {
     ) -> Result<(), AssimError> {
         let nx = self.start.len();
         let nw = self.b_sqrt.control_len();
-        let p = y.len();
-        let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
         let mut w = vec![0.0; nw];
         let mut dw = vec![0.0; nw];
-        let mut window = Vec::new();
+        let mut window = LinearisedWindow::default();
         let mut x_end = vec![0.0; nx];
         for _ in 0..self.n_iter.max(1) {
             self.b_sqrt.apply(&w, &mut x_end);
             x_end.iter_mut().zip(&self.start).for_each(|(a, b)| *a += b);
             window = self.window.linearise(setup, &mut x_end)?;
-            let mut hx = vec![0.0; p];
-            setup.obs.apply(&x_end, &mut hx);
-            let d: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
-            // G v = R^{-1/2} H' M' B^{1/2} v and its adjoint.
-            let g = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+            // F' = M' B^{1/2} and its adjoint.
+            let forward = |v: &[f64]| {
                 let mut dx = vec![0.0; nx];
                 self.b_sqrt.apply(v, &mut dx);
-                tangent(&window, &mut dx);
-                if !setup.obs.tangent_linear(&x_end, &dx, out) {
-                    return Err(no_obs_tangent());
-                }
-                out.iter_mut().zip(&inv_sd).for_each(|(o, s)| *o *= s);
-                Ok(())
+                window.tangent(&mut dx);
+                dx
             };
-            let gt = |u: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
-                let ur: Vec<f64> = u.iter().zip(&inv_sd).map(|(a, s)| a * s).collect();
-                let mut lam = vec![0.0; nx];
-                if !setup.obs.tangent_adjoint(&x_end, &ur, &mut lam) {
-                    return Err(no_obs_tangent());
-                }
-                adjoint(&window, &mut lam);
+            let backward = |lam: &[f64], out: &mut [f64]| {
+                let mut lam = lam.to_vec();
+                window.adjoint(&mut lam);
                 self.b_sqrt.adjoint(&lam, out);
-                Ok(())
             };
-            let (step, iterations) = gauss_newton_step(g, gt, &d, &w, self.cg_max_iter, self.cg_tol)?;
+            let (step, iterations, _) =
+                gauss_newton_step(setup, y, &x_end, &w, forward, backward, self.cg_max_iter, self.cg_tol)?;
             self.cg_iterations += iterations;
             dw = step;
             w.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
@@ -212,7 +184,7 @@ impl Assimilator for Var4D {
         // through the tangent-linear.
         let mut inc = vec![0.0; nx];
         self.b_sqrt.apply(&dw, &mut inc);
-        tangent(&window, &mut inc);
+        window.tangent(&mut inc);
         self.current = x_end.iter().zip(&inc).map(|(a, b)| a + b).collect();
         if self.current.iter().any(|x| !x.is_finite()) {
             return Err(AssimError::Numerical("4D-Var: the analysis is not finite".into()));

@@ -67,8 +67,9 @@ impl SlidingWindow {
         &self,
         setup: &'s Setup<'_>,
         x: &mut [f64],
-    ) -> Result<Vec<Box<dyn Linearisation + 's>>, AssimError> {
-        self.segments
+    ) -> Result<LinearisedWindow<'s>, AssimError> {
+        let cycles = self
+            .segments
             .iter()
             .map(|&(t0, steps)| {
                 setup.model.linearise(x, t0, setup.dt, steps).ok_or_else(|| {
@@ -77,7 +78,8 @@ impl SlidingWindow {
                     )
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(LinearisedWindow(cycles))
     }
 
     /// Analyses so far.
@@ -93,22 +95,71 @@ impl SlidingWindow {
     }
 }
 
-/// One Gauss–Newton step of the variational methods in whitened control variables: with
-/// `G` the linearised map from the control to `R^{-1/2}`-weighted observations (`g`, and its
-/// adjoint `gt`) and `d` the weighted innovation at the current control `w`, solves
-/// `(I + GᵀG) Δw = Gᵀd − w` by conjugate gradients from zero; returns `Δw` and the iterations.
+/// The tangent-linear of a window's forecast, cycle by cycle, and its adjoint; empty (the
+/// identity) for a method without a window.
+#[derive(Default)]
+pub struct LinearisedWindow<'s>(Vec<Box<dyn Linearisation + 's>>);
+
+impl LinearisedWindow<'_> {
+    /// `dx ← M' dx` over the window.
+    pub fn tangent(&self, dx: &mut [f64]) {
+        self.0.iter().for_each(|l| l.tangent(dx));
+    }
+
+    /// `λ ← M'ᵀ λ` over the window, backwards.
+    pub fn adjoint(&self, lam: &mut [f64]) {
+        self.0.iter().rev().for_each(|l| l.adjoint(lam));
+    }
+}
+
+/// One Gauss–Newton step of a variational analysis in whitened control variables `w`.
+///
+/// `forward` carries a control increment to a state increment at the observation time
+/// (`F' v`) and `backward` a state gradient there back to the control (`F'ᵀ λ`); `H` is
+/// linearised at `x_end`, the forecast of the current control. With `d = R^{-1/2}(y − H(x_end))`
+/// and `G = R^{-1/2} H' F'`, solves `(I + GᵀG) Δw = Gᵀd − w` by conjugate gradients from zero.
+/// Returns `Δw`, the CG iterations and `½‖d‖²`, the observation cost at `x_end`.
+#[allow(clippy::too_many_arguments)]
 pub fn gauss_newton_step(
-    g: impl Fn(&[f64], &mut [f64]) -> Result<(), AssimError>,
-    gt: impl Fn(&[f64], &mut [f64]) -> Result<(), AssimError>,
-    d: &[f64],
+    setup: &Setup<'_>,
+    y: &[f64],
+    x_end: &[f64],
     w: &[f64],
+    forward: impl Fn(&[f64]) -> Vec<f64>,
+    backward: impl Fn(&[f64], &mut [f64]),
     cg_max_iter: usize,
     cg_tol: f64,
-) -> Result<(Vec<f64>, usize), AssimError> {
+) -> Result<(Vec<f64>, usize, f64), AssimError> {
+    let p = y.len();
+    let no_tl = || {
+        AssimError::Input("a variational method needs a linear or tangent-linear observation operator".into())
+    };
+    let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
+    let mut hx = vec![0.0; p];
+    setup.obs.apply(x_end, &mut hx);
+    let d: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
+    // G v = R^{-1/2} H' F' v and its adjoint.
+    let g = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+        let dx = forward(v);
+        if !setup.obs.tangent_linear(x_end, &dx, out) {
+            return Err(no_tl());
+        }
+        out.iter_mut().zip(&inv_sd).for_each(|(o, s)| *o *= s);
+        Ok(())
+    };
+    let gt = |u: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+        let ur: Vec<f64> = u.iter().zip(&inv_sd).map(|(a, s)| a * s).collect();
+        let mut lam = vec![0.0; x_end.len()];
+        if !setup.obs.tangent_adjoint(x_end, &ur, &mut lam) {
+            return Err(no_tl());
+        }
+        backward(&lam, out);
+        Ok(())
+    };
     let mut rhs = vec![0.0; w.len()];
-    gt(d, &mut rhs)?;
+    gt(&d, &mut rhs)?;
     rhs.iter_mut().zip(w).for_each(|(r, w)| *r -= w);
-    let mut gv = vec![0.0; d.len()];
+    let mut gv = vec![0.0; p];
     let hessian = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
         g(v, &mut gv)?;
         gt(&gv, out)?;
@@ -117,5 +168,5 @@ pub fn gauss_newton_step(
     };
     let mut dw = vec![0.0; w.len()];
     let iterations = crate::linalg::conjugate_gradient(hessian, &rhs, &mut dw, cg_max_iter, cg_tol)?;
-    Ok((dw, iterations))
+    Ok((dw, iterations, 0.5 * d.iter().map(|v| v * v).sum::<f64>()))
 }

@@ -51,6 +51,14 @@ impl Lorenz63 {
     /// One RK4 step on a fixed-size state: no slices, no scratch, fully unrolled (particle
     /// filters step thousands of these per cycle). Same order of operations as
     /// [`super::rk4_step`], hence as DAPPER.
+    /// `out = J v` (or `Jᵀ v` when `transpose`), `J` the tendency Jacobian at `s`.
+    fn jacobian_apply(&self, s: &[f64], v: &[f64], out: &mut [f64], transpose: bool) {
+        let j = self.tendency_jacobian([s[0], s[1], s[2]]);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0..3).map(|k| if transpose { j[(k, i)] } else { j[(i, k)] } * v[k]).sum();
+        }
+    }
+
     fn rk4(&self, s: [f64; 3], dt: f64) -> [f64; 3] {
         let add = |a: [f64; 3], k: [f64; 3], c: f64| std::array::from_fn(|i| a[i] + k[i] * c);
         let scale = |k: [f64; 3]| k.map(|v| v * dt);
@@ -146,24 +154,14 @@ impl Model for Lorenz63 {
 
     /// The exact tangent-linear of the RK4 step (4D-Var).
     fn step_tangent(&self, x: &[f64], dx: &mut [f64], _t: f64, dt: f64) -> bool {
-        let jv = |s: &[f64], v: &[f64], out: &mut [f64]| {
-            let j = self.tendency_jacobian([s[0], s[1], s[2]]);
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = (0..3).map(|k| j[(i, k)] * v[k]).sum();
-            }
-        };
+        let jv = |s: &[f64], v: &[f64], out: &mut [f64]| self.jacobian_apply(s, v, out, false);
         super::rk4_tangent(|s, out| out.copy_from_slice(&self.tendency([s[0], s[1], s[2]])), jv, x, dx, dt);
         true
     }
 
     /// The adjoint of [`Model::step_tangent`].
     fn step_adjoint(&self, x: &[f64], lam: &mut [f64], _t: f64, dt: f64) -> bool {
-        let jtv = |s: &[f64], v: &[f64], out: &mut [f64]| {
-            let j = self.tendency_jacobian([s[0], s[1], s[2]]);
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = (0..3).map(|k| j[(k, i)] * v[k]).sum();
-            }
-        };
+        let jtv = |s: &[f64], v: &[f64], out: &mut [f64]| self.jacobian_apply(s, v, out, true);
         super::rk4_adjoint(|s, out| out.copy_from_slice(&self.tendency([s[0], s[1], s[2]])), jtv, x, lam, dt);
         true
     }

@@ -349,13 +349,7 @@ impl SpectralTransform {
         let transposed = transpose_jobs(jobs, n_coefs);
         let refs: Vec<&[Term]> = transposed.iter().map(|j| j.as_slice()).collect();
         let mut out = self.analyze(grids, &vec![Weighting::Unit; grids.len()], &refs);
-        for spec in &mut out {
-            for (k, (m, _)) in self.tr.modes().enumerate() {
-                if m > 0 {
-                    spec[k] *= 2.0;
-                }
-            }
-        }
+        out.iter_mut().for_each(|spec| self.double_waves(spec));
         out
     }
 
@@ -386,6 +380,15 @@ impl SpectralTransform {
     /// `spec` with every `m > 0` coefficient halved: the `1/c_m` of the analyses' transposes.
     pub(crate) fn halve_waves(&self, spec: &[Complex64]) -> Vec<Complex64> {
         self.tr.modes().zip(spec).map(|((m, _), c)| if m > 0 { c * 0.5 } else { *c }).collect()
+    }
+
+    /// Every `m > 0` coefficient of `spec` doubled: the `c_m` of the syntheses' transposes.
+    pub(crate) fn double_waves(&self, spec: &mut [Complex64]) {
+        for (c, (m, _)) in spec.iter_mut().zip(self.tr.modes()) {
+            if m > 0 {
+                *c *= 2.0;
+            }
+        }
     }
 
     /// The quadrature weight of latitude `j` under a weighting.

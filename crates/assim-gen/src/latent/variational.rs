@@ -34,8 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
 use assim_core::bed::{BedConfig, Need};
-use assim_core::classical::{Assimilator, Estimate, Setup, SlidingWindow, check_lag, gauss_newton_step};
-use assim_core::dynamics::Linearisation;
+use assim_core::classical::{
+    Assimilator, Estimate, LinearisedWindow, Setup, SlidingWindow, check_lag, gauss_newton_step,
+};
 use assim_core::experiment::{Method, MethodCheck};
 use assim_core::rng::{AssimRng, stream};
 
@@ -181,50 +182,48 @@ impl Assimilator for LatentVar {
             LatentVarAnalysis::Increment => xb.iter().zip(self.decode(&zb)).map(|(a, d)| a - d).collect(),
             LatentVarAnalysis::Decoded => vec![0.0; nx],
         };
-        let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
         let latent = |w: &[f64]| -> Vec<f64> { (0..nz).map(|j| zb[j] + self.b_sd[j] * w[j]).collect() };
+        let state =
+            |z: &[f64]| -> Vec<f64> { self.decode(z).iter().zip(&offset).map(|(d, c)| d + c).collect() };
         let mut w = vec![0.0; nz];
         let mut j0 = None;
+        let mut cg_iterations = 0;
         for _ in 0..self.cfg.n_iter {
             let z = latent(&w);
-            let mut x_end: Vec<f64> = self.decode(&z).iter().zip(&offset).map(|(d, c)| d + c).collect();
-            let window: Vec<Box<dyn Linearisation + '_>> =
-                if four_d { self.window.linearise(setup, &mut x_end)? } else { Vec::new() };
-            let mut hx = vec![0.0; p];
-            setup.obs.apply(&x_end, &mut hx);
-            let d: Vec<f64> = (0..p).map(|k| (y[k] - hx[k]) * inv_sd[k]).collect();
-            j0.get_or_insert(0.5 * d.iter().map(|v| v * v).sum::<f64>());
-            let no_tl = || {
-                AssimError::Input("latent Var needs a linear or tangent-linear observation operator".into())
-            };
-            let g = |v: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
+            let mut x_end = state(&z);
+            let window =
+                if four_d { self.window.linearise(setup, &mut x_end)? } else { LinearisedWindow::default() };
+            // F' = M' D'(z) diag(σ_b) and its adjoint.
+            let forward = |v: &[f64]| {
                 let dz: Vec<f64> = v.iter().zip(&self.b_sd).map(|(a, s)| a * s).collect();
                 let mut dx = self.ae.decode_tangent(&z, &dz);
-                window.iter().for_each(|l| l.tangent(&mut dx));
-                if !setup.obs.tangent_linear(&x_end, &dx, out) {
-                    return Err(no_tl());
-                }
-                out.iter_mut().zip(&inv_sd).for_each(|(o, s)| *o *= s);
-                Ok(())
+                window.tangent(&mut dx);
+                dx
             };
-            let gt = |u: &[f64], out: &mut [f64]| -> Result<(), AssimError> {
-                let ur: Vec<f64> = u.iter().zip(&inv_sd).map(|(a, s)| a * s).collect();
-                let mut lam = vec![0.0; nx];
-                if !setup.obs.tangent_adjoint(&x_end, &ur, &mut lam) {
-                    return Err(no_tl());
-                }
-                window.iter().rev().for_each(|l| l.adjoint(&mut lam));
+            let backward = |lam: &[f64], out: &mut [f64]| {
+                let mut lam = lam.to_vec();
+                window.adjoint(&mut lam);
                 let gz = self.decode_adjoint(&z, &lam);
                 out.iter_mut().zip(gz.iter().zip(&self.b_sd)).for_each(|(o, (g, s))| *o = g * s);
-                Ok(())
             };
-            let (dw, iterations) = gauss_newton_step(g, gt, &d, &w, self.cfg.cg_max_iter, self.cfg.cg_tol)?;
-            self.cg_iterations += iterations;
+            let (dw, iterations, jo) = gauss_newton_step(
+                setup,
+                y,
+                &x_end,
+                &w,
+                forward,
+                backward,
+                self.cfg.cg_max_iter,
+                self.cfg.cg_tol,
+            )?;
+            j0.get_or_insert(jo);
+            cg_iterations += iterations;
             w.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
-            self.outer_loops += 1;
         }
         // The analysis (3D) or the smoothed window start (4D), decoded without linearisation.
-        let analysed: Vec<f64> = self.decode(&latent(&w)).iter().zip(&offset).map(|(d, c)| d + c).collect();
+        let analysed = state(&latent(&w));
+        self.cg_iterations += cg_iterations;
+        self.outer_loops += self.cfg.n_iter;
         if analysed.iter().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("latent Var: the analysis is not finite".into()));
         }
@@ -235,7 +234,7 @@ impl Assimilator for LatentVar {
         }
         let mut hx = vec![0.0; p];
         setup.obs.apply(&x_end, &mut hx);
-        let misfit: f64 = (0..p).map(|k| ((y[k] - hx[k]) * inv_sd[k]).powi(2)).sum();
+        let misfit: f64 = (0..p).map(|k| ((y[k] - hx[k]) * (1.0 / setup.obs_var[k].sqrt())).powi(2)).sum();
         let j = 0.5 * w.iter().map(|v| v * v).sum::<f64>() + 0.5 * misfit;
         let j0 = j0.unwrap_or(j);
         self.cost_ratio += if j0 > 0.0 { j / j0 } else { 1.0 };

@@ -153,18 +153,34 @@ impl SwGridModel {
     /// One forecast; a `member` of an ensemble draws its own stirring kicks (see
     /// [`ForecastStirring::Decaying`]) and runs the full stochastic model.
     fn run_forecast(&self, x: &mut [f64], k0: u64, steps: u64, member: bool) -> bool {
-        let runner = if member { &self.model } else { &self.forecaster };
+        self.integrate(x, k0, member, |runner, integ| runner.run(integ, steps))
+            .is_some_and(|(_, finite)| finite)
+    }
+
+    /// Starts the forecast from the grid state `x` at model step `k0` (the stirring as
+    /// `member` says), lets `run` integrate it and writes its end into `x`. `None`, and `x` NaN,
+    /// when the state cannot start; otherwise `run`'s result and whether the end is finite
+    /// (`x` NaN when not).
+    fn integrate<'s, R>(
+        &'s self,
+        x: &mut [f64],
+        k0: u64,
+        member: bool,
+        run: impl FnOnce(&'s ShallowWater, &mut super::SwIntegration) -> R,
+    ) -> Option<(R, bool)> {
+        let runner: &'s ShallowWater = if member { &self.model } else { &self.forecaster };
         let Ok(mut integ) = self.start(x, self.stirring_for(k0, x, member), runner) else {
             x.fill(f64::NAN);
-            return false;
+            return None;
         };
-        runner.run(&mut integ, steps);
-        if !integ.is_finite() {
+        let out = run(runner, &mut integ);
+        let finite = integ.is_finite();
+        if finite {
+            x.copy_from_slice(&grid_state(&self.model, integ.state()));
+        } else {
             x.fill(f64::NAN);
-            return false;
         }
-        x.copy_from_slice(&grid_state(&self.model, integ.state()));
-        true
+        Some((out, finite))
     }
 }
 
@@ -202,16 +218,8 @@ impl Model for SwGridModel {
         steps: usize,
     ) -> Option<Box<dyn Linearisation + '_>> {
         let k0 = (t0 / dt).round().max(0.0) as u64;
-        let Ok(mut integ) = self.start(x, self.stirring_for(k0, x, false), &self.forecaster) else {
-            x.fill(f64::NAN);
-            return None;
-        };
-        let tangent = self.forecaster.run_linearised(&mut integ, steps as u64);
-        if integ.is_finite() {
-            x.copy_from_slice(&grid_state(&self.model, integ.state()));
-        } else {
-            x.fill(f64::NAN);
-        }
+        let (tangent, _) =
+            self.integrate(x, k0, false, |runner, integ| runner.run_linearised(integ, steps as u64))?;
         Some(Box::new(GridTangent { model: &self.forecaster, tangent }))
     }
 

@@ -156,13 +156,7 @@ impl ShallowWater {
         let mut outs: Vec<Vec<Complex64>> = (0..4).map(|_| tr.zeros()).collect();
         let mut refs: Vec<&mut [Complex64]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
         self.sht.legendre_analysis(&q, 4, &syn_t_refs, &mut refs);
-        for spec in &mut outs {
-            for (k, (m, _)) in tr.modes().enumerate() {
-                if m > 0 {
-                    spec[k] *= 2.0;
-                }
-            }
-        }
+        outs.iter_mut().for_each(|spec| self.sht.double_waves(spec));
         add(&mut lam.vor, &outs[0]);
         add(&mut lam.phi, &outs[1]);
         add(&mut lam.vor, &tr.inverse_laplacian(&outs[2], a));
