@@ -1,6 +1,8 @@
 //! `assim`: generative and classical data assimilation from the command line.
 
 mod demo;
+#[cfg(feature = "mpi")]
+mod mpi_team;
 mod plots;
 mod report;
 mod simulate;
@@ -180,6 +182,16 @@ struct TrainArgs {
 fn main() -> ExitCode {
     assim_gen::tensor::keep_freed_memory();
     let cli = Cli::parse();
+    // Under `mpirun -n K` (the `mpi` feature) the ranks share the cycle's work; MPI is
+    // finalised when the universe drops at the end of main.
+    #[cfg(feature = "mpi")]
+    let _universe = match mpi_team::start() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Demo { out, retrain, models, windows, quiet } => demo::run(&demo::DemoOptions {
             out,
@@ -303,6 +315,9 @@ fn data(what: DataWhat) -> Result<(), AssimError> {
 
 pub(crate) fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result<(), AssimError> {
     check_writable(out)?;
+    // In a distributed run every rank cycles; rank 0 alone shows progress and writes.
+    let root = assim_core::distributed::is_root();
+    let quiet = quiet || !root;
     let total = (exp.seeds.len() * exp.methods.len()) as u64;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
@@ -330,12 +345,26 @@ pub(crate) fn run_and_write(exp: &Experiment, out: &Path, quiet: bool) -> Result
             bar.set_message(format!("seed {} · {}", exp.seeds[si], exp.methods[mi].label()));
         },
         &mut stage,
-        Some(out),
+        root.then_some(out),
     )?;
     bar.finish_and_clear();
+    if !root {
+        return Ok(());
+    }
     println!("{}", table::render(exp, &report));
     assim_core::experiment::write_run_outputs(out, exp, &report)?;
     println!("wrote {}/metrics.json, metrics.csv, series.csv, config.toml", out.display());
+    let ranks = assim_core::distributed::team().size();
+    if ranks > 1 {
+        let t = assim_core::distributed::traffic();
+        println!(
+            "{ranks} ranks: rank 0 took part in {} all-gathers, sent {:.1} MB, received {:.1} MB, {:.2} s inside them",
+            t.collectives,
+            t.bytes_out as f64 / 1e6,
+            t.bytes_in as f64 / 1e6,
+            t.seconds
+        );
+    }
     Ok(())
 }
 

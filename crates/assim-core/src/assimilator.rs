@@ -187,7 +187,7 @@ impl<F: EnsembleFilter> Assimilator for F {
     }
 
     fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
-        setup.model.advance_ensemble(self.members_mut(), t0, setup.dt, steps);
+        crate::distributed::advance_ensemble(setup.model, self.members_mut(), t0, setup.dt, steps);
         Ok(())
     }
 

@@ -12,6 +12,7 @@
 pub mod assimilator;
 pub mod bed;
 pub mod classical;
+pub mod distributed;
 pub mod dynamics;
 pub mod error;
 pub mod experiment;

@@ -84,7 +84,7 @@ impl IEnKS {
     /// The window's control ensemble `x̄₀ + X₀ G` run through the window's cycles.
     fn run_window(&self, setup: &Setup<'_>, e: &mut Mat<f64>) {
         for &(t0, steps) in self.window.segments() {
-            setup.model.advance_ensemble(e, t0, setup.dt, steps);
+            crate::distributed::advance_ensemble(setup.model, e, t0, setup.dt, steps);
         }
     }
 }
@@ -183,7 +183,7 @@ impl Assimilator for IEnKS {
         let mut smoothed = transformed(x0_anom.as_ref(), &x0_mean, g.as_ref());
         post_process(&mut smoothed, self.infl, self.rot, rng);
         if let Some((t0, steps)) = self.window.after_analysis() {
-            setup.model.advance_ensemble(&mut smoothed, t0, setup.dt, steps);
+            crate::distributed::advance_ensemble(setup.model, &mut smoothed, t0, setup.dt, steps);
         }
         self.start = smoothed;
         Ok(())

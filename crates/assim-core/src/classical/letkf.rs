@@ -73,38 +73,54 @@ impl EnsembleFilter for LETKF {
         let loc_rad = self.loc_rad;
         // Batches in runs that share a horizontal position (a column's levels): one search
         // for nearby observations per run. The network may change between analyses: taper
-        // afresh each time.
+        // afresh each time. Runs are shared among the ranks of a distributed job, each rank
+        // returning its batches' analysis members (batch by batch, member by member).
         let run = loc.run_len().max(1);
-        let updates: Vec<Option<Mat<f64>>> = loc
-            .batches()
-            .par_chunks(run)
-            .flat_map_iter(|batches| batches.iter().zip(loc.obs_tapers(batches, loc_rad)))
-            .map(|(batch, (jj, coeff))| {
-                let sq: Vec<f64> = coeff.into_iter().map(f64::sqrt).collect();
-                let (jj, sq) = (&jj, &sq);
-                if jj.is_empty() {
-                    return Ok(None);
-                }
-                let mut y_loc = Mat::<f64>::zeros(jj.len(), n);
-                for j in 0..n {
-                    let src = yr.col(j).try_as_col_major().expect("contiguous column").as_slice();
-                    let dst = y_loc.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
-                    for ((d, &p), s) in dst.iter_mut().zip(jj).zip(sq) {
-                        *d = src[p] * s;
+        let batches = loc.batches();
+        let prior = &self.e;
+        let analysed = crate::distributed::gather_blocks(batches.len().div_ceil(run), |runs| {
+            let mine = &batches[(runs.start * run).min(batches.len())..(runs.end * run).min(batches.len())];
+            let updates: Vec<Option<Mat<f64>>> = mine
+                .par_chunks(run)
+                .flat_map_iter(|batches| batches.iter().zip(loc.obs_tapers(batches, loc_rad)))
+                .map(|(batch, (jj, coeff))| {
+                    let sq: Vec<f64> = coeff.into_iter().map(f64::sqrt).collect();
+                    let (jj, sq) = (&jj, &sq);
+                    if jj.is_empty() {
+                        return Ok(None);
                     }
-                }
-                let dy_loc: Vec<f64> = jj.iter().zip(sq).map(|(&p, s)| dy[p] * s).collect();
-                let a_loc = Mat::from_fn(batch.len(), n, |i, j| a[(batch[i], j)]);
-                let mu_loc: Vec<f64> = batch.iter().map(|&b| mu[b]).collect();
-                local_etkf(a_loc.as_ref(), &mu_loc, y_loc.as_ref(), &dy_loc).map(Some)
-            })
-            .collect::<Result<_, AssimError>>()?;
-        for (batch, upd) in loc.batches().iter().zip(updates) {
-            if let Some(e_loc) = upd {
-                for j in 0..n {
-                    for (i, &b) in batch.iter().enumerate() {
-                        self.e[(b, j)] = e_loc[(i, j)];
+                    let mut y_loc = Mat::<f64>::zeros(jj.len(), n);
+                    for j in 0..n {
+                        let src = yr.col(j).try_as_col_major().expect("contiguous column").as_slice();
+                        let dst = y_loc.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                        for ((d, &p), s) in dst.iter_mut().zip(jj).zip(sq) {
+                            *d = src[p] * s;
+                        }
                     }
+                    let dy_loc: Vec<f64> = jj.iter().zip(sq).map(|(&p, s)| dy[p] * s).collect();
+                    let a_loc = Mat::from_fn(batch.len(), n, |i, j| a[(batch[i], j)]);
+                    let mu_loc: Vec<f64> = batch.iter().map(|&b| mu[b]).collect();
+                    local_etkf(a_loc.as_ref(), &mu_loc, y_loc.as_ref(), &dy_loc).map(Some)
+                })
+                .collect::<Result<_, AssimError>>()?;
+            let mut out = Vec::with_capacity(mine.iter().map(Vec::len).sum::<usize>() * n);
+            for (batch, upd) in mine.iter().zip(&updates) {
+                for j in 0..n {
+                    out.extend(
+                        batch
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &b)| upd.as_ref().map_or(prior[(b, j)], |u| u[(i, j)])),
+                    );
+                }
+            }
+            Ok(out)
+        })?;
+        let mut values = analysed.into_iter();
+        for batch in batches {
+            for j in 0..n {
+                for &b in batch {
+                    self.e[(b, j)] = values.next().expect("every rank returns its batches' members");
                 }
             }
         }

@@ -75,7 +75,7 @@ impl Assimilator for PartFilt {
 
     fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
         self.posterior = None;
-        setup.model.advance_ensemble(&mut self.e, t0, setup.dt, steps);
+        crate::distributed::advance_ensemble(setup.model, &mut self.e, t0, setup.dt, steps);
         Ok(())
     }
 

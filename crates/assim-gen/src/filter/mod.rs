@@ -307,7 +307,8 @@ struct Seen<'b> {
     pinned: Option<&'b Pinned>,
 }
 
-/// Independent batches a latent analysis's members are sampled in, one rayon task each: burn's
+/// Independent batches a latent analysis's members are sampled in, one rayon task each (and
+/// shared among the ranks of a distributed job): burn's
 /// `flex` backend keeps most of a batch's operations on one core, and members do not interact
 /// in a deterministic sampler, so parts on the machine's cores give the same members as one
 /// batch. A fixed number (not the thread count) keeps the numbers the same on every machine.
@@ -340,18 +341,28 @@ impl GenerativeFilter {
         let parts = PARTS.min(n);
         let ranges: Vec<(usize, usize)> =
             (0..parts).map(|k| (k * n / parts, (k + 1) * n / parts - k * n / parts)).collect();
-        let samples = ranges
-            .par_iter()
-            .map(|&(start, len)| {
-                let obs = whole.rows(start, len);
-                let cond = cond.map(|c| c.clone().narrow(0, start, len));
-                // A deterministic sampler draws nothing: each part gets a copy of the stream.
-                let mut rng = rng.clone();
-                let noise = noise.clone().narrow(0, start, len);
-                self.guided_sample(&obs, yt.clone(), pinned, noise, cond.as_ref(), &mut rng)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Tensor::cat(samples, 0))
+        let run_parts = |ranges: &[(usize, usize)]| {
+            ranges
+                .par_iter()
+                .map(|&(start, len)| {
+                    let obs = whole.rows(start, len);
+                    let cond = cond.map(|c| c.clone().narrow(0, start, len));
+                    // A deterministic sampler draws nothing: each part gets a copy of the stream.
+                    let mut rng = rng.clone();
+                    let noise = noise.clone().narrow(0, start, len);
+                    self.guided_sample(&obs, yt.clone(), pinned, noise, cond.as_ref(), &mut rng)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if assim_core::distributed::team().size() == 1 {
+            return Ok(Tensor::cat(run_parts(&ranges)?, 0));
+        }
+        // The parts shared among the ranks of a distributed job, gathered as f32 values in f64
+        // (exact both ways).
+        let values = assim_core::distributed::gather_blocks(parts, |mine| {
+            Ok(run_parts(&ranges[mine])?.iter().flat_map(to_rows).collect())
+        })?;
+        Ok(from_rows(&values, n, values.len() / n, &self.device))
     }
 
     /// The reverse process of one batch, guided through `obs`; a trajectory prior denoises the

@@ -25,8 +25,15 @@ pub fn slug(label: &str) -> String {
     s.trim_matches('_').to_string()
 }
 
-fn zarr_attrs(run: &RunInfo<'_>, what: &str) -> serde_json::Map<String, serde_json::Value> {
+fn zarr_attrs(
+    run: &RunInfo<'_>,
+    what: &str,
+    method: Option<&str>,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
+    if let Some(label) = method {
+        m.insert("method".into(), label.into());
+    }
     m.insert("title".into(), format!("assim {what}: {}", run.name).into());
     m.insert("Conventions".into(), "CF-1.8".into());
     m.insert("source".into(), format!("assim {}", env!("CARGO_PKG_VERSION")).into());
@@ -39,6 +46,7 @@ fn writer(
     twin: &SphereTwin,
     path: &Path,
     what: &str,
+    method: Option<&str>,
 ) -> Result<GriddedZarrWriter, AssimError> {
     GriddedZarrWriter::create(
         path,
@@ -47,7 +55,7 @@ fn writer(
         twin.chrono.n_obs_times(),
         &SW_VARIABLES[..3],
         Precision::F32,
-        zarr_attrs(run, what),
+        zarr_attrs(run, what, method),
     )
 }
 
@@ -67,7 +75,7 @@ pub(super) fn write_seed_outputs(run: &RunInfo<'_>, twin: &SphereTwin, dir: &Pat
         .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
     let recs: Vec<_> = twin.windows.iter().flat_map(|w| w.records.iter().cloned()).collect();
     crate::obs::records::write_csv(&dir.join("observations.csv"), &recs)?;
-    let mut w = writer(run, twin, &dir.join("truth.zarr"), "truth")?;
+    let mut w = writer(run, twin, &dir.join("truth.zarr"), "truth", None)?;
     for ko in 0..twin.chrono.n_obs_times() {
         write_state(&mut w, ko, hours(twin, ko), &twin.truth[ko + 1])?;
     }
@@ -89,7 +97,10 @@ impl<'a> AnalysisWriter<'a> {
         label: &str,
     ) -> Result<Self, AssimError> {
         let path = dir.join("analyses").join(format!("{}.zarr", slug(label)));
-        Ok(AnalysisWriter { twin, zarr: writer(run, twin, &path, &format!("analyses of {label}"))? })
+        Ok(AnalysisWriter {
+            twin,
+            zarr: writer(run, twin, &path, &format!("analyses of {label}"), Some(label))?,
+        })
     }
 }
 
