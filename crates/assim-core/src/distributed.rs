@@ -16,10 +16,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use faer::Mat;
+use faer::{Mat, MatRef};
 
 use crate::AssimError;
 use crate::dynamics::Model;
+use crate::obs::ObsOperator;
 
 /// The one collective the cycle needs, so that any message-passing library can serve it.
 pub trait Communicator: Send + Sync {
@@ -158,6 +159,22 @@ pub fn advance_ensemble(model: &dyn Model, e: &mut Mat<f64>, t0: f64, dt: f64, s
             e[(i, j)] = v;
         }
     }
+}
+
+/// `H` applied to every member of the `Nx × N` ensemble `e` (the `P × N` matrix of
+/// [`ObsOperator::apply_ensemble`]), the members shared among the ranks: each computes its own
+/// members' `P` values and only those (not states) are gathered.
+pub fn observe_ensemble(obs: &dyn ObsOperator, e: MatRef<'_, f64>) -> Mat<f64> {
+    if team().size() == 1 {
+        return obs.apply_ensemble(e);
+    }
+    let p = obs.n_obs();
+    let gathered = gather_blocks(e.ncols(), |cols| {
+        let mine = obs.apply_ensemble(e.subcols(cols.start, cols.len()));
+        Ok(mine.col_iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect())
+    });
+    let values = gathered.expect("an observation operator has no error to report");
+    Mat::from_fn(p, e.ncols(), |i, j| values[j * p + i])
 }
 
 #[cfg(test)]

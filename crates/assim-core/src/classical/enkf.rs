@@ -46,7 +46,7 @@ impl EnsembleFilter for EnKF {
     ensemble_accessors!(n, e);
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
-        let he = setup.obs.apply_ensemble(self.e.as_ref());
+        let he = crate::distributed::observe_ensemble(setup.obs, self.e.as_ref());
         let (a, mu) = centre(self.e.as_ref());
         let n1 = self.n as f64 - 1.0;
         match self.update {

@@ -101,7 +101,7 @@ impl EnsembleFilter for EnKFN {
     ensemble_accessors!(n, e);
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
-        let he = setup.obs.apply_ensemble(self.e.as_ref());
+        let he = crate::distributed::observe_ensemble(setup.obs, self.e.as_ref());
         let (mut a, mu) = centre(self.e.as_ref());
         let (mut yn, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
         let n = self.n;

@@ -140,7 +140,7 @@ impl Assimilator for IEnKS {
                 e = transformed(x0_anom.as_ref(), &x0_mean, g.as_ref());
                 self.run_window(setup, &mut e);
             }
-            let he = setup.obs.apply_ensemble(e.as_ref());
+            let he = crate::distributed::observe_ensemble(setup.obs, e.as_ref());
             let (yn, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
             // De-conditioned anomalies Y₀ = Y T⁻¹ (P × N) and Y₀ᵀY₀ = V Λ Vᵀ.
             let y0 = &yn * &t_inv;

@@ -65,7 +65,7 @@ impl EnsembleFilter for LETKF {
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let loc = setup.localizer.ok_or_else(|| AssimError::Input("LETKF needs a localizer".into()))?;
-        let he = setup.obs.apply_ensemble(self.e.as_ref());
+        let he = crate::distributed::observe_ensemble(setup.obs, self.e.as_ref());
         let (yr, dy) = normalised_obs_anomalies(he.as_ref(), y, setup.obs_var);
         let (a, mu) = centre(self.e.as_ref());
         let n = self.n;

@@ -88,7 +88,7 @@ impl Assimilator for PartFilt {
     ) -> Result<(), AssimError> {
         let n = self.n;
         self.posterior = None;
-        let he = setup.obs.apply_ensemble(self.e.as_ref());
+        let he = crate::distributed::observe_ensemble(setup.obs, self.e.as_ref());
         // log-weights: log w + log-likelihood, stabilised by the maximum.
         let mut logw: Vec<f64> = (0..n)
             .map(|j| {
