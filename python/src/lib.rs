@@ -98,7 +98,8 @@ fn ensemble_of(x: &PyReadonlyArrayDyn<'_, f64>, shape: &[usize], what: &str) -> 
     let dims = x.shape();
     let nx: usize = shape.iter().product();
     let single = dims == shape;
-    if !single && !(dims.len() == shape.len() + 1 && &dims[1..] == shape) {
+    let stack = dims.len() == shape.len() + 1 && &dims[1..] == shape;
+    if !(single || stack) {
         return Err(input(format!(
             "{what}: an array of shape {shape:?} (one state) or (N, {}) (N states) was expected, got {dims:?}",
             shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
