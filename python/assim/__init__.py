@@ -5,7 +5,8 @@ The Python entry to the Rust toolkit (docs/python.md):
 - :func:`run` cycles an experiment file, as ``assim run`` does, and returns its metrics as
   pandas DataFrames and its analyses as xarray Datasets;
 - :func:`simulate` runs a simulation file to a Zarr store and opens it with xarray;
-- :class:`Lorenz63`, :class:`Lorenz96` and :class:`ShallowWater` step states held in numpy
+- :class:`Lorenz63`, :class:`Lorenz96`, :class:`ShallowWater` and :class:`PrimitiveEquations`
+  step states held in numpy
   arrays; :class:`ObsOperator` applies observation operators to them.
 
 Every error of the Rust core arrives as a Python exception with the Rust message:
@@ -24,7 +25,7 @@ from typing import Dict, Optional, Union
 import pandas as pd
 import xarray as xr
 
-from ._assim import AssimError, Lorenz63, Lorenz96, ObsOperator, ShallowWater
+from ._assim import AssimError, Lorenz63, Lorenz96, ObsOperator, PrimitiveEquations, ShallowWater
 from ._assim import run_experiment as _run_experiment
 from ._assim import simulate as _simulate
 
@@ -33,6 +34,7 @@ __all__ = [
     "Lorenz63",
     "Lorenz96",
     "ObsOperator",
+    "PrimitiveEquations",
     "Run",
     "ShallowWater",
     "run",

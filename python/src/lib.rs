@@ -298,6 +298,89 @@ impl ShallowWater {
     }
 }
 
+/// The dry primitive-equation model of a simulation file (σ levels, Held–Suarez or JW06), on its
+/// Gaussian grid: states are (T on the levels, u on the levels, v on the levels, p_s), shape
+/// (3 L + 1, nlat, nlon), top level first, in SI units.
+#[pyclass(frozen, module = "assim")]
+struct PrimitiveEquations {
+    grid_model: assim_core::dynamics::primitive::PeGridModel,
+    initial: Vec<f64>,
+    dt: f64,
+}
+
+impl PrimitiveEquations {
+    fn shape(&self) -> [usize; 3] {
+        let g = self.grid_model.model().grid();
+        [3 * self.grid_model.model().nlev() + 1, g.nlat(), g.nlon()]
+    }
+}
+
+#[pymethods]
+impl PrimitiveEquations {
+    /// PrimitiveEquations.from_simulation(path): the model, time step and initial state of a
+    /// primitive-equation simulation file (`[model] kind = "primitive_dry"`, docs/simulate.md).
+    #[staticmethod]
+    fn from_simulation(path: PathBuf) -> PyResult<Self> {
+        require_file(&path)?;
+        let (text, file) = read_text(&path).map_err(to_py)?;
+        if !assim_core::dynamics::primitive::is_primitive(&text) {
+            return Err(input(format!(
+                "{}: a shallow-water file, not a primitive-equation one",
+                path.display()
+            )));
+        }
+        let cfg = PeSimulationConfig::parse(&text, &file).map_err(to_py)?;
+        let dt = cfg.model.dt_seconds;
+        let (model, state) = PeSimulation::new(cfg).map_err(to_py)?.into_parts();
+        let grid_model = assim_core::dynamics::primitive::PeGridModel::new(Arc::new(model));
+        let initial = grid_model.grid_state(&state);
+        Ok(PrimitiveEquations { grid_model, initial, dt })
+    }
+
+    /// The model time step, seconds.
+    #[getter]
+    fn dt(&self) -> f64 {
+        self.dt
+    }
+
+    /// The full σ levels, top first.
+    #[getter]
+    fn sigma(&self) -> Vec<f64> {
+        self.grid_model.model().levels().full().to_vec()
+    }
+
+    /// Latitudes of the grid rows, degrees north (north to south).
+    #[getter]
+    fn lat(&self) -> Vec<f64> {
+        self.grid_model.model().grid().lat_degrees()
+    }
+
+    /// Longitudes of the grid columns, degrees east.
+    #[getter]
+    fn lon(&self) -> Vec<f64> {
+        self.grid_model.model().grid().lon().iter().map(|l| l.to_degrees()).collect()
+    }
+
+    /// The simulation's initial state, shape (3 L + 1, nlat, nlon).
+    fn initial_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
+        let m = Mat::from_fn(self.initial.len(), 1, |i, _| self.initial[i]);
+        array_of(py, &m, &self.shape(), true)
+    }
+
+    /// step(x, steps=1): `x` (shape (3 L + 1, nlat, nlon) or a stack of N), advanced by `steps`
+    /// model steps; each call restarts the leapfrog, as a forecast from an analysis does. A state
+    /// the model cannot start from, or a run that blows up, comes back as NaN.
+    #[pyo3(signature = (x, steps = 1))]
+    fn step<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f64>,
+        steps: usize,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        step_with(py, &self.grid_model, x, &self.shape(), 0.0, self.dt, steps)
+    }
+}
+
 /// An observation operator `H` on states of a fixed shape.
 #[pyclass(frozen, module = "assim")]
 struct ObsOperator {
@@ -436,6 +519,7 @@ fn _assim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Lorenz63>()?;
     m.add_class::<Lorenz96>()?;
     m.add_class::<ShallowWater>()?;
+    m.add_class::<PrimitiveEquations>()?;
     m.add_class::<ObsOperator>()?;
     Ok(())
 }

@@ -168,3 +168,25 @@ def test_bad_input_raises_python_exceptions_with_the_rust_message(tmp_path):
         assim.run(bad, out=tmp_path / "o2")
     # The interpreter is still here after all of it.
     assert m.step(np.zeros(40)).shape == (40,)
+
+
+def test_primitive_equations_step_as_the_simulation_runs(tmp_path):
+    # One day of Held–Suarez from rest at T21 L10, two ways: the simulation runner's continuous
+    # integration written to Zarr, and 48 steps of the grid model from the same initial state.
+    text = (ROOT / "experiments" / "simulate_held_suarez_t21.toml").read_text()
+    text = text.replace("spinup_days = 200", "spinup_days = 0").replace("days = 1000", "days = 1")
+    cfg = tmp_path / "hs.toml"
+    cfg.write_text(text)
+    ds = assim.simulate(cfg, tmp_path / "hs.zarr")
+    m = assim.PrimitiveEquations.from_simulation(cfg)
+    x0 = m.initial_state()
+    assert x0.shape == (31, 32, 64) and len(m.sigma) == 10
+    x = m.step(x0, steps=int(86400 / m.dt))
+    day1 = ds.isel(time=-1)
+    # The store holds f32 (≈ 3e-5 K at 300 K, ≈ 0.01 Pa at 1e5 Pa); the grid model starts from
+    # the grid state's spectral projection (1e-10 relative): far below one step's change.
+    np.testing.assert_allclose(x[:10], day1["air_temperature"].values, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(x[10:20], day1["eastward_wind"].values, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(x[30], day1["surface_air_pressure"].values, rtol=0, atol=0.1)
+    # A day is not nothing: the state moved by more than the tolerance.
+    assert np.abs(x[:10] - x0[:10]).max() > 1e-2

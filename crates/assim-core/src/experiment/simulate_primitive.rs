@@ -108,6 +108,11 @@ impl PeSimulation {
         &self.model
     }
 
+    /// The model and the initial state, for a caller that integrates them itself.
+    pub fn into_parts(self) -> (PrimitiveDry, PeState) {
+        (self.model, self.initial)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &PeSimulationConfig {
         &self.config
