@@ -190,3 +190,30 @@ def test_primitive_equations_step_as_the_simulation_runs(tmp_path):
     np.testing.assert_allclose(x[30], day1["surface_air_pressure"].values, rtol=0, atol=0.1)
     # A day is not nothing: the state moved by more than the tolerance.
     assert np.abs(x[:10] - x0[:10]).max() > 1e-2
+
+
+def test_run_returns_the_multi_level_analyses(tmp_path):
+    # The multi-level OSSE, cut short (a 20-day spin-up and climate, 4 analyses of 3D-Var):
+    # its truth and analyses come back as (time, level, lat, lon) Datasets.
+    text = (ROOT / "experiments" / "pe_t21_osse.toml").read_text()
+    cfg = tmp_path / "pe.toml"
+    exp = text.split("[[methods]]")[0]
+    exp = exp.replace('climate = "', f'climate = "{ROOT / "experiments"}/')
+    for key, value in (("spinup_days", "20"), ("climate_days", "20"), ("ko", "3"), ("burn_in", "0")):
+        exp = "\n".join(f"{key} = {value}" if line.split("=")[0].strip() == key else line for line in exp.splitlines())
+    cfg.write_text(exp + '\n[[methods]]\nmethod = "Var3D"\nxb = 0.05\n')
+    r = assim.run(cfg, out=tmp_path / "out")
+    ds = r.analyses["Var3D xB=0.05"]
+    assert ds["air_temperature"].dims == ("time", "level", "lat", "lon")
+    assert ds.sizes["time"] == 4 and ds.sizes["level"] == r.truth.sizes["level"] == 10
+    # The analysis RMSE of T at 850 hPa's level, recomputed from the stores, is the run's own
+    # (to the stores' f32 and the cos-latitude weights used here: 3e-4 seen; another level or
+    # time is off by 10 % or more).
+    col = [c for c in r.series.columns if c.startswith("rmse_a_air_temperature_850")]
+    assert col, list(r.series.columns)
+    k = int(np.argmin(np.abs(ds["level"].values - 0.85)))
+    err = (ds["air_temperature"] - r.truth["air_temperature"]).isel(level=k).values
+    w = np.cos(np.deg2rad(ds["lat"].values))[None, :, None]
+    rmse = np.sqrt((w * err**2).sum(axis=(1, 2)) / (w.sum() * err.shape[2]))
+    first = r.series[r.series["seed"] == r.series["seed"].iloc[0]]  # the stores are the first seed's
+    np.testing.assert_allclose(rmse, first[col[0]].values, rtol=1e-3)

@@ -308,15 +308,16 @@ fn sphere_figures(
     }
     structure_figures(dir, methods, md, files)?;
     // Analysis error maps (geopotential, last analysis of the first seed).
+    // (The multi-level bed's stores hold temperature on levels, not geopotential: no maps.)
     let truth_path = dir.join("truth.zarr");
-    if truth_path.is_dir() {
-        let truth = ZarrReader::open(&truth_path)?;
+    let truth = if truth_path.is_dir() { Some(ZarrReader::open(&truth_path)?) } else { None };
+    if let Some((truth, shape)) = truth.and_then(|t| t.shape("geopotential").ok().map(|s| (t, s))) {
         let (lat, lon) = (truth.read_all("lat")?, truth.read_all("lon")?);
-        let last = truth.shape("geopotential")?[0] - 1;
+        let last = shape[0] - 1;
         let t = truth.read_slice("geopotential", last)?;
         for m in methods {
             let name = &m.name;
-            let path = dir.join("analyses").join(format!("{}.zarr", assim_core::bed::sphere::slug(name)));
+            let path = dir.join("analyses").join(format!("{}.zarr", assim_core::bed::slug(name)));
             if !path.is_dir() {
                 continue;
             }
@@ -325,7 +326,7 @@ fn sphere_figures(
                 continue;
             }
             let err: Vec<f64> = a.iter().zip(&t).map(|(x, y)| x - y).collect();
-            let file = format!("error_map_{}.png", assim_core::bed::sphere::slug(name));
+            let file = format!("error_map_{}.png", assim_core::bed::slug(name));
             map_plot(
                 &dir.join(&file),
                 &format!("{name}: geopotential analysis − truth, last analysis"),
@@ -382,7 +383,7 @@ fn structure_figures(
             x_desc: "latitude (°N)",
             y_desc: "pressure (hPa)",
         };
-        let file = format!("zonal_error_{}.png", assim_core::bed::sphere::slug(&m.name));
+        let file = format!("zonal_error_{}.png", assim_core::bed::slug(&m.name));
         cell_plot(
             &dir.join(&file),
             &format!("{}: zonal-mean temperature analysis RMSE", m.name),

@@ -255,6 +255,33 @@ pub struct RunInfo<'a> {
     pub config: &'a str,
 }
 
+/// A file-name-safe version of a method label (the name of its analysis store and figures).
+pub fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    s.trim_matches('_').to_string()
+}
+
+/// The global attributes of a bed's Zarr store of `what` (the truth, or the analyses of the
+/// method labelled `method`): CF convention, title, source and the experiment as run.
+pub(crate) fn store_attrs(
+    run: &RunInfo<'_>,
+    what: &str,
+    method: Option<&str>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    if let Some(label) = method {
+        m.insert("method".into(), label.into());
+    }
+    m.insert("title".into(), format!("assim {what}: {}", run.name).into());
+    m.insert("Conventions".into(), "CF-1.8".into());
+    m.insert("source".into(), format!("assim {}", env!("CARGO_PKG_VERSION")).into());
+    m.insert("config".into(), run.config.into());
+    m
+}
+
 /// The observers of one method's cycle on one seed.
 pub type Observers<'a> = Vec<Box<dyn Observer + 'a>>;
 

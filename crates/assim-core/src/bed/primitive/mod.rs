@@ -10,6 +10,7 @@
 
 pub mod observation_file;
 mod observing;
+mod stores;
 mod structure;
 mod twin;
 
@@ -302,17 +303,23 @@ impl World for PeTwin {
         Some(self.climate.samples())
     }
 
-    fn write_outputs(&self, _run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
-        self.write_observations(&dir.join("observations.csv"))
+    fn write_outputs(&self, run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
+        self.write_observations(&dir.join("observations.csv"))?;
+        stores::write_truth(run, self, dir)
     }
 
     fn observers(
         &self,
-        _run: &RunInfo<'_>,
-        _label: &str,
+        run: &RunInfo<'_>,
+        label: &str,
         _filter: bool,
-        _out: Option<&Path>,
+        out: Option<&Path>,
     ) -> Result<Observers<'_>, AssimError> {
-        Ok(vec![Box::new(twin::Forecasts::new(self)), Box::new(structure::StructureObserver::new(self))])
+        let mut obs: Observers<'_> =
+            vec![Box::new(twin::Forecasts::new(self)), Box::new(structure::StructureObserver::new(self))];
+        if let Some(dir) = out {
+            obs.push(Box::new(stores::AnalysisWriter::create(run, self, dir, label)?));
+        }
+        Ok(obs)
     }
 }

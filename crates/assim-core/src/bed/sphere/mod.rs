@@ -7,7 +7,8 @@
 mod observers;
 mod twin;
 
-pub use observers::{forecast_skill, geostrophic_imbalance, ke_spectrum, slug};
+pub use crate::bed::slug;
+pub use observers::{forecast_skill, geostrophic_imbalance, ke_spectrum};
 pub(crate) use twin::global_twin_scenario;
 pub use twin::{
     ClimateRun, FreeRunView, ObsWindow, SphereClimate, SphereTwin, climate_run, obs_window, simulate_values,

@@ -16,31 +16,6 @@ use crate::experiment::{SW_VARIABLES, SeedRun};
 use crate::io::zarr::{GriddedZarrWriter, Precision};
 use crate::metrics::VariableScores;
 
-/// A file-name-safe version of a method label.
-pub fn slug(label: &str) -> String {
-    let s: String = label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-        .collect();
-    s.trim_matches('_').to_string()
-}
-
-fn zarr_attrs(
-    run: &RunInfo<'_>,
-    what: &str,
-    method: Option<&str>,
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    if let Some(label) = method {
-        m.insert("method".into(), label.into());
-    }
-    m.insert("title".into(), format!("assim {what}: {}", run.name).into());
-    m.insert("Conventions".into(), "CF-1.8".into());
-    m.insert("source".into(), format!("assim {}", env!("CARGO_PKG_VERSION")).into());
-    m.insert("config".into(), run.config.into());
-    m
-}
-
 fn writer(
     run: &RunInfo<'_>,
     twin: &SphereTwin,
@@ -55,7 +30,7 @@ fn writer(
         twin.chrono.n_obs_times(),
         &SW_VARIABLES[..3],
         Precision::F32,
-        zarr_attrs(run, what, method),
+        crate::bed::store_attrs(run, what, method),
     )
 }
 
@@ -96,7 +71,7 @@ impl<'a> AnalysisWriter<'a> {
         dir: &Path,
         label: &str,
     ) -> Result<Self, AssimError> {
-        let path = dir.join("analyses").join(format!("{}.zarr", slug(label)));
+        let path = dir.join("analyses").join(format!("{}.zarr", crate::bed::slug(label)));
         Ok(AnalysisWriter {
             twin,
             zarr: writer(run, twin, &path, &format!("analyses of {label}"), Some(label))?,
