@@ -313,6 +313,29 @@ impl PrimitiveEquations {
         let g = self.grid_model.model().grid();
         [3 * self.grid_model.model().nlev() + 1, g.nlat(), g.nlon()]
     }
+
+    /// The bilinear weights of sites on the model's grid.
+    fn sites(&self, lat: &[f64], lon: &[f64]) -> PyResult<assim_core::grid::Bilinear> {
+        check_sites(lat, lon)?;
+        let points: Vec<(f64, f64)> = lat.iter().copied().zip(lon.iter().copied()).collect();
+        assim_core::grid::Bilinear::new(self.grid_model.model().grid(), &points).map_err(to_py)
+    }
+}
+
+/// Refuses site lists of different lengths, latitudes off [−90, 90] and non-finite positions.
+fn check_sites(lat: &[f64], lon: &[f64]) -> PyResult<()> {
+    if lat.len() != lon.len() {
+        return Err(input(format!("{} latitudes but {} longitudes", lat.len(), lon.len())));
+    }
+    if let Some(k) =
+        (0..lat.len()).find(|&k| !(lat[k].is_finite() && lat[k].abs() <= 90.0 && lon[k].is_finite()))
+    {
+        return Err(input(format!(
+            "station {k} at ({}, {}) is off the globe (latitude in [-90, 90], finite longitude)",
+            lat[k], lon[k]
+        )));
+    }
+    Ok(())
 }
 
 #[pymethods]
@@ -361,10 +384,68 @@ impl PrimitiveEquations {
         self.grid_model.model().grid().lon().iter().map(|l| l.to_degrees()).collect()
     }
 
+    /// The half levels σ_{k+½} (L + 1, 0 at the top to 1 at the surface).
+    #[getter]
+    fn sigma_half(&self) -> Vec<f64> {
+        self.grid_model.model().levels().half().to_vec()
+    }
+
     /// The simulation's initial state, shape (3 L + 1, nlat, nlon).
     fn initial_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
         let m = Mat::from_fn(self.initial.len(), 1, |i, _| self.initial[i]);
         array_of(py, &m, &self.shape(), true)
+    }
+
+    /// radiosondes(lat, lon, pressures_hpa, variables=["temperature"]): the bed's radiosonde
+    /// operator on this model's states: at each site (degrees) and pressure (hPa), each of
+    /// "temperature", "eastward_wind", "northward_wind", interpolated linearly in ln p between
+    /// the full levels p_k = σ_k p_s; rows site-major, then pressure, then variable.
+    #[pyo3(signature = (lat, lon, pressures_hpa, variables = vec!["temperature".to_string()]))]
+    fn radiosondes(
+        &self,
+        lat: Vec<f64>,
+        lon: Vec<f64>,
+        pressures_hpa: Vec<f64>,
+        variables: Vec<String>,
+    ) -> PyResult<ObsOperator> {
+        use assim_core::obs::column::{ProfileVariable, Radiosondes};
+        let points = self.sites(&lat, &lon)?;
+        let variables = variables
+            .iter()
+            .map(|v| match v.as_str() {
+                "temperature" => Ok(ProfileVariable::Temperature),
+                "eastward_wind" => Ok(ProfileVariable::EastwardWind),
+                "northward_wind" => Ok(ProfileVariable::NorthwardWind),
+                other => Err(input(format!(
+                    "variable {other:?}: expected \"temperature\", \"eastward_wind\" or \"northward_wind\""
+                ))),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        if let Some(p) = pressures_hpa.iter().find(|p| !(p.is_finite() && **p > 0.0)) {
+            return Err(input(format!("pressure {p} hPa: pressures must be positive")));
+        }
+        let pa: Vec<f64> = pressures_hpa.iter().map(|p| p * 100.0).collect();
+        let model = self.grid_model.model();
+        let op = Radiosondes::new(self.grid_model.layout(), model.levels().full(), points, &pa, &variables)
+            .map_err(to_py)?;
+        Ok(ObsOperator { op: Box::new(op), shape: self.shape().to_vec() })
+    }
+
+    /// sounder(lat, lon, peaks_sigma): the bed's sounder operator: at each site (degrees), one
+    /// brightness temperature (K) per channel, the channel of transmittance exp(−τ0 σ²) whose
+    /// weighting function peaks at σ = peak (0 < peak ≤ 1), over the layers between the half
+    /// levels (the surface term folded into the lowest); rows site-major.
+    fn sounder(&self, lat: Vec<f64>, lon: Vec<f64>, peaks_sigma: Vec<f64>) -> PyResult<ObsOperator> {
+        use assim_core::obs::column::{Channel, Sounder};
+        let points = self.sites(&lat, &lon)?;
+        let half = self.grid_model.model().levels().half();
+        let channels = peaks_sigma
+            .iter()
+            .map(|&p| Channel::peaking_at(p, half))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(to_py)?;
+        let op = Sounder::new(self.grid_model.layout(), points, &channels).map_err(to_py)?;
+        Ok(ObsOperator { op: Box::new(op), shape: self.shape().to_vec() })
     }
 
     /// step(x, steps=1): `x` (shape (3 L + 1, nlat, nlon) or a stack of N), advanced by `steps`
@@ -428,17 +509,7 @@ impl ObsOperator {
     #[pyo3(signature = (truncation, lat, lon, variable = "geopotential"))]
     fn stations(truncation: usize, lat: Vec<f64>, lon: Vec<f64>, variable: &str) -> PyResult<Self> {
         use assim_core::obs::{Observation, Source, Variable};
-        if lat.len() != lon.len() {
-            return Err(input(format!("{} latitudes but {} longitudes", lat.len(), lon.len())));
-        }
-        if let Some(k) =
-            (0..lat.len()).find(|&k| !(lat[k].is_finite() && lat[k].abs() <= 90.0 && lon[k].is_finite()))
-        {
-            return Err(input(format!(
-                "station {k} at ({}, {}) is off the globe (latitude in [-90, 90], finite longitude)",
-                lat[k], lon[k]
-            )));
-        }
+        check_sites(&lat, &lon)?;
         let variable = Variable::parse(variable).map_err(input)?;
         let grid = assim_core::grid::LatLonGrid::for_truncation(truncation).map_err(to_py)?;
         let records: Vec<Observation> = lat

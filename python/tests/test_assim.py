@@ -217,3 +217,34 @@ def test_run_returns_the_multi_level_analyses(tmp_path):
     rmse = np.sqrt((w * err**2).sum(axis=(1, 2)) / (w.sum() * err.shape[2]))
     first = r.series[r.series["seed"] == r.series["seed"].iloc[0]]  # the stores are the first seed's
     np.testing.assert_allclose(rmse, first[col[0]].values, rtol=1e-3)
+
+
+def test_column_operators_against_numpy():
+    m = assim.PrimitiveEquations.from_simulation(ROOT / "experiments" / "simulate_held_suarez_t21.toml")
+    rng = np.random.default_rng(3)
+    x = m.initial_state()
+    x[:10] = 220.0 + 60.0 * rng.random((10, 32, 64))  # a temperature field with structure
+    i, j = 7, 11
+    lat, lon = [m.lat[i]], [m.lon[j]]
+    sigma, half = np.array(m.sigma), np.array(m.sigma_half)
+    # A sonde on a grid point at each full level's pressure sees that level's temperature.
+    ps = x[30, i, j]
+    sonde = m.radiosondes(lat, lon, list(sigma[2:8] * ps / 100.0))
+    np.testing.assert_allclose(sonde.apply(x), x[2:8, i, j], rtol=1e-12)
+    # The sounder, rebuilt in numpy: layer weights τ(σ_top) − τ(σ_bottom) of
+    # τ = exp(−σ² / (2 σ_peak²)), the surface term τ(1) folded into the lowest layer.
+    peaks = [0.2, 0.5, 0.85]
+    got = m.sounder(lat, lon, peaks).apply(x)
+    want = []
+    for p in peaks:
+        tau = np.exp(-(half**2) / (2 * p * p))
+        w = tau[:-1] - tau[1:]
+        w[-1] += tau[-1]
+        want.append(float(w @ x[:10, i, j]))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(assim.AssimError, match="peak inside the atmosphere"):
+        m.sounder(lat, lon, [1.5])
+    with pytest.raises(assim.AssimError, match="pressures must be positive"):
+        m.radiosondes(lat, lon, [-5.0])
+    with pytest.raises(assim.AssimError, match="off the globe"):
+        m.radiosondes([91.0], [0.0], [500.0])
