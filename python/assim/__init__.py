@@ -25,7 +25,7 @@ from typing import Dict, Optional, Union
 import pandas as pd
 import xarray as xr
 
-from ._assim import AssimError, Lorenz63, Lorenz96, ObsOperator, PrimitiveEquations, ShallowWater
+from ._assim import AssimError, Lorenz63, Lorenz96, ObsOperator, PrimitiveEquations, ShallowWater, SphereModel
 from ._assim import run_experiment as _run_experiment
 from ._assim import simulate as _simulate
 
@@ -39,6 +39,7 @@ __all__ = [
     "ShallowWater",
     "run",
     "simulate",
+    "SphereModel",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]

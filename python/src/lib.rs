@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use assim_core::dynamics::Model;
-use assim_core::dynamics::shallow_water::{
-    ForecastStirring, ShallowWater as SwModel, SwGridModel, grid_state,
-};
+use assim_core::dynamics::shallow_water::{ForecastStirring, SwGridModel, grid_state};
 use assim_core::experiment::{
     Experiment, PeSimulation, PeSimulationConfig, Simulation, SimulationConfig, read_text, run_experiment_in,
     write_run_outputs,
@@ -214,22 +212,93 @@ impl Lorenz96 {
     }
 }
 
-/// The spectral shallow-water model of a simulation file, on its Gaussian grid: states are
-/// (geopotential, eastward wind, northward wind), shape (3, nlat, nlon), in SI units.
-#[pyclass(frozen, module = "assim")]
-struct ShallowWater {
-    grid_model: SwGridModel,
-    model: Arc<SwModel>,
+/// A model on the sphere's Gaussian grid, its states `(fields, nlat, nlon)` in SI units: what
+/// [`ShallowWater`] and [`PrimitiveEquations`] share (grid, time step, initial state, step).
+#[pyclass(frozen, subclass, module = "assim")]
+struct SphereModel {
+    model: Arc<dyn Model>,
+    shape: [usize; 3],
+    lat: Vec<f64>,
+    lon: Vec<f64>,
     initial: Vec<f64>,
     dt: f64,
 }
 
-impl ShallowWater {
-    fn shape(&self) -> [usize; 3] {
-        let g = self.model.grid();
-        [3, g.nlat(), g.nlon()]
+impl SphereModel {
+    /// The base of a model on `grid` with `fields` fields per state.
+    fn new(
+        model: Arc<dyn Model>,
+        grid: &assim_core::grid::LatLonGrid,
+        fields: usize,
+        initial: Vec<f64>,
+        dt: f64,
+    ) -> Self {
+        SphereModel {
+            model,
+            shape: [fields, grid.nlat(), grid.nlon()],
+            lat: grid.lat_degrees(),
+            lon: grid.lon().iter().map(|l| l.to_degrees()).collect(),
+            initial,
+            dt,
+        }
     }
 }
+
+#[pymethods]
+impl SphereModel {
+    /// The model time step, seconds.
+    #[getter]
+    fn dt(&self) -> f64 {
+        self.dt
+    }
+
+    /// Latitudes of the grid rows, degrees north (north to south).
+    #[getter]
+    fn lat<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
+        ArrayD::from_shape_vec(IxDyn(&[self.lat.len()]), self.lat.clone())
+            .expect("one value per row")
+            .into_pyarray(py)
+    }
+
+    /// Longitudes of the grid columns, degrees east.
+    #[getter]
+    fn lon<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
+        ArrayD::from_shape_vec(IxDyn(&[self.lon.len()]), self.lon.clone())
+            .expect("one value per column")
+            .into_pyarray(py)
+    }
+
+    /// The shape of one state, (fields, nlat, nlon).
+    #[getter]
+    fn state_shape(&self) -> Vec<usize> {
+        self.shape.to_vec()
+    }
+
+    /// The simulation's initial state, shape (fields, nlat, nlon).
+    fn initial_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
+        let m = Mat::from_fn(self.initial.len(), 1, |i, _| self.initial[i]);
+        array_of(py, &m, &self.shape, true)
+    }
+
+    /// step(x, steps=1): `x` (one state or a stack of N, float64) advanced by `steps` model
+    /// steps. Each call starts the leapfrog afresh (one forward step first), as a forecast from
+    /// an analysis does; a state the model cannot start from, or a run that blows up, comes back
+    /// as NaN.
+    #[pyo3(signature = (x, steps = 1))]
+    fn step<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f64>,
+        steps: usize,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        step_with(py, self.model.as_ref(), x, &self.shape, 0.0, self.dt, steps)
+    }
+}
+
+/// The spectral shallow-water model of a simulation file, on its Gaussian grid: states are
+/// (geopotential, eastward wind, northward wind), shape (3, nlat, nlon), in SI units.
+#[pyclass(frozen, extends = SphereModel, module = "assim")]
+struct ShallowWater {}
 
 #[pymethods]
 impl ShallowWater {
@@ -237,7 +306,7 @@ impl ShallowWater {
     /// simulation file (docs/simulate.md); its stochastic stirring, if any, is left out (the
     /// forcing's mean: a deterministic step).
     #[staticmethod]
-    fn from_simulation(path: PathBuf) -> PyResult<Self> {
+    fn from_simulation(py: Python<'_>, path: PathBuf) -> PyResult<Py<ShallowWater>> {
         require_file(&path)?;
         let (text, file) = read_text(&path).map_err(to_py)?;
         if assim_core::dynamics::primitive::is_primitive(&text) {
@@ -254,58 +323,17 @@ impl ShallowWater {
         let model = Arc::new(model);
         let grid_model =
             SwGridModel::new(model.clone(), 1, Vec::new(), ForecastStirring::None).map_err(to_py)?;
-        Ok(ShallowWater { grid_model, model, initial, dt })
-    }
-
-    /// The model time step, seconds.
-    #[getter]
-    fn dt(&self) -> f64 {
-        self.dt
-    }
-
-    /// Latitudes of the grid rows, degrees north (north to south).
-    #[getter]
-    fn lat<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
-        ArrayD::from_shape_vec(IxDyn(&[self.model.grid().nlat()]), self.model.grid().lat_degrees())
-            .expect("one value per row")
-            .into_pyarray(py)
-    }
-
-    /// Longitudes of the grid columns, degrees east.
-    #[getter]
-    fn lon<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
-        let lon: Vec<f64> = self.model.grid().lon().iter().map(|l| l.to_degrees()).collect();
-        ArrayD::from_shape_vec(IxDyn(&[lon.len()]), lon).expect("one value per column").into_pyarray(py)
-    }
-
-    /// The simulation's initial state, shape (3, nlat, nlon).
-    fn initial_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
-        let m = Mat::from_fn(self.initial.len(), 1, |i, _| self.initial[i]);
-        array_of(py, &m, &self.shape(), true)
-    }
-
-    /// step(x, steps=1): `x` (shape (3, nlat, nlon) or (N, 3, nlat, nlon), float64) advanced by
-    /// `steps` model steps. Each call starts the leapfrog afresh (one forward step first), as a
-    /// forecast from an analysis does.
-    #[pyo3(signature = (x, steps = 1))]
-    fn step<'py>(
-        &self,
-        py: Python<'py>,
-        x: PyReadonlyArrayDyn<'py, f64>,
-        steps: usize,
-    ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
-        step_with(py, &self.grid_model, x, &self.shape(), 0.0, self.dt, steps)
+        let base = SphereModel::new(Arc::new(grid_model), model.grid(), 3, initial, dt);
+        Py::new(py, PyClassInitializer::from(base).add_subclass(ShallowWater {}))
     }
 }
 
 /// The dry primitive-equation model of a simulation file (σ levels, Held–Suarez or JW06), on its
 /// Gaussian grid: states are (T on the levels, u on the levels, v on the levels, p_s), shape
 /// (3 L + 1, nlat, nlon), top level first, in SI units.
-#[pyclass(frozen, module = "assim")]
+#[pyclass(frozen, extends = SphereModel, module = "assim")]
 struct PrimitiveEquations {
-    grid_model: assim_core::dynamics::primitive::PeGridModel,
-    initial: Vec<f64>,
-    dt: f64,
+    grid_model: Arc<assim_core::dynamics::primitive::PeGridModel>,
 }
 
 impl PrimitiveEquations {
@@ -343,7 +371,7 @@ impl PrimitiveEquations {
     /// PrimitiveEquations.from_simulation(path): the model, time step and initial state of a
     /// primitive-equation simulation file (`[model] kind = "primitive_dry"`, docs/simulate.md).
     #[staticmethod]
-    fn from_simulation(path: PathBuf) -> PyResult<Self> {
+    fn from_simulation(py: Python<'_>, path: PathBuf) -> PyResult<Py<PrimitiveEquations>> {
         require_file(&path)?;
         let (text, file) = read_text(&path).map_err(to_py)?;
         if !assim_core::dynamics::primitive::is_primitive(&text) {
@@ -355,15 +383,11 @@ impl PrimitiveEquations {
         let cfg = PeSimulationConfig::parse(&text, &file).map_err(to_py)?;
         let dt = cfg.model.dt_seconds;
         let (model, state) = PeSimulation::new(cfg).map_err(to_py)?.into_parts();
-        let grid_model = assim_core::dynamics::primitive::PeGridModel::new(Arc::new(model));
+        let grid_model = Arc::new(assim_core::dynamics::primitive::PeGridModel::new(Arc::new(model)));
         let initial = grid_model.grid_state(&state);
-        Ok(PrimitiveEquations { grid_model, initial, dt })
-    }
-
-    /// The model time step, seconds.
-    #[getter]
-    fn dt(&self) -> f64 {
-        self.dt
+        let fields = 3 * grid_model.model().nlev() + 1;
+        let base = SphereModel::new(grid_model.clone(), grid_model.model().grid(), fields, initial, dt);
+        Py::new(py, PyClassInitializer::from(base).add_subclass(PrimitiveEquations { grid_model }))
     }
 
     /// The full σ levels, top first.
@@ -372,28 +396,10 @@ impl PrimitiveEquations {
         self.grid_model.model().levels().full().to_vec()
     }
 
-    /// Latitudes of the grid rows, degrees north (north to south).
-    #[getter]
-    fn lat(&self) -> Vec<f64> {
-        self.grid_model.model().grid().lat_degrees()
-    }
-
-    /// Longitudes of the grid columns, degrees east.
-    #[getter]
-    fn lon(&self) -> Vec<f64> {
-        self.grid_model.model().grid().lon().iter().map(|l| l.to_degrees()).collect()
-    }
-
     /// The half levels σ_{k+½} (L + 1, 0 at the top to 1 at the surface).
     #[getter]
     fn sigma_half(&self) -> Vec<f64> {
         self.grid_model.model().levels().half().to_vec()
-    }
-
-    /// The simulation's initial state, shape (3 L + 1, nlat, nlon).
-    fn initial_state<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f64>> {
-        let m = Mat::from_fn(self.initial.len(), 1, |i, _| self.initial[i]);
-        array_of(py, &m, &self.shape(), true)
     }
 
     /// radiosondes(lat, lon, pressures_hpa, variables=["temperature"]): the bed's radiosonde
@@ -446,19 +452,6 @@ impl PrimitiveEquations {
             .map_err(to_py)?;
         let op = Sounder::new(self.grid_model.layout(), points, &channels).map_err(to_py)?;
         Ok(ObsOperator { op: Box::new(op), shape: self.shape().to_vec() })
-    }
-
-    /// step(x, steps=1): `x` (shape (3 L + 1, nlat, nlon) or a stack of N), advanced by `steps`
-    /// model steps; each call restarts the leapfrog, as a forecast from an analysis does. A state
-    /// the model cannot start from, or a run that blows up, comes back as NaN.
-    #[pyo3(signature = (x, steps = 1))]
-    fn step<'py>(
-        &self,
-        py: Python<'py>,
-        x: PyReadonlyArrayDyn<'py, f64>,
-        steps: usize,
-    ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
-        step_with(py, &self.grid_model, x, &self.shape(), 0.0, self.dt, steps)
     }
 }
 
@@ -589,6 +582,7 @@ fn _assim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_class::<Lorenz63>()?;
     m.add_class::<Lorenz96>()?;
+    m.add_class::<SphereModel>()?;
     m.add_class::<ShallowWater>()?;
     m.add_class::<PrimitiveEquations>()?;
     m.add_class::<ObsOperator>()?;
