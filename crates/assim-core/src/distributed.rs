@@ -139,6 +139,15 @@ where
     Ok(all.into_iter().flat_map(|p| p.into_iter().skip(1)).collect())
 }
 
+/// [`gather_blocks`] for a matrix whose columns are the items: `work(block)` gives the
+/// `rows × block.len()` columns of this rank's block, and every rank gets the `rows × n`
+/// whole. For work that cannot fail (a blown-up forecast member is NaN, not an error).
+fn gather_columns(rows: usize, n: usize, work: impl FnOnce(Range<usize>) -> Mat<f64>) -> Mat<f64> {
+    let values = gather_blocks(n, |cols| Ok(work(cols).col_iter().flat_map(|c| c.iter().copied()).collect()))
+        .expect("column work has no error to report");
+    Mat::from_fn(rows, n, |i, j| values[j * rows + i])
+}
+
 /// [`Model::advance_ensemble`] with the members (columns of the `Nx × N` ensemble `e`)
 /// shared among the ranks, then gathered: every rank ends with the whole forecast ensemble.
 pub fn advance_ensemble(model: &dyn Model, e: &mut Mat<f64>, t0: f64, dt: f64, steps: usize) {
@@ -146,19 +155,11 @@ pub fn advance_ensemble(model: &dyn Model, e: &mut Mat<f64>, t0: f64, dt: f64, s
         model.advance_ensemble(e, t0, dt, steps);
         return;
     }
-    let nx = e.nrows();
-    let gathered = gather_blocks(e.ncols(), |cols| {
+    *e = gather_columns(e.nrows(), e.ncols(), |cols| {
         let mut mine = e.as_ref().subcols(cols.start, cols.len()).to_owned();
         model.advance_ensemble(&mut mine, t0, dt, steps);
-        Ok(mine.col_iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect())
+        mine
     });
-    // A forecast cannot fail (a blown-up member is NaN), so the gather cannot either.
-    let values = gathered.expect("an ensemble forecast has no error to report");
-    for (j, col) in values.chunks_exact(nx).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            e[(i, j)] = v;
-        }
-    }
 }
 
 /// `H` applied to every member of the `Nx × N` ensemble `e` (the `P × N` matrix of
@@ -168,13 +169,7 @@ pub fn observe_ensemble(obs: &dyn ObsOperator, e: MatRef<'_, f64>) -> Mat<f64> {
     if team().size() == 1 {
         return obs.apply_ensemble(e);
     }
-    let p = obs.n_obs();
-    let gathered = gather_blocks(e.ncols(), |cols| {
-        let mine = obs.apply_ensemble(e.subcols(cols.start, cols.len()));
-        Ok(mine.col_iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect())
-    });
-    let values = gathered.expect("an observation operator has no error to report");
-    Mat::from_fn(p, e.ncols(), |i, j| values[j * p + i])
+    gather_columns(obs.n_obs(), e.ncols(), |cols| obs.apply_ensemble(e.subcols(cols.start, cols.len())))
 }
 
 #[cfg(test)]
