@@ -10,6 +10,7 @@ pub mod fields;
 pub mod lorenz;
 pub mod primitive;
 pub mod sphere;
+pub(crate) mod stores;
 
 use std::any::Any;
 use std::fmt::Debug;

@@ -10,7 +10,6 @@
 
 pub mod observation_file;
 mod observing;
-mod stores;
 mod structure;
 mod twin;
 
@@ -298,6 +297,21 @@ impl Bed for PeBed<'_> {
     }
 }
 
+impl PeTwin {
+    /// The multi-level state (T, u, v on the σ levels, then p_s) as the run's stores lay it
+    /// out: (time, level, lat, lon) and (time, lat, lon), as `assim simulate` writes.
+    fn state_store(&self) -> crate::bed::stores::StateStore<'_> {
+        let model = self.model.model();
+        crate::bed::stores::StateStore {
+            grid: model.grid(),
+            level: Some(crate::io::zarr::SigmaCoordinate { sigma: model.levels().full().to_vec() }),
+            level_vars: &crate::experiment::PE_LEVEL_VARIABLES,
+            surface_vars: &crate::experiment::PE_SURFACE_VARIABLES,
+            chrono: self.chrono,
+        }
+    }
+}
+
 impl World for PeTwin {
     fn climate_sample(&self) -> Option<&[Vec<f64>]> {
         Some(self.climate.samples())
@@ -305,7 +319,7 @@ impl World for PeTwin {
 
     fn write_outputs(&self, run: &RunInfo<'_>, dir: &Path) -> Result<(), AssimError> {
         self.write_observations(&dir.join("observations.csv"))?;
-        stores::write_truth(run, self, dir)
+        crate::bed::stores::write_truth(&self.state_store(), run, dir, &self.truth[1..])
     }
 
     fn observers(
@@ -318,7 +332,14 @@ impl World for PeTwin {
         let mut obs: Observers<'_> =
             vec![Box::new(twin::Forecasts::new(self)), Box::new(structure::StructureObserver::new(self))];
         if let Some(dir) = out {
-            obs.push(Box::new(stores::AnalysisWriter::create(run, self, dir, label)?));
+            let nx = self.truth[0].len();
+            obs.push(Box::new(crate::bed::stores::AnalysisWriter::create(
+                self.state_store(),
+                run,
+                dir,
+                label,
+                nx,
+            )?));
         }
         Ok(obs)
     }

@@ -353,7 +353,14 @@ impl World for SphereTwin {
     ) -> Result<Observers<'_>, AssimError> {
         let mut obs: Observers<'_> = Vec::new();
         if let Some(dir) = out {
-            obs.push(Box::new(observers::AnalysisWriter::create(run, self, dir, label)?));
+            let store = observers::state_store(self);
+            obs.push(Box::new(crate::bed::stores::AnalysisWriter::create(
+                store,
+                run,
+                dir,
+                label,
+                self.truth[0].len(),
+            )?));
         }
         let model = if filter { &self.model } else { &self.free_model };
         obs.push(Box::new(observers::Diagnostics::new(self, model, self.forecasts.clone())));

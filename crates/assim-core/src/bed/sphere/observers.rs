@@ -1,5 +1,5 @@
-//! What the sphere bed adds to every method's cycle: the analyses written as Zarr
-//! ([`AnalysisWriter`]), and forecasts from the analyses, kinetic-energy spectra and
+//! What the sphere bed adds to every method's cycle: the analyses written as Zarr (the store
+//! layout [`state_store`] for `bed::stores`), and forecasts from the analyses, kinetic-energy spectra and
 //! geostrophic balance against the truth at the same times ([`Diagnostics`]); with the seed's
 //! own outputs (truth, observations) and the diagnostics themselves.
 
@@ -10,87 +10,29 @@ use rayon::prelude::*;
 use super::ForecastConfig;
 use super::SphereTwin;
 use crate::AssimError;
+use crate::bed::stores::{self, StateStore};
 use crate::bed::{Observer, PhysicsMeans, RunInfo, SeedExtras};
 use crate::dynamics::shallow_water::{ShallowWater, SwGridModel};
 use crate::experiment::{SW_VARIABLES, SeedRun};
-use crate::io::zarr::{GriddedZarrWriter, Precision};
 use crate::metrics::VariableScores;
 
-fn writer(
-    run: &RunInfo<'_>,
-    twin: &SphereTwin,
-    path: &Path,
-    what: &str,
-    method: Option<&str>,
-) -> Result<GriddedZarrWriter, AssimError> {
-    GriddedZarrWriter::create(
-        path,
-        true,
-        twin.sw().grid(),
-        twin.chrono.n_obs_times(),
-        &SW_VARIABLES[..3],
-        Precision::F32,
-        crate::bed::store_attrs(run, what, method),
-    )
-}
-
-fn write_state(w: &mut GriddedZarrWriter, t: usize, hours: f64, x: &[f64]) -> Result<(), AssimError> {
-    let g = x.len() / 3;
-    w.write_slice(t, hours, &[&x[..g], &x[g..2 * g], &x[2 * g..]])
-}
-
-/// Hours from the start to analysis `ko`.
-fn hours(twin: &SphereTwin, ko: usize) -> f64 {
-    twin.chrono.obs_step(ko) as f64 * twin.chrono.dt / 3600.0
+/// The sphere's state (Φ, u, v on the grid) as the run's stores lay it out.
+pub(super) fn state_store(twin: &SphereTwin) -> StateStore<'_> {
+    StateStore {
+        grid: twin.sw().grid(),
+        level: None,
+        level_vars: &[],
+        surface_vars: &SW_VARIABLES[..3],
+        chrono: twin.chrono,
+    }
 }
 
 /// The seed's own outputs in `dir`: the observations as CSV and the truth as Zarr.
 pub(super) fn write_seed_outputs(run: &RunInfo<'_>, twin: &SphereTwin, dir: &Path) -> Result<(), AssimError> {
-    std::fs::create_dir_all(dir.join("analyses"))
-        .map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| AssimError::Io { path: dir.to_path_buf(), source })?;
     let recs: Vec<_> = twin.windows.iter().flat_map(|w| w.records.iter().cloned()).collect();
     crate::obs::records::write_csv(&dir.join("observations.csv"), &recs)?;
-    let mut w = writer(run, twin, &dir.join("truth.zarr"), "truth", None)?;
-    for ko in 0..twin.chrono.n_obs_times() {
-        write_state(&mut w, ko, hours(twin, ko), &twin.truth[ko + 1])?;
-    }
-    w.finish().map(drop)
-}
-
-/// Writes a method's analysis means to `analyses/<label>.zarr` (NaN after a divergence).
-pub(super) struct AnalysisWriter<'a> {
-    twin: &'a SphereTwin,
-    zarr: GriddedZarrWriter,
-}
-
-impl<'a> AnalysisWriter<'a> {
-    /// The store of the method `label` in `dir`.
-    pub(super) fn create(
-        run: &RunInfo<'_>,
-        twin: &'a SphereTwin,
-        dir: &Path,
-        label: &str,
-    ) -> Result<Self, AssimError> {
-        let path = dir.join("analyses").join(format!("{}.zarr", crate::bed::slug(label)));
-        Ok(AnalysisWriter {
-            twin,
-            zarr: writer(run, twin, &path, &format!("analyses of {label}"), Some(label))?,
-        })
-    }
-}
-
-impl Observer for AnalysisWriter<'_> {
-    fn on_analysis(&mut self, ko: usize, mean: &[f64]) -> Result<(), AssimError> {
-        write_state(&mut self.zarr, ko, hours(self.twin, ko), mean)
-    }
-
-    fn finish(mut self: Box<Self>, run: &SeedRun, _extras: &mut SeedExtras) -> Result<(), AssimError> {
-        let nan = vec![f64::NAN; self.twin.truth[0].len()];
-        for ko in run.rmse_a.len()..self.twin.chrono.n_obs_times() {
-            write_state(&mut self.zarr, ko, hours(self.twin, ko), &nan)?;
-        }
-        self.zarr.finish().map(drop)
-    }
+    stores::write_truth(&state_store(twin), run, dir, &twin.truth[1..])
 }
 
 /// Kinetic-energy spectra and balance of the analyses (every `every`-th analysis after the
