@@ -59,3 +59,43 @@ fn the_shipped_multi_level_priors_cycle_the_osse() {
         assert!(m.error_structure.is_some(), "{}", m.name);
     }
 }
+
+#[test]
+fn bad_tapers_and_hybrid_gains_are_refused_with_the_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("experiments");
+    let text = std::fs::read_to_string(dir.join("pe_t21_slams.toml")).unwrap();
+    let shipped = "taper = { \"50hPa\" = 0.5 }";
+    assert!(text.contains(shipped), "the shipped SDA entries taper the model top");
+    let refusal = |text: &str| {
+        Experiment::parse_with(text, "pe_t21_slams.toml", &dir, &assim_gen::methods())
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let e = refusal(&text.replacen(shipped, "taper = { \"51hPa\" = 0.5 }", 1));
+    assert!(e.contains("taper.51hPa") && e.contains("names no field"), "{e}");
+    let e = refusal(&text.replacen(shipped, "taper = { \"50hPa\" = 1.5 }", 1));
+    assert!(e.contains("taper.50hPa") && e.contains("[0, 1]"), "{e}");
+    // A taper weighs an increment: a decoded analysis D(z_a) has none.
+    let decoded = text.replacen(
+        &format!("latent_analysis = \"increment\"\nguide_on_analysis = true\nguidance = {{ kind = \"sda_gamma\", gamma = 10.0 }}\n{shipped}"),
+        &format!("guidance = {{ kind = \"sda_gamma\", gamma = 10.0 }}\n{shipped}"),
+        1,
+    );
+    assert_ne!(decoded, text);
+    let e = refusal(&decoded);
+    assert!(e.contains("taper") && e.contains("increment"), "{e}");
+    // A hybrid gain completes tapered increments: without a taper, or with its own, it is refused.
+    let hybrid = "hybrid = { xb = 0.05, outer_loops = 2 }";
+    let e = refusal(&text.replacen(shipped, hybrid, 1));
+    assert!(e.contains("hybrid") && e.contains("needs a taper"), "{e}");
+    let e = refusal(&text.replacen(
+        shipped,
+        &format!("{shipped}\nhybrid = {{ xb = 0.05, taper = {{ \"50hPa\" = 0.5 }} }}"),
+        1,
+    ));
+    assert!(e.contains("hybrid.taper"), "{e}");
+    let e = refusal(&text.replacen(shipped, &format!("{shipped}\nhybrid = {{ xb = -1.0 }}"), 1));
+    assert!(e.contains("hybrid.xb"), "{e}");
+}

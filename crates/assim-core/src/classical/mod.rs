@@ -27,6 +27,7 @@ mod letkf;
 mod partfilt;
 mod spectral_var3d;
 mod static_gain;
+pub mod taper;
 mod var4d;
 mod window;
 
@@ -42,7 +43,7 @@ pub use free_run::{FreeRun, FreeRunConfig};
 pub use ienks::{IEnKS, IEnKSConfig};
 pub use letkf::{LETKF, LETKFConfig};
 pub use partfilt::{PartFilt, PartFiltConfig};
-pub use spectral_var3d::SpectralVar3D;
+pub use spectral_var3d::{SpectralVar3D, Var3DStep};
 pub use static_gain::{Background, OptInterpConfig, StaticGain, Var3DConfig};
 pub use var4d::{Var4D, Var4DConfig};
 pub use window::{LinearisedWindow, SlidingWindow, check_lag, gauss_newton_step};

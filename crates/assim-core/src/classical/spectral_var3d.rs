@@ -26,6 +26,8 @@ pub struct SpectralVar3D {
     pub tol: f64,
     /// Outer loops (relinearisations of a nonlinear `H`; 1 for a linear one).
     pub outer_loops: usize,
+    /// Weights on the increment per field ([`super::taper`]; `None`: the whole increment).
+    pub taper: Option<super::taper::Taper>,
     state: Vec<f64>,
     b: Option<VarianceSpectra>,
     analyses: usize,
@@ -41,6 +43,7 @@ impl SpectralVar3D {
             max_iter,
             tol,
             outer_loops: 1,
+            taper: None,
             state: Vec::new(),
             b: None,
             analyses: 0,
@@ -48,43 +51,28 @@ impl SpectralVar3D {
             cost_ratio: 0.0,
         }
     }
-}
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-impl Assimilator for SpectralVar3D {
-    fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
-        let b = setup.climatology.spectra().ok_or_else(|| {
-            AssimError::Input(
-                "spectral 3D-Var needs variance spectra of the climate (a model on the sphere)".into(),
-            )
-        })?;
-        self.b = Some(b.clone());
-        self.state = setup.climatology.mean().to_vec();
-        Ok(())
-    }
-
-    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
-        setup.model.advance(&mut self.state, t0, setup.dt, steps);
-        Ok(())
-    }
-
-    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, _: &mut AssimRng) -> Result<(), AssimError> {
-        let b =
-            self.b.as_ref().ok_or_else(|| AssimError::Input("3D-Var used before initialisation".into()))?;
-        let (p, nx, nc) = (y.len(), self.state.len(), b.control_len());
+    /// The 3D-Var analysis of `background` (`[nx]`) given `y` (`[p]`) with `B = xb·b`: the
+    /// step a cycle makes, and the correction another method's analysis can take
+    /// (a generative analysis's residual).
+    pub fn solve(
+        &self,
+        b: &VarianceSpectra,
+        setup: &Setup<'_>,
+        y: &[f64],
+        background: &[f64],
+    ) -> Result<Var3DStep, AssimError> {
+        let (p, nx, nc) = (y.len(), background.len(), b.control_len());
         let scale = self.xb.sqrt();
         let inv_sd: Vec<f64> = setup.obs_var.iter().map(|v| 1.0 / v.sqrt()).collect();
         let no_tl =
             || AssimError::Input("3D-Var needs a linear or tangent-linear observation operator".into());
-        let background = self.state.clone();
         let (mut xs, mut ys, mut hts) = (vec![0.0; nx], vec![0.0; p], vec![0.0; nx]);
         let mut v = vec![0.0; nc];
-        let mut guess = background.clone();
+        let mut guess = background.to_vec();
         let mut hx = vec![0.0; p];
         let (mut j0, mut j) = (0.0, 0.0);
+        let mut iterations = 0;
         // A linear H is solved exactly by the first loop.
         let linear = setup.obs.is_linear();
         let loops = if linear { 1 } else { self.outer_loops.max(1) };
@@ -130,7 +118,7 @@ impl Assimilator for SpectralVar3D {
                 Ok(())
             };
             let it = crate::linalg::conjugate_gradient(apply_a, &rhs, &mut v, self.max_iter, self.tol)?;
-            self.iterations += it;
+            iterations += it;
             // A linear H's quadratic cost is its cost, ‖R^{-1/2} d − L v‖²; a nonlinear one's is
             // evaluated at the new guess.
             let linear_misfit = if linear {
@@ -147,9 +135,53 @@ impl Assimilator for SpectralVar3D {
             });
             j = 0.5 * dot(&v, &v) + 0.5 * misfit;
         }
-        self.state = guess;
+        let cost_ratio = if j0 > 0.0 { j / j0 } else { 1.0 };
+        Ok(Var3DStep { analysis: guess, iterations, cost_ratio })
+    }
+}
+
+/// What one 3D-Var analysis made: the state and how the minimisation went.
+pub struct Var3DStep {
+    /// The analysis, `[nx]`.
+    pub analysis: Vec<f64>,
+    /// CG iterations over all outer loops.
+    pub iterations: usize,
+    /// Final over initial cost, `J(x_a) / J(x_b)`.
+    pub cost_ratio: f64,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Assimilator for SpectralVar3D {
+    fn initialise(&mut self, setup: &Setup<'_>, _rng: &mut AssimRng) -> Result<(), AssimError> {
+        let b = setup.climatology.spectra().ok_or_else(|| {
+            AssimError::Input(
+                "spectral 3D-Var needs variance spectra of the climate (a model on the sphere)".into(),
+            )
+        })?;
+        self.b = Some(b.clone());
+        self.state = setup.climatology.mean().to_vec();
+        Ok(())
+    }
+
+    fn forecast(&mut self, setup: &Setup<'_>, t0: f64, steps: usize) -> Result<(), AssimError> {
+        setup.model.advance(&mut self.state, t0, setup.dt, steps);
+        Ok(())
+    }
+
+    fn analyse(&mut self, setup: &Setup<'_>, y: &[f64], _t: f64, _: &mut AssimRng) -> Result<(), AssimError> {
+        let b =
+            self.b.as_ref().ok_or_else(|| AssimError::Input("3D-Var used before initialisation".into()))?;
+        let mut step = self.solve(b, setup, y, &self.state)?;
+        if let Some(t) = &self.taper {
+            t.apply(&self.state, &mut step.analysis);
+        }
+        self.state = step.analysis;
         self.analyses += 1;
-        self.cost_ratio += if j0 > 0.0 { j / j0 } else { 1.0 };
+        self.iterations += step.iterations;
+        self.cost_ratio += step.cost_ratio;
         Ok(())
     }
 

@@ -95,7 +95,7 @@ impl Method for OptInterpConfig {
 /// `method = "Var3D"`: `B = xb·cov(truth)` on a small state; on the sphere `B = xb·` the
 /// climate's isotropic variance spectra, minimised by conjugate gradients
 /// ([`super::SpectralVar3D`]).
-#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Var3DConfig {
     /// Scale of `B`.
@@ -111,12 +111,32 @@ pub struct Var3DConfig {
     /// `B`; default 1, exact for a linear `H`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outer_loops: Option<usize>,
+    /// Per-field weights on the increment (spectral `B`; [`super::taper`]; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taper: Option<super::taper::TaperConfig>,
+}
+
+impl Var3DConfig {
+    /// The spectral 3D-Var on the sphere this entry describes on `bed`, its defaults filled in.
+    pub fn spectral(&self, bed: &dyn BedConfig) -> Result<super::SpectralVar3D, AssimError> {
+        let mut v =
+            super::SpectralVar3D::new(self.xb, self.max_iter.unwrap_or(100), self.tol.unwrap_or(1e-3));
+        v.outer_loops = self.outer_loops.unwrap_or(1);
+        v.taper = self.taper.as_ref().map(|t| super::taper::Taper::new(t, bed)).transpose()?;
+        Ok(v)
+    }
 }
 
 impl Method for Var3DConfig {
     const NAME: &'static str = "Var3D";
     fn auto_label(&self) -> String {
-        format!("Var3D xB={}", self.xb)
+        match &self.taper {
+            None => format!("Var3D xB={}", self.xb),
+            Some(t) => {
+                let w: Vec<String> = t.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+                format!("Var3D xB={} taper {}", self.xb, w.join(","))
+            }
+        }
     }
     fn needs(&self) -> Vec<Need> {
         vec![Need::TangentLinear]
@@ -132,12 +152,18 @@ impl Method for Var3DConfig {
         if self.outer_loops.is_some_and(|m| m == 0 || m > 20) {
             return Err(check.error("outer_loops", "must be 1 to 20"));
         }
+        if let Some(t) = &self.taper {
+            super::taper::validate(t, "taper", check)?;
+        }
         if check.bed.covariance() == Covariance::Dense
-            && (self.max_iter.is_some() || self.tol.is_some() || self.outer_loops.is_some())
+            && (self.max_iter.is_some()
+                || self.tol.is_some()
+                || self.outer_loops.is_some()
+                || self.taper.is_some())
         {
             return Err(check.error(
                 "max_iter",
-                "max_iter, tol and outer_loops are for the spectral 3D-Var on the sphere",
+                "max_iter, tol, outer_loops and taper are for the spectral 3D-Var on the sphere",
             ));
         }
         Ok(())
@@ -145,15 +171,7 @@ impl Method for Var3DConfig {
     fn build(&self, bed: &dyn BedConfig) -> Result<Box<dyn Assimilator>, AssimError> {
         Ok(match bed.covariance() {
             Covariance::Dense => Box::new(StaticGain::var3d(self.xb)),
-            Covariance::Spectral => {
-                let mut v = super::SpectralVar3D::new(
-                    self.xb,
-                    self.max_iter.unwrap_or(100),
-                    self.tol.unwrap_or(1e-3),
-                );
-                v.outer_loops = self.outer_loops.unwrap_or(1);
-                Box::new(v)
-            }
+            Covariance::Spectral => Box::new(self.spectral(bed)?),
         })
     }
 }

@@ -13,7 +13,8 @@ use rayon::prelude::*;
 
 use assim_core::AssimError;
 use assim_core::bed::BedConfig;
-use assim_core::classical::{EnsembleFilter, Setup, post_process};
+use assim_core::classical::taper::Taper;
+use assim_core::classical::{EnsembleFilter, Setup, SpectralVar3D, post_process};
 use assim_core::linalg::row_mean;
 use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::AssimRng;
@@ -56,6 +57,10 @@ pub struct GenerativeFilter {
     device: Device,
     /// A trajectory prior's layout and the past windows it remembers (`None`: one window).
     trajectory: Option<(Layout, History)>,
+    /// The weight of each state element's increment, `[nx]` (see [`GenerativeConfig::taper`]).
+    taper: Option<Taper>,
+    /// The 3D-Var whose increment completes the tapered fields (see [`GenerativeConfig::hybrid`]).
+    hybrid: Option<SpectralVar3D>,
 }
 
 /// A trajectory's past windows as the guidance observes them: values `[1, past]` in the
@@ -145,6 +150,7 @@ impl GenerativeFilter {
             }
         };
         let trajectory = trajectory_layout(cfg, &prior.meta, path)?.map(|l| (l, History::new(l.len - 1)));
+        let taper = cfg.taper.as_ref().map(|t| Taper::new(t, bed)).transpose()?;
         Ok(GenerativeFilter {
             prior,
             cfg: cfg.clone(),
@@ -154,6 +160,8 @@ impl GenerativeFilter {
             members: Mat::zeros(0, 0),
             device,
             trajectory,
+            taper,
+            hybrid: cfg.hybrid.as_ref().map(|h| h.spectral(bed)).transpose()?,
         })
     }
 
@@ -487,6 +495,19 @@ impl EnsembleFilter for GenerativeFilter {
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let n = self.members.ncols();
+        // A hybrid gain's 3D-Var part, from the forecast mean.
+        let rest = match (&self.hybrid, &self.taper) {
+            (Some(var), Some(taper)) => {
+                let b = setup.climatology.spectra().ok_or_else(|| {
+                    AssimError::Input(
+                        "a hybrid gain needs the climate's variance spectra (a model on the sphere)".into(),
+                    )
+                })?;
+                let mean = row_mean(self.members.as_ref());
+                Some(taper.complement(&mean, &var.solve(b, setup, y, &mean)?.analysis))
+            }
+            _ => None,
+        };
         let (backgrounds, cond) = match self.prior.meta.conditional.then(|| self.condition()) {
             Some((b, c)) => (b, Some(c)),
             None => (Vec::new(), None),
@@ -501,7 +522,7 @@ impl EnsembleFilter for GenerativeFilter {
         let drawn = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
         for (j, s) in drawn.states.iter().enumerate() {
             for (i, &v) in s.iter().enumerate() {
-                self.members[(i, j)] = v;
+                self.members[(i, j)] = v + rest.as_ref().map_or(0.0, |r| r[i]);
             }
         }
         if let Some(background) = background {
@@ -771,6 +792,17 @@ impl GenerativeFilter {
                     None => decoded,
                 }
             }
+        };
+        let states = match (&self.taper, &decoded_backgrounds) {
+            (Some(taper), Some(_)) => states
+                .into_iter()
+                .enumerate()
+                .map(|(j, mut x)| {
+                    taper.apply(&backgrounds[if backgrounds.len() == 1 { 0 } else { j }], &mut x);
+                    x
+                })
+                .collect(),
+            _ => states,
         };
         if states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));
