@@ -68,12 +68,6 @@ impl Taper {
         Ok(Taper(w))
     }
 
-    /// `(1 − w) (other − background)` (`[nx]`): the part of another analysis's increment that
-    /// a hybrid gain adds to a tapered one.
-    pub fn complement(&self, background: &[f64], other: &[f64]) -> Vec<f64> {
-        other.iter().zip(background).zip(&self.0).map(|((o, b), w)| (1.0 - w) * (o - b)).collect()
-    }
-
     /// Replaces `analysis` (`[nx]`) by `background + w (analysis − background)`.
     pub fn apply(&self, background: &[f64], analysis: &mut [f64]) {
         for ((a, b), w) in analysis.iter_mut().zip(background).zip(&self.0) {
@@ -102,9 +96,5 @@ mod tests {
         let mut a = vec![3.0; 6];
         t.apply(&[1.0; 6], &mut a);
         assert_eq!(a, vec![2.0, 2.0, 1.0, 1.0, 3.0, 3.0]);
-        // With the rest from another analysis (hybrid gain): w·3 + (1 − w)·5 about 1.
-        let c = t.complement(&[1.0; 6], &[5.0; 6]);
-        let hybrid: Vec<f64> = a.iter().zip(&c).map(|(a, c)| a + c).collect();
-        assert_eq!(hybrid, vec![4.0, 4.0, 5.0, 5.0, 3.0, 3.0]);
     }
 }

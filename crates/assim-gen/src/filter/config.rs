@@ -6,9 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use assim_core::AssimError;
 use assim_core::bed::BedConfig;
-use assim_core::bed::Covariance;
+use assim_core::classical::Assimilator;
 use assim_core::classical::taper::{self, TaperConfig};
-use assim_core::classical::{Assimilator, Var3DConfig};
 use assim_core::experiment::{Method, MethodCheck, MethodEntry, Need, defaults};
 
 use crate::guidance::{GuidanceConfig, GuidanceWindow};
@@ -77,13 +76,6 @@ pub struct GenerativeConfig {
     /// keeps it for weeks). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taper: Option<TaperConfig>,
-    /// With `taper`: the rest of each tapered field's increment comes from a 3D-Var analysis
-    /// of the same forecast mean, given as a `Var3D` entry (`{ xb = 0.05, outer_loops = 2 }`):
-    /// `x_a = x_b + w (x̃_a − x_b) + (1 − w) (x_a^3DVar − x_b)`, the hybrid gain of Penny (2014)
-    /// and Bonavita et al. (2015) field by field. Every member takes the same 3D-Var part (the
-    /// spread stays the prior's). Costs one 3D-Var analysis per window. Default: none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hybrid: Option<Var3DConfig>,
     /// With `latent_analysis = "increment"` and a mean-conditioned prior: the guidance fits
     /// the observations with the analysis as it will be returned, `D(z) + κ (x_b − D(z_b))`,
     /// instead of the decoded `D(z)`; otherwise the fit leaves the analysis off the
@@ -262,9 +254,6 @@ impl Method for GenerativeConfig {
                 let w: Vec<String> = t.iter().map(|(k, v)| format!("{k}×{v}")).collect();
                 s.push_str(&format!(" taper {}", w.join(",")));
             }
-            if let Some(h) = &self.hybrid {
-                s.push_str(&format!(", rest Var3D xB={}", h.xb));
-            }
         }
         if self.prior_infl != 1.0 {
             s.push_str(&format!(" pinfl={}", self.prior_infl));
@@ -324,23 +313,6 @@ impl Method for GenerativeConfig {
                 return Err(check.error("taper", "applies to latent_analysis = \"increment\" only"));
             }
             taper::validate(t, "taper", check)?;
-        }
-        if let Some(h) = &self.hybrid {
-            if self.taper.is_none() {
-                return Err(
-                    check.error("hybrid", "needs a taper: the weights w of the generative increments")
-                );
-            }
-            if check.bed.covariance() != Covariance::Spectral {
-                return Err(check.error("hybrid", "needs a bed on the sphere (the spectral 3D-Var's B)"));
-            }
-            if h.taper.is_some() {
-                return Err(check.error("hybrid.taper", "the entry's own taper gives the weights"));
-            }
-            if let Some(why) = check.bed.lacks(Need::TangentLinear) {
-                return Err(check.error("hybrid", format!("3D-Var needs a tangent-linear operator: {why}")));
-            }
-            h.validate(&check.nested("hybrid"))?;
         }
         check.positive("blanket_sigma", self.blanket_sigma)?;
         for (key, names) in [("guide_with", &self.guide_with), ("channels_from", &self.channels_from)] {

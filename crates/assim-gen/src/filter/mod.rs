@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use assim_core::AssimError;
 use assim_core::bed::BedConfig;
 use assim_core::classical::taper::Taper;
-use assim_core::classical::{EnsembleFilter, Setup, SpectralVar3D, post_process};
+use assim_core::classical::{EnsembleFilter, Setup, post_process};
 use assim_core::linalg::row_mean;
 use assim_core::obs::{ObsOperator, SparseLinear};
 use assim_core::rng::AssimRng;
@@ -59,8 +59,6 @@ pub struct GenerativeFilter {
     trajectory: Option<(Layout, History)>,
     /// The weight of each state element's increment, `[nx]` (see [`GenerativeConfig::taper`]).
     taper: Option<Taper>,
-    /// The 3D-Var whose increment completes the tapered fields (see [`GenerativeConfig::hybrid`]).
-    hybrid: Option<SpectralVar3D>,
 }
 
 /// A trajectory's past windows as the guidance observes them: values `[1, past]` in the
@@ -161,7 +159,6 @@ impl GenerativeFilter {
             device,
             trajectory,
             taper,
-            hybrid: cfg.hybrid.as_ref().map(|h| h.spectral(bed)).transpose()?,
         })
     }
 
@@ -495,19 +492,6 @@ impl EnsembleFilter for GenerativeFilter {
 
     fn update(&mut self, setup: &Setup<'_>, y: &[f64], rng: &mut AssimRng) -> Result<(), AssimError> {
         let n = self.members.ncols();
-        // A hybrid gain's 3D-Var part, from the forecast mean.
-        let rest = match (&self.hybrid, &self.taper) {
-            (Some(var), Some(taper)) => {
-                let b = setup.climatology.spectra().ok_or_else(|| {
-                    AssimError::Input(
-                        "a hybrid gain needs the climate's variance spectra (a model on the sphere)".into(),
-                    )
-                })?;
-                let mean = row_mean(self.members.as_ref());
-                Some(taper.complement(&mean, &var.solve(b, setup, y, &mean)?.analysis))
-            }
-            _ => None,
-        };
         let (backgrounds, cond) = match self.prior.meta.conditional.then(|| self.condition()) {
             Some((b, c)) => (b, Some(c)),
             None => (Vec::new(), None),
@@ -522,7 +506,7 @@ impl EnsembleFilter for GenerativeFilter {
         let drawn = self.draw(setup, y, &backgrounds, cond, noise, rng)?;
         for (j, s) in drawn.states.iter().enumerate() {
             for (i, &v) in s.iter().enumerate() {
-                self.members[(i, j)] = v + rest.as_ref().map_or(0.0, |r| r[i]);
+                self.members[(i, j)] = v;
             }
         }
         if let Some(background) = background {
