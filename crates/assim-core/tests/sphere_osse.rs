@@ -111,8 +111,8 @@ fn spectral_var3d_equals_the_exact_analysis() {
     let d = var.diagnostics();
     assert!(d[0].1 >= 1.0 && d[1].1 < 1.0, "{d:?}");
 
-    // The same step on another method's state (a generative analysis's residual): from any
-    // background x0 with the observations y + H x0, the analysis is x0 + the increment above.
+    // The same step from any other state: from a background x0 with the observations y + H x0,
+    // the analysis is x0 + the increment above.
     let control: Vec<f64> = (0..nc).map(|_| normal(&mut rng)).collect();
     let mut x0 = vec![0.0; 3 * g];
     b.sqrt_apply(&control, 1.0, &mut x0);

@@ -53,8 +53,7 @@ impl SpectralVar3D {
     }
 
     /// The 3D-Var analysis of `background` (`[nx]`) given `y` (`[p]`) with `B = xb·b`: the
-    /// step a cycle makes, and the correction another method's analysis can take
-    /// (a generative analysis's residual).
+    /// step a cycle makes, from any state (another method's analysis can take it too).
     pub fn solve(
         &self,
         b: &VarianceSpectra,

@@ -118,7 +118,7 @@ pub struct Var3DConfig {
 
 impl Var3DConfig {
     /// The spectral 3D-Var on the sphere this entry describes on `bed`, its defaults filled in.
-    pub fn spectral(&self, bed: &dyn BedConfig) -> Result<super::SpectralVar3D, AssimError> {
+    fn spectral(&self, bed: &dyn BedConfig) -> Result<super::SpectralVar3D, AssimError> {
         let mut v =
             super::SpectralVar3D::new(self.xb, self.max_iter.unwrap_or(100), self.tol.unwrap_or(1e-3));
         v.outer_loops = self.outer_loops.unwrap_or(1);
@@ -132,10 +132,7 @@ impl Method for Var3DConfig {
     fn auto_label(&self) -> String {
         match &self.taper {
             None => format!("Var3D xB={}", self.xb),
-            Some(t) => {
-                let w: Vec<String> = t.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-                format!("Var3D xB={} taper {}", self.xb, w.join(","))
-            }
+            Some(t) => format!("Var3D xB={} taper {}", self.xb, super::taper::describe(t)),
         }
     }
     fn needs(&self) -> Vec<Need> {

@@ -19,6 +19,11 @@ pub fn tapers(key: &str, name: &str) -> bool {
     name == key || name.strip_suffix(key).is_some_and(|head| head.ends_with('_'))
 }
 
+/// The taper as a label shows it, `50hPa×0.5,248hPa×0.75`.
+pub fn describe(taper: &TaperConfig) -> String {
+    taper.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(",")
+}
+
 /// Refuses a weight outside [0, 1] or a key that names no field of the bed, at `at.key`.
 pub fn validate(taper: &TaperConfig, at: &str, check: &MethodCheck<'_>) -> Result<(), AssimError> {
     let fields = check.bed.field_grid().map(|g| g.fields).unwrap_or_default();

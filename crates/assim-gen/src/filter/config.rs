@@ -251,8 +251,7 @@ impl Method for GenerativeConfig {
                 s.push_str(" guided on x_a");
             }
             if let Some(t) = &self.taper {
-                let w: Vec<String> = t.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-                s.push_str(&format!(" taper {}", w.join(",")));
+                s.push_str(&format!(" taper {}", taper::describe(t)));
             }
         }
         if self.prior_infl != 1.0 {
