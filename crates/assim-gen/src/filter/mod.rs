@@ -753,14 +753,14 @@ impl GenerativeFilter {
                         // conditioned on: the forecast mean (members would otherwise keep their
                         // whole forecast spread) or each member's forecast.
                         // κ = 1 keeps the increment form's arithmetic, so earlier runs
-                        // reproduce bit for bit.
+                        // reproduce bit for bit. A taper then weighs the increment per field.
                         let keep = self.cfg.keep;
                         decoded
                             .iter()
                             .enumerate()
                             .map(|(j, a)| {
                                 let k = if backgrounds.len() == 1 { 0 } else { j };
-                                backgrounds[k]
+                                let mut xa: Vec<f64> = backgrounds[k]
                                     .iter()
                                     .zip(a)
                                     .zip(&db[k])
@@ -769,24 +769,17 @@ impl GenerativeFilter {
                                             if keep == 1.0 { xb + a - b } else { a + keep * (xb - b) }
                                         },
                                     )
-                                    .collect()
+                                    .collect();
+                                if let Some(taper) = &self.taper {
+                                    taper.apply(&backgrounds[k], &mut xa);
+                                }
+                                xa
                             })
                             .collect()
                     }
                     None => decoded,
                 }
             }
-        };
-        let states = match (&self.taper, &decoded_backgrounds) {
-            (Some(taper), Some(_)) => states
-                .into_iter()
-                .enumerate()
-                .map(|(j, mut x)| {
-                    taper.apply(&backgrounds[if backgrounds.len() == 1 { 0 } else { j }], &mut x);
-                    x
-                })
-                .collect(),
-            _ => states,
         };
         if states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(AssimError::Numerical("the sampled analysis is non-finite".into()));
