@@ -732,3 +732,79 @@ fn a_trajectory_prior_trains_on_blankets_and_cycles_holding_its_past() {
     assert!(e.contains("methods[0].trajectory") && e.contains("longer than the run"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `data.pairs_file` keeps the encoded cycling: the pairs read back equal the pairs cycled (one
+/// window with SLAMS's channels, and a blanket of 3 from the same file); a file made by other
+/// `[data]` settings, or damaged, is refused with the key to change.
+#[test]
+fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
+    let dir = scratch("pairs-file");
+    train_vae(&dir, 1);
+    let device = assim_gen::tensor::compute_device().unwrap();
+    let ae = TrainedAutoencoder::load(&dir.join("vae.ckpt"), &device).unwrap();
+    let pairs_path = dir.join("pairs.ckpt");
+    // One training file per variant: `edit` rewrites the tiny prior's text.
+    let data = |name: &str, edit: &dyn Fn(String) -> String| {
+        prior_file(&dir, name, true, "mean", "method = \"Var3D\"\nxb = 0.01");
+        let f = dir.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&f).unwrap().replace("increment = true", "increment = true\nobs_channels = true");
+        std::fs::write(&f, edit(text)).unwrap();
+        let (cfg, exp) = TrainConfig::load(&f)?;
+        let mut stages = Vec::new();
+        let d = assim_gen::latent::pairs::latent_pairs(&cfg, &exp, &ae, &mut |s, _, _| {
+            stages.push(s.to_string());
+        })?;
+        Ok::<_, assim_core::AssimError>((d, stages.iter().any(|s| s.starts_with("cycle"))))
+    };
+    let with_file = |extra: &'static str| {
+        let p = pairs_path.display().to_string();
+        move |t: String| t.replace("background = ", &format!("pairs_file = {p:?}\n{extra}background = "))
+    };
+    let same = |a: &assim_gen::train::pairs::TrainingData, b: &assim_gen::train::pairs::TrainingData| {
+        for (x, y) in [(&a.train, &b.train), (&a.valid, &b.valid)] {
+            assert!(!x.is_empty() && x.ne > 0);
+            assert_eq!((&x.target, &x.cond, &x.extra, x.nx, x.ne), (&y.target, &y.cond, &y.extra, y.nx, y.ne));
+        }
+        assert_eq!(a.normalisation.mean, b.normalisation.mean);
+        assert_eq!(a.obs_channels, b.obs_channels);
+        assert_eq!(a.background_rmse, b.background_rmse);
+    };
+    let (fresh, cycled) = data("fresh", &|t| t).unwrap();
+    assert!(cycled && !pairs_path.exists());
+    let (made, cycled) = data("made", &with_file("")).unwrap();
+    assert!(cycled && pairs_path.exists());
+    let (read, cycled) = data("read", &with_file("")).unwrap();
+    assert!(!cycled, "the second prior reads the file instead of cycling");
+    same(&fresh, &made);
+    same(&fresh, &read);
+    // A trajectory prior over 3 windows of the same cycling reads the same file.
+    let blanket = |t: String| t.replace("valid_cycles = 2", "valid_cycles = 4");
+    let (traj_fresh, _) = data("traj_fresh", &|t| blanket(t).replace("background = ", "blanket = 1\nbackground = ")).unwrap();
+    std::fs::remove_file(&pairs_path).unwrap();
+    data("traj_made", &|t| with_file("")(blanket(t))).unwrap();
+    let (traj_read, cycled) = data("traj_read", &|t| with_file("blanket = 1\n")(blanket(t))).unwrap();
+    assert!(!cycled);
+    assert_eq!(traj_read.train.len(), 8, "10 windows make 8 blankets of 3");
+    same(&traj_fresh, &traj_read);
+
+    // Other settings, a damaged file: refused, the file kept as it was.
+    let e = data("other", &|t| with_file("")(blanket(t)).replace("train_cycles = 10", "train_cycles = 11"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("pairs.ckpt") && e.contains("another data") && e.contains("data.pairs_file"), "{e}");
+    let bytes = std::fs::read(&pairs_path).unwrap();
+    std::fs::write(&pairs_path, &bytes[..bytes.len() - 9]).unwrap();
+    let e = data("cut", &|t| with_file("")(blanket(t))).err().unwrap().to_string();
+    assert!(e.contains("pairs.ckpt") && (e.contains("truncated") || e.contains("corrupt")), "{e}");
+    // The file may not be the checkpoint the training writes.
+    let e = data("clash", &|t| {
+        let out = dir.join("clash.ckpt").display().to_string();
+        t.replace("background = ", &format!("pairs_file = {out:?}\nbackground = "))
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("data.pairs_file"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

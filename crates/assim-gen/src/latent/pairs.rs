@@ -7,6 +7,8 @@
 //! Per seed: a burn-in, a training period and a validation period after it; the pairs of the
 //! last two are pooled over seeds and methods.
 
+use std::path::Path;
+
 use assim_core::AssimError;
 use assim_core::classical::Estimate;
 use assim_core::experiment::Experiment;
@@ -17,13 +19,15 @@ use crate::latent::obs_channels::{ObsChannelsMeta, innovation_channels};
 use crate::latent::space::TrainedAutoencoder;
 use crate::prior::normalise::Normalisation;
 use crate::prior::trained::BackgroundMode;
+use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::pairs::{Pairs, TrainingData};
 
 /// The states of one period: each truth once, each background with the index of its truth,
 /// and (for an observation-conditioned prior) each background's raw observation channels;
 /// `run` numbers each background's (seed, filter), whose backgrounds follow each other window
-/// by window (a trajectory prior's pairs are runs of consecutive ones).
+/// by window (a trajectory prior's pairs are runs of consecutive ones). Cycled in the bed's
+/// state, then encoded in place into the autoencoder's latent.
 #[derive(Default)]
 struct Period {
     truth: Vec<Vec<f64>>,
@@ -32,7 +36,16 @@ struct Period {
     run: Vec<usize>,
 }
 
-/// Cycles `cfg.data.methods` on each training seed's truth and encodes the pairs;
+/// The training filters' encoded cycling: what `data.pairs_file` keeps.
+struct Cycled {
+    train: Period,
+    valid: Period,
+    /// Each (filter, seed)'s background RMSE over its training period.
+    background_rmse: Vec<(String, f64)>,
+}
+
+/// Cycles `cfg.data.methods` on each training seed's truth and encodes the pairs, or reads
+/// them from `cfg.data.pairs_file` (made and written there first when it does not exist);
 /// `progress(stage, done, total)` reports the simulation and the cycling.
 pub fn latent_pairs(
     cfg: &TrainConfig,
@@ -40,6 +53,61 @@ pub fn latent_pairs(
     ae: &TrainedAutoencoder,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<TrainingData, AssimError> {
+    ae.check_bed(exp.bed.as_ref())?;
+    let cycled = match &cfg.data.pairs_file {
+        None => cycle(cfg, exp, ae, cfg.network.obs_channels, progress)?,
+        Some(file) => {
+            let path = Path::new(file);
+            let made = made_by(cfg, exp, ae);
+            if path.exists() {
+                progress("read pairs_file", 0, 1);
+                let c = Cycled::load(path, &made, ae.latent_dim())?;
+                progress("read pairs_file", 1, 1);
+                c
+            } else {
+                // Every prior of the same data may read the file: keep the channels.
+                let c = cycle(cfg, exp, ae, true, progress)?;
+                c.save(path, &made)?;
+                c
+            }
+        }
+    };
+    Ok(assemble(cfg, exp, ae, cycled))
+}
+
+/// What makes a pairs file: the bed (model, observing systems, simulation), the chronology,
+/// the autoencoder's weights and the `[data]` settings that shape the cycling (not `blanket`,
+/// which only groups the windows).
+fn made_by(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder) -> serde_json::Value {
+    let mut bed = toml::Table::new();
+    exp.bed.write(&mut bed);
+    let d = &cfg.data;
+    serde_json::json!({
+        "bed": serde_json::to_value(&bed).unwrap_or_default(),
+        "model": exp.bed.model(),
+        "chronology": { "dt": exp.chronology().dt, "dko": exp.chronology().dko },
+        "autoencoder": ae.fingerprint,
+        "data": {
+            "burn_in_cycles": d.burn_in_cycles,
+            "train_cycles": d.train_cycles,
+            "valid_cycles": d.valid_cycles,
+            "background": d.background,
+            "methods": serde_json::to_value(&d.methods).unwrap_or_default(),
+            "seeds": cfg.training_seeds(),
+        },
+    })
+}
+
+/// Cycles the filters and encodes the periods; `channels`: whether to compute each window's
+/// observation channels (kept in f32, as the network sees them, so that a pairs file read
+/// back gives the same data as the cycling).
+fn cycle(
+    cfg: &TrainConfig,
+    exp: &Experiment,
+    ae: &TrainedAutoencoder,
+    channels: bool,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<Cycled, AssimError> {
     assim_core::linalg::init();
     let d = &cfg.data;
     let cycles = d.burn_in_cycles + d.train_cycles + d.valid_cycles;
@@ -49,7 +117,6 @@ pub fn latent_pairs(
     exp.chronology.t = None;
     exp.chronology.burn_in = 0.0;
     let chrono = exp.chronology();
-    ae.check_bed(exp.bed.as_ref())?;
     let bed = exp.bed.prepare(chrono, &exp.base_dir)?;
     let seeds = cfg.training_seeds();
     let (mut train, mut valid) = (Period::default(), Period::default());
@@ -93,14 +160,17 @@ pub fn latent_pairs(
                         (Estimate::State { mean, .. }, _) => p.background.push((i, mean.to_vec())),
                     }
                     p.run.resize(p.background.len(), run);
-                    if cfg.network.obs_channels {
+                    if channels {
                         // The analysis sees the forecast mean's innovations (every member's too).
                         let mean = match &est {
                             Estimate::Ensemble { members, .. } => row_mean(*members),
                             Estimate::State { mean, .. } => mean.to_vec(),
                         };
-                        let raw =
-                            innovation_channels(ae, setup.obs, twin.observations(ko), setup.obs_var, &mean)?;
+                        let raw: Vec<f64> =
+                            innovation_channels(ae, setup.obs, twin.observations(ko), setup.obs_var, &mean)?
+                                .into_iter()
+                                .map(|v| f64::from(v as f32))
+                                .collect();
                         for _ in first_new..p.background.len() {
                             p.channels.push(raw.clone());
                         }
@@ -132,15 +202,22 @@ pub fn latent_pairs(
         v.chunks(nz).map(|c| c.iter().map(|&x| f64::from(x)).collect()).collect()
     };
     progress("encode", 0, 1);
-    let latent = |p: &Period| {
-        let truth = encode(p.truth.iter().map(Vec::as_slice).collect());
+    for p in [&mut train, &mut valid] {
+        p.truth = encode(p.truth.iter().map(Vec::as_slice).collect());
         let bg = encode(p.background.iter().map(|(_, b)| b.as_slice()).collect());
-        (truth, bg)
-    };
-    let (train_truth, train_bg) = latent(&train);
-    let (valid_truth, valid_bg) = latent(&valid);
+        p.background.iter_mut().zip(bg).for_each(|(b, z)| b.1 = z);
+    }
     progress("encode", 1, 1);
-    let pooled: Vec<f64> = train_truth.iter().flatten().copied().collect();
+    Ok(Cycled { train, valid, background_rmse })
+}
+
+/// The training data of `cfg`'s prior from the encoded cycling: the pairs (one window or a
+/// blanket of `2k + 1`), the latent's normalisation and, for SLAMS's conditioning, the
+/// standardised observation channels.
+fn assemble(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder, cycled: Cycled) -> TrainingData {
+    let Cycled { train, valid, background_rmse } = cycled;
+    let d = &cfg.data;
+    let pooled: Vec<f64> = train.truth.iter().flatten().copied().collect();
     let norm = Normalisation::of(&pooled);
     let nx = ae.latent_dim();
     let modalities = exp.bed.field_grid().map_or_else(Vec::new, |g| g.modalities);
@@ -150,15 +227,15 @@ pub fn latent_pairs(
         .then(|| ObsChannelsMeta::of(&train.channels, 2 * ae.size.channels, modalities));
     // A pair is the windows j − 2k ..= j of one run: truths, backgrounds and channels stacked.
     let w = 2 * d.blanket + 1;
-    let pairs = |p: &Period, truth: &[Vec<f64>], bg: &[Vec<f64>]| {
+    let pairs = |p: &Period| {
         let mut out = Pairs { nx: w * nx, ..Default::default() };
         let ends: Vec<usize> =
             (w - 1..p.background.len()).filter(|&j| p.run[j + 1 - w] == p.run[j]).collect();
         for &j in &ends {
             let blanket = j + 1 - w..=j;
             let t: Vec<f64> =
-                blanket.clone().flat_map(|b| truth[p.background[b].0].iter().copied()).collect();
-            let c: Vec<f64> = blanket.flat_map(|b| bg[b].iter().copied()).collect();
+                blanket.clone().flat_map(|b| p.truth[p.background[b].0].iter().copied()).collect();
+            let c: Vec<f64> = blanket.flat_map(|b| p.background[b].1.iter().copied()).collect();
             out.push(&norm, &t, &c);
         }
         if let Some(m) = &obs_channels {
@@ -170,11 +247,105 @@ pub fn latent_pairs(
         }
         out
     };
-    Ok(TrainingData {
-        train: pairs(&train, &train_truth, &train_bg),
-        valid: pairs(&valid, &valid_truth, &valid_bg),
+    TrainingData {
+        train: pairs(&train),
+        valid: pairs(&valid),
         normalisation: norm,
         background_rmse,
         obs_channels,
-    })
+    }
+}
+
+impl Cycled {
+    /// Writes the periods atomically (a checksummed checkpoint of kind `latent_pairs`).
+    fn save(&self, path: &Path, made_by: &serde_json::Value) -> Result<(), AssimError> {
+        let flat = |v: &mut dyn Iterator<Item = &Vec<f64>>| -> Vec<f32> {
+            v.flat_map(|x| x.iter().map(|&f| f as f32)).collect()
+        };
+        let mut arrays = Vec::new();
+        let mut periods = serde_json::Map::new();
+        for (name, p) in [("train", &self.train), ("valid", &self.valid)] {
+            arrays.push((format!("{name}_truth"), flat(&mut p.truth.iter())));
+            arrays.push((format!("{name}_background"), flat(&mut p.background.iter().map(|(_, b)| b))));
+            arrays.push((format!("{name}_channels"), flat(&mut p.channels.iter())));
+            periods.insert(
+                name.into(),
+                serde_json::json!({
+                    "truths": p.truth.len(),
+                    "truth_of": p.background.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+                    "run": p.run,
+                }),
+            );
+        }
+        Checkpoint {
+            meta: serde_json::json!({
+                "kind": "latent_pairs",
+                "made_by": made_by,
+                "periods": periods,
+                "background_rmse": self.background_rmse,
+            }),
+            arrays,
+        }
+        .save(path)
+    }
+
+    /// Reads a pairs file and refuses one made by other settings than `expected` ([`made_by`]),
+    /// or whose arrays do not match its description and the latent's `nz` numbers.
+    fn load(path: &Path, expected: &serde_json::Value, nz: usize) -> Result<Self, AssimError> {
+        let ckpt = Checkpoint::load(path)?;
+        let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
+        if ckpt.meta["kind"] != "latent_pairs" {
+            return Err(bad(format!("is not a latent pairs file (kind {})", ckpt.meta["kind"])));
+        }
+        let made = &ckpt.meta["made_by"];
+        for key in ["bed", "model", "chronology", "autoencoder", "data"] {
+            if made[key] != expected[key] {
+                return Err(bad(format!(
+                    "was made with another {key} ({} there, {} in the training file): move it away or \
+                     point data.pairs_file elsewhere to cycle the filters again",
+                    made[key], expected[key]
+                )));
+            }
+        }
+        let period = |name: &str| -> Result<Period, AssimError> {
+            let m = &ckpt.meta["periods"][name];
+            let list = |k: &str| -> Result<Vec<usize>, AssimError> {
+                serde_json::from_value(m[k].clone()).map_err(|e| bad(format!("periods.{name}.{k}: {e}")))
+            };
+            let (truth_of, run) = (list("truth_of")?, list("run")?);
+            let truths = m["truths"].as_u64().ok_or_else(|| bad(format!("periods.{name}: no truths")))? as usize;
+            let get = |a: &str| {
+                ckpt.array(&format!("{name}_{a}")).ok_or_else(|| bad(format!("no {name}_{a} array")))
+            };
+            let rows = |v: &[f32], n: usize| -> Vec<Vec<f64>> {
+                if n == 0 {
+                    return Vec::new();
+                }
+                v.chunks(v.len() / n).map(|c| c.iter().map(|&x| f64::from(x)).collect()).collect()
+            };
+            let (t, b, c) = (get("truth")?, get("background")?, get("channels")?);
+            let n = truth_of.len();
+            if t.len() != truths * nz
+                || b.len() != n * nz
+                || run.len() != n
+                || (n > 0 && (c.is_empty() || !c.len().is_multiple_of(n)))
+                || truth_of.iter().any(|&i| i >= truths)
+            {
+                return Err(bad(format!(
+                    "its {name} arrays do not match its {truths} truths, {n} backgrounds and the \
+                     autoencoder's latent of {nz} numbers"
+                )));
+            }
+            Ok(Period {
+                truth: rows(t, truths),
+                background: truth_of.into_iter().zip(rows(b, n)).collect(),
+                channels: rows(c, n),
+                run,
+            })
+        };
+        let (train, valid) = (period("train")?, period("valid")?);
+        let background_rmse = serde_json::from_value(ckpt.meta["background_rmse"].clone())
+            .map_err(|e| bad(format!("background_rmse: {e}")))?;
+        Ok(Cycled { train, valid, background_rmse })
+    }
 }

@@ -70,6 +70,13 @@ pub struct DataConfig {
     /// one window.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub blanket: usize,
+    /// On the gridded beds: a file (relative to the working directory) that keeps the encoded
+    /// cycling of `methods` (truths, backgrounds, observation channels), so that priors trained
+    /// from the same data (one window or a blanket, with or without channels) cycle the filters
+    /// once; read when it exists and was made by the same data settings, bed and autoencoder
+    /// ([`crate::latent::pairs`]), else made and written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs_file: Option<String>,
 }
 
 fn is_zero(k: &usize) -> bool {
@@ -214,10 +221,10 @@ impl TrainConfig {
                         .into(),
                 );
             }
-            if self.autoencoder.is_some() || !self.data.seeds.is_empty() {
+            if self.autoencoder.is_some() || !self.data.seeds.is_empty() || self.data.pairs_file.is_some() {
                 return err(
                     "autoencoder",
-                    "autoencoder and data.seeds are for the gridded beds' latent priors".into(),
+                    "autoencoder, data.seeds and data.pairs_file are for the gridded beds' latent priors".into(),
                 );
             }
             if let Some(i) = entries.iter().position(|m| m.is_generative()) {
@@ -226,6 +233,15 @@ impl TrainConfig {
         }
         if self.out.trim().is_empty() {
             return err("out", "give the checkpoint path".into());
+        }
+        if let Some(f) = &self.data.pairs_file {
+            let clash = [Some(&self.out), self.autoencoder.as_ref()].into_iter().flatten();
+            if f.trim().is_empty() || clash.into_iter().any(|o| Path::new(o) == Path::new(f)) {
+                return err(
+                    "data.pairs_file",
+                    "give a file of its own (not the checkpoint written or the autoencoder read)".into(),
+                );
+            }
         }
         let d = &self.data;
         if d.train_cycles < 10 || d.valid_cycles == 0 {
