@@ -747,7 +747,9 @@ fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
     let data = |name: &str, edit: &dyn Fn(String) -> String| {
         prior_file(&dir, name, true, "mean", "method = \"Var3D\"\nxb = 0.01");
         let f = dir.join(format!("{name}.toml"));
-        let text = std::fs::read_to_string(&f).unwrap().replace("increment = true", "increment = true\nobs_channels = true");
+        let text = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("increment = true", "increment = true\nobs_channels = true");
         std::fs::write(&f, edit(text)).unwrap();
         let (cfg, exp) = TrainConfig::load(&f)?;
         let mut stages = Vec::new();
@@ -763,7 +765,10 @@ fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
     let same = |a: &assim_gen::train::pairs::TrainingData, b: &assim_gen::train::pairs::TrainingData| {
         for (x, y) in [(&a.train, &b.train), (&a.valid, &b.valid)] {
             assert!(!x.is_empty() && x.ne > 0);
-            assert_eq!((&x.target, &x.cond, &x.extra, x.nx, x.ne), (&y.target, &y.cond, &y.extra, y.nx, y.ne));
+            assert_eq!(
+                (&x.target, &x.cond, &x.extra, x.nx, x.ne),
+                (&y.target, &y.cond, &y.extra, y.nx, y.ne)
+            );
         }
         assert_eq!(a.normalisation.mean, b.normalisation.mean);
         assert_eq!(a.obs_channels, b.obs_channels);
@@ -779,7 +784,8 @@ fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
     same(&fresh, &read);
     // A trajectory prior over 3 windows of the same cycling reads the same file.
     let blanket = |t: String| t.replace("valid_cycles = 2", "valid_cycles = 4");
-    let (traj_fresh, _) = data("traj_fresh", &|t| blanket(t).replace("background = ", "blanket = 1\nbackground = ")).unwrap();
+    let (traj_fresh, _) =
+        data("traj_fresh", &|t| blanket(t).replace("background = ", "blanket = 1\nbackground = ")).unwrap();
     std::fs::remove_file(&pairs_path).unwrap();
     data("traj_made", &|t| with_file("")(blanket(t))).unwrap();
     let (traj_read, cycled) = data("traj_read", &|t| with_file("blanket = 1\n")(blanket(t))).unwrap();

@@ -313,7 +313,8 @@ impl Cycled {
                 serde_json::from_value(m[k].clone()).map_err(|e| bad(format!("periods.{name}.{k}: {e}")))
             };
             let (truth_of, run) = (list("truth_of")?, list("run")?);
-            let truths = m["truths"].as_u64().ok_or_else(|| bad(format!("periods.{name}: no truths")))? as usize;
+            let truths =
+                m["truths"].as_u64().ok_or_else(|| bad(format!("periods.{name}: no truths")))? as usize;
             let get = |a: &str| {
                 ckpt.array(&format!("{name}_{a}")).ok_or_else(|| bad(format!("no {name}_{a} array")))
             };

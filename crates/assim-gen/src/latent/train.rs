@@ -5,11 +5,13 @@
 //! (area-weighted RMSE per variable and its spectrum) that bounds every latent method.
 //! Keys are documented in `docs/training.md`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use assim_core::AssimError;
 use assim_core::bed::FieldGrid;
+use assim_core::classical::taper::tapers;
 use assim_core::dynamics::shallow_water::EARTH_RADIUS;
 use assim_core::experiment::{Experiment, parse_toml, read_text};
 use assim_core::rng::{fill_normal, stream, uniform};
@@ -125,6 +127,13 @@ pub struct VaeOptim {
     /// Steps between checkpoints.
     #[serde(default = "two_hundred")]
     pub checkpoint_every: usize,
+    /// Weights (> 0) of the reconstruction loss per field, keyed like an increment taper by a
+    /// field's name or its end after `_` (`{ "50hPa" = 4.0 }` weighs T, u and v of that level);
+    /// fields no key names weigh 1, a field two keys name takes the larger. For a latent whose
+    /// decoder must be most exact where the analyses are most sensitive to its error (the
+    /// model top). The validation MSE stays unweighted, comparable across trainings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_weights: BTreeMap<String, f64>,
 }
 
 fn one() -> u64 {
@@ -212,6 +221,17 @@ impl AutoencoderConfig {
         check_optim([o.steps, o.batch, o.valid_every, o.checkpoint_every], o.lr, o.clip, file)?;
         if !(o.beta.is_finite() && o.beta >= 0.0) {
             return err("optim.beta", format!("must be ≥ 0 (got {})", o.beta));
+        }
+        let fields = exp.bed.field_grid().map(|g| g.fields).unwrap_or_default();
+        for (key, w) in &o.field_weights {
+            let at = format!("optim.field_weights.{key}");
+            if !(w.is_finite() && *w > 0.0) {
+                return err(&at, format!("must be > 0 (got {w})"));
+            }
+            if !fields.iter().any(|(name, _)| tapers(key, name)) {
+                let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+                return err(&at, format!("names no field of this bed ([{}])", names.join(", ")));
+            }
         }
         Ok(())
     }
@@ -408,7 +428,8 @@ struct VaeObjective<'a> {
     template: SphereVae,
     data: Data,
     shape: [usize; 2],
-    /// Latitude weights of the loss `[1, 1, h, 1]` on the autodiff device, and as numbers.
+    /// Weights of the loss `[1, c, h, 1]` (each field's weight times its row's area) on the
+    /// autodiff device, and the rows' area weights as numbers (the unweighted validation MSE).
     row_weights: (Tensor<4>, Vec<f32>),
     ad: Device,
     device: Device,
@@ -527,7 +548,16 @@ pub fn train_autoencoder(
     let shape = [grid.nlat(), grid.nlon()];
     let rw_mean = grid.row_weights().iter().sum::<f64>() / shape[0] as f64;
     let rw: Vec<f32> = grid.row_weights().iter().map(|x| (x / rw_mean) as f32).collect();
-    let rw_ad = Tensor::<4>::from_data(TensorData::new(rw.clone(), [1, 1, shape[0], 1]), &ad);
+    // The loss's weight per (field, row): the field's weight times the row's area.
+    let fields = exp.bed.field_grid().map(|g| g.fields).unwrap_or_default();
+    let weights: Vec<f32> = fields
+        .iter()
+        .flat_map(|(name, _)| {
+            let f = field_weight(&cfg.optim.field_weights, name);
+            rw.iter().map(move |&r| (f * f64::from(r)) as f32)
+        })
+        .collect();
+    let rw_ad = Tensor::<4>::from_data(TensorData::new(weights, [1, channels, shape[0], 1]), &ad);
     let o = &cfg.optim;
     let plan = Plan { steps: o.steps, valid_every: o.valid_every, checkpoint_every: o.checkpoint_every };
     let mut objective =
@@ -544,6 +574,11 @@ pub fn train_autoencoder(
         n_valid: d.valid.len(),
         floor: objective.floor,
     })
+}
+
+/// The loss weight of the field `name` under `weights` (the largest of the keys naming it, else 1).
+fn field_weight(weights: &BTreeMap<String, f64>, name: &str) -> f64 {
+    weights.iter().filter(|(k, _)| tapers(k, name)).map(|(_, &w)| w).reduce(f64::max).unwrap_or(1.0)
 }
 
 /// The reconstruction floor on the validation fields, in physical units.

@@ -224,7 +224,8 @@ impl TrainConfig {
             if self.autoencoder.is_some() || !self.data.seeds.is_empty() || self.data.pairs_file.is_some() {
                 return err(
                     "autoencoder",
-                    "autoencoder, data.seeds and data.pairs_file are for the gridded beds' latent priors".into(),
+                    "autoencoder, data.seeds and data.pairs_file are for the gridded beds' latent priors"
+                        .into(),
                 );
             }
             if let Some(i) = entries.iter().position(|m| m.is_generative()) {
