@@ -87,3 +87,36 @@ fn bad_tapers_are_refused_with_the_key() {
     let e = refusal(&decoded);
     assert!(e.contains("taper") && e.contains("increment"), "{e}");
 }
+
+/// The shipped T42 models (`models/pe_t42/`) load as `experiments/pe_t42_slams.toml` names them:
+/// each prior finds its autoencoder beside it, with the fingerprint it was trained in, and fits
+/// the T42 bed. (Cycling them needs the T42 truth's 200-day spin-up, minutes: the shipped run
+/// in docs/validation.md is their check.)
+#[test]
+fn the_shipped_t42_models_load_for_the_t42_bed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("experiments");
+    let text = std::fs::read_to_string(dir.join("pe_t42_slams.toml"))
+        .unwrap()
+        .replace("\"models/pe_t42/", &format!("\"{}/models/pe_t42/", root.display()));
+    let exp = Experiment::parse_with(&text, "pe_t42_slams.toml", &dir, &assim_gen::methods()).unwrap();
+    let mut n = 0;
+    for m in &exp.methods {
+        if let Some(g) = m.downcast::<assim_gen::filter::GenerativeConfig>() {
+            let f = assim_gen::filter::GenerativeFilter::new(g, exp.bed.as_ref()).unwrap();
+            assert_eq!(f.autoencoder().unwrap().latent_grid(), [32, 16, 32], "{}", g.checkpoint);
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "the file cycles the T42 priors");
+    // The T21 prior does not fit the T42 bed: refused, naming the climate it was trained on.
+    let t21 = text.replacen(
+        &format!("{}/models/pe_t42/pe_t42_slams.ckpt", root.display()),
+        &format!("{}/models/pe_t21/pe_t21_slams.ckpt", root.display()),
+        1,
+    );
+    let exp = Experiment::parse_with(&t21, "pe_t42_slams.toml", &dir, &assim_gen::methods()).unwrap();
+    let g = exp.methods.iter().find_map(|m| m.downcast::<assim_gen::filter::GenerativeConfig>()).unwrap();
+    let e = assim_gen::filter::GenerativeFilter::new(g, exp.bed.as_ref()).err().unwrap().to_string();
+    assert!(e.contains("pe_t21_slams.ckpt") && e.contains("simulate_held_suarez_t21.toml"), "{e}");
+}

@@ -58,6 +58,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
             ],
             seeds: Vec::new(),
             blanket: 0,
+            pairs_file: None,
         },
         network: NetworkConfig {
             conditional: true,
