@@ -154,19 +154,14 @@ impl CandidateSet {
     pub fn load(path: &Path, expected: &serde_json::Value) -> Result<Self, AssimError> {
         let ckpt = Checkpoint::load(path)?;
         let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
-        if ckpt.meta["kind"] != "align_candidates" {
-            return Err(bad(format!("is not a preference-pairs file (kind {})", ckpt.meta["kind"])));
-        }
+        ckpt.check_made_by(
+            path,
+            ("align_candidates", "preference-pairs file"),
+            expected,
+            &["reference_fingerprint", "model", "network", "chronology", "pairs"],
+            "move it away or point pairs_file elsewhere to make new pairs",
+        )?;
         let made = &ckpt.meta["made_by"];
-        for key in ["reference_fingerprint", "model", "network", "chronology", "pairs"] {
-            if made[key] != expected[key] {
-                return Err(bad(format!(
-                    "was made with another {key} ({} here, {} in the alignment file): move it away or \
-                     point pairs_file elsewhere to make new pairs",
-                    made[key], expected[key]
-                )));
-            }
-        }
         let nz = ckpt.meta["nz"].as_u64().ok_or_else(|| bad("no nz".into()))? as usize;
         let k = ckpt.meta["k"].as_u64().ok_or_else(|| bad("no k".into()))? as usize;
         let groups: Vec<Group> =

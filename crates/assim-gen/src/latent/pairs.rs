@@ -294,19 +294,13 @@ impl Cycled {
     fn load(path: &Path, expected: &serde_json::Value, nz: usize) -> Result<Self, AssimError> {
         let ckpt = Checkpoint::load(path)?;
         let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
-        if ckpt.meta["kind"] != "latent_pairs" {
-            return Err(bad(format!("is not a latent pairs file (kind {})", ckpt.meta["kind"])));
-        }
-        let made = &ckpt.meta["made_by"];
-        for key in ["bed", "model", "chronology", "autoencoder", "data"] {
-            if made[key] != expected[key] {
-                return Err(bad(format!(
-                    "was made with another {key} ({} there, {} in the training file): move it away or \
-                     point data.pairs_file elsewhere to cycle the filters again",
-                    made[key], expected[key]
-                )));
-            }
-        }
+        ckpt.check_made_by(
+            path,
+            ("latent_pairs", "latent pairs file"),
+            expected,
+            &["bed", "model", "chronology", "autoencoder", "data"],
+            "move it away or point data.pairs_file elsewhere to cycle the filters again",
+        )?;
         let period = |name: &str| -> Result<Period, AssimError> {
             let m = &ckpt.meta["periods"][name];
             let list = |k: &str| -> Result<Vec<usize>, AssimError> {

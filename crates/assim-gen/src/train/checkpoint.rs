@@ -87,6 +87,32 @@ impl Checkpoint {
         Some(checksum(&bytes))
     }
 
+    /// Refuses a cache file (preference candidates, latent pairs) that is not of `kind` or whose
+    /// `made_by` record differs from `expected` at one of `keys`; `what` names the file's kind
+    /// and `remedy` says what to do, in the message naming the file and the first key that
+    /// differs.
+    pub fn check_made_by(
+        &self,
+        path: &Path,
+        (kind, what): (&str, &str),
+        expected: &serde_json::Value,
+        keys: &[&str],
+        remedy: &str,
+    ) -> Result<(), AssimError> {
+        let bad = |msg: String| AssimError::Format { path: path.to_path_buf(), msg };
+        if self.meta["kind"] != kind {
+            return Err(bad(format!("is not a {what} (kind {})", self.meta["kind"])));
+        }
+        let made = &self.meta["made_by"];
+        match keys.iter().find(|&&k| made[k] != expected[k]) {
+            Some(k) => Err(bad(format!(
+                "was made with another {k} ({} there, {} in the training file): {remedy}",
+                made[k], expected[k]
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let meta = serde_json::to_vec(&self.meta).expect("JSON metadata serialises");
