@@ -735,11 +735,22 @@ fn a_trajectory_prior_trains_on_blankets_and_cycles_holding_its_past() {
 
 /// `data.pairs_file` keeps the encoded cycling: the pairs read back equal the pairs cycled (one
 /// window with SLAMS's channels, and a blanket of 3 from the same file); a file made by other
-/// `[data]` settings, or damaged, is refused with the key to change.
+/// `[data]` settings or by an edited climate file of the same name, or damaged, is refused.
 #[test]
 fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
     let dir = scratch("pairs-file");
     train_vae(&dir, 1);
+    // The climate file copied beside the experiment, so that it can be edited under its name.
+    let climate = repo("experiments/simulate_climate_t21.toml");
+    let own_climate = dir.join("climate.toml");
+    std::fs::copy(&climate, &own_climate).unwrap();
+    let exp_text = std::fs::read_to_string(dir.join("exp.toml")).unwrap();
+    assert!(exp_text.contains(&format!("{climate:?}")));
+    std::fs::write(
+        dir.join("exp.toml"),
+        exp_text.replace(&format!("{climate:?}"), &format!("{own_climate:?}")),
+    )
+    .unwrap();
     let device = assim_gen::tensor::compute_device().unwrap();
     let ae = TrainedAutoencoder::load(&dir.join("vae.ckpt"), &device).unwrap();
     let pairs_path = dir.join("pairs.ckpt");
@@ -799,6 +810,13 @@ fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
         .unwrap()
         .to_string();
     assert!(e.contains("pairs.ckpt") && e.contains("another data") && e.contains("data.pairs_file"), "{e}");
+    // The same settings and file name on an edited climate: another model, refused.
+    let text = std::fs::read_to_string(&own_climate).unwrap();
+    assert!(text.contains("strength = 3e-10"));
+    std::fs::write(&own_climate, text.replacen("strength = 3e-10", "strength = 3.1e-10", 1)).unwrap();
+    let e = data("edited", &|t| with_file("")(blanket(t))).err().unwrap().to_string();
+    std::fs::write(&own_climate, text).unwrap();
+    assert!(e.contains("pairs.ckpt") && e.contains("another model") && e.contains("3.1e-10"), "{e}");
     let bytes = std::fs::read(&pairs_path).unwrap();
     std::fs::write(&pairs_path, &bytes[..bytes.len() - 9]).unwrap();
     let e = data("cut", &|t| with_file("")(blanket(t))).err().unwrap().to_string();

@@ -10,6 +10,8 @@
 use std::path::Path;
 
 use assim_core::AssimError;
+use assim_core::bed::primitive::PeBedConfig;
+use assim_core::bed::sphere::SphereConfig;
 use assim_core::classical::Estimate;
 use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
@@ -75,16 +77,26 @@ pub fn latent_pairs(
     Ok(assemble(cfg, exp, ae, cycled))
 }
 
-/// What makes a pairs file: the bed (model, observing systems, simulation), the chronology,
-/// the autoencoder's weights and the `[data]` settings that shape the cycling (not `blanket`,
-/// which only groups the windows).
+/// What makes a pairs file: the bed (model, observing systems, and the simulation file's
+/// content, not its name: an edited climate under the same name makes other truths), the
+/// chronology, the autoencoder's weights and the `[data]` settings that shape the cycling (not
+/// `blanket`, which only groups the windows).
 fn made_by(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder) -> serde_json::Value {
     let mut bed = toml::Table::new();
     exp.bed.write(&mut bed);
+    let mut model = exp.bed.model();
+    let climate = match (exp.bed_as::<SphereConfig>(), exp.bed_as::<PeBedConfig>()) {
+        (Some(s), _) => serde_json::to_value(&*s.climate).ok(),
+        (_, Some(p)) => serde_json::to_value(&*p.climate).ok(),
+        _ => None,
+    };
+    if let (Some(m), Some(c)) = (model.as_object_mut(), climate) {
+        m.insert("climate".into(), c);
+    }
     let d = &cfg.data;
     serde_json::json!({
         "bed": serde_json::to_value(&bed).unwrap_or_default(),
-        "model": exp.bed.model(),
+        "model": model,
         "chronology": { "dt": exp.chronology().dt, "dko": exp.chronology().dko },
         "autoencoder": ae.fingerprint,
         "data": {
