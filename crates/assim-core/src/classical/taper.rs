@@ -19,6 +19,16 @@ pub fn tapers(key: &str, name: &str) -> bool {
     name == key || name.strip_suffix(key).is_some_and(|head| head.ends_with('_'))
 }
 
+/// The refusal of a key that names none of `fields` (name, units), listing them; `None` when it
+/// names one. Shared by every per-field setting keyed this way (tapers, loss weights).
+pub fn names_no_field(key: &str, fields: &[(String, String)]) -> Option<String> {
+    if fields.iter().any(|(name, _)| tapers(key, name)) {
+        return None;
+    }
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    Some(format!("names no field of this bed ([{}])", names.join(", ")))
+}
+
 /// The taper as a label shows it, `50hPa×0.5,248hPa×0.75`.
 pub fn describe(taper: &TaperConfig) -> String {
     taper.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(",")
@@ -35,9 +45,8 @@ pub fn validate(taper: &TaperConfig, at: &str, check: &MethodCheck<'_>) -> Resul
         if !(0.0..=1.0).contains(w) {
             return Err(check.error(&k, format!("must be in [0, 1] (got {w})")));
         }
-        if !fields.iter().any(|(name, _)| tapers(key, name)) {
-            let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(check.error(&k, format!("names no field of this bed ([{}])", names.join(", "))));
+        if let Some(msg) = names_no_field(key, &fields) {
+            return Err(check.error(&k, msg));
         }
     }
     Ok(())

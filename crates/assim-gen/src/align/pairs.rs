@@ -20,7 +20,7 @@ use assim_core::rng::{stream, uniform};
 use super::config::{AlignConfig, Rule, Selection};
 use super::rewards::{Components, RewardScorer, RewardWeights};
 use crate::filter::{GenerativeConfig, GenerativeFilter, SpunUp};
-use crate::train::checkpoint::Checkpoint;
+use crate::train::checkpoint::{Checkpoint, model_record};
 
 /// One analysis time's candidates.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -67,17 +67,13 @@ pub struct Pair {
 }
 
 /// The record of what a candidate set is made by, for `cfg` and the reference's fingerprint.
-/// The climate is recorded by its simulation file's content, not its name: the same climate
-/// under another name (the demo's copy) makes the same candidates, an edited file does not.
+/// The climate is recorded by its simulation file's content, not its name
+/// ([`model_record`]).
 pub fn made_by(cfg: &AlignConfig, exp: &Experiment, reference_fingerprint: &str) -> serde_json::Value {
     let sphere = exp.bed_as::<SphereConfig>();
-    let mut model = exp.bed.model();
-    if let (Some(s), Some(m)) = (sphere, model.as_object_mut()) {
-        m.insert("climate".into(), serde_json::to_value(&*s.climate).unwrap_or_default());
-    }
     serde_json::json!({
         "reference_fingerprint": reference_fingerprint,
-        "model": model,
+        "model": model_record(exp),
         "network": sphere.map(|s| serde_json::to_value(&s.network).unwrap_or_default()),
         "chronology": { "dt": exp.chronology().dt, "dko": exp.chronology().dko },
         "pairs": serde_json::to_value(&cfg.pairs).unwrap_or_default(),

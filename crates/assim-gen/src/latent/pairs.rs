@@ -10,8 +10,6 @@
 use std::path::Path;
 
 use assim_core::AssimError;
-use assim_core::bed::primitive::PeBedConfig;
-use assim_core::bed::sphere::SphereConfig;
 use assim_core::classical::Estimate;
 use assim_core::experiment::Experiment;
 use assim_core::linalg::row_mean;
@@ -21,7 +19,7 @@ use crate::latent::obs_channels::{ObsChannelsMeta, innovation_channels};
 use crate::latent::space::TrainedAutoencoder;
 use crate::prior::normalise::Normalisation;
 use crate::prior::trained::BackgroundMode;
-use crate::train::checkpoint::Checkpoint;
+use crate::train::checkpoint::{Checkpoint, model_record};
 use crate::train::config::TrainConfig;
 use crate::train::pairs::{Pairs, TrainingData};
 
@@ -84,19 +82,10 @@ pub fn latent_pairs(
 fn made_by(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder) -> serde_json::Value {
     let mut bed = toml::Table::new();
     exp.bed.write(&mut bed);
-    let mut model = exp.bed.model();
-    let climate = match (exp.bed_as::<SphereConfig>(), exp.bed_as::<PeBedConfig>()) {
-        (Some(s), _) => serde_json::to_value(&*s.climate).ok(),
-        (_, Some(p)) => serde_json::to_value(&*p.climate).ok(),
-        _ => None,
-    };
-    if let (Some(m), Some(c)) = (model.as_object_mut(), climate) {
-        m.insert("climate".into(), c);
-    }
     let d = &cfg.data;
     serde_json::json!({
         "bed": serde_json::to_value(&bed).unwrap_or_default(),
-        "model": model,
+        "model": model_record(exp),
         "chronology": { "dt": exp.chronology().dt, "dko": exp.chronology().dko },
         "autoencoder": ae.fingerprint,
         "data": {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use assim_core::AssimError;
 use assim_core::bed::FieldGrid;
-use assim_core::classical::taper::tapers;
+use assim_core::classical::taper::{names_no_field, tapers};
 use assim_core::dynamics::shallow_water::EARTH_RADIUS;
 use assim_core::experiment::{Experiment, parse_toml, read_text};
 use assim_core::rng::{fill_normal, stream, uniform};
@@ -228,9 +228,8 @@ impl AutoencoderConfig {
             if !(w.is_finite() && *w > 0.0) {
                 return err(&at, format!("must be > 0 (got {w})"));
             }
-            if !fields.iter().any(|(name, _)| tapers(key, name)) {
-                let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-                return err(&at, format!("names no field of this bed ([{}])", names.join(", ")));
+            if let Some(msg) = names_no_field(key, &fields) {
+                return err(&at, msg);
             }
         }
         Ok(())
@@ -533,7 +532,8 @@ pub fn train_autoencoder(
     let out = PathBuf::from(&cfg.out);
     let device = crate::tensor::compute_device()?;
     let ad = device.clone().autodiff();
-    let channels = exp.bed.field_grid().map_or(0, |g| g.fields.len());
+    let fields = exp.bed.field_grid().map(|g| g.fields).unwrap_or_default();
+    let channels = fields.len();
     let template = SphereVae::new(cfg.size(channels), &device);
     let (mut state, mut log) = if resume {
         resume_state(cfg, &out)?
@@ -549,7 +549,6 @@ pub fn train_autoencoder(
     let rw_mean = grid.row_weights().iter().sum::<f64>() / shape[0] as f64;
     let rw: Vec<f32> = grid.row_weights().iter().map(|x| (x / rw_mean) as f32).collect();
     // The loss's weight per (field, row): the field's weight times the row's area.
-    let fields = exp.bed.field_grid().map(|g| g.fields).unwrap_or_default();
     let weights: Vec<f32> = fields
         .iter()
         .flat_map(|(name, _)| {

@@ -58,6 +58,24 @@ impl Provenance {
     }
 }
 
+/// The model a cache file (preference candidates, latent pairs) was made by, for its
+/// `made_by` record: the bed's model with its simulation file's content, not its name, so that
+/// the same climate under another name (the demo's copy) matches and an edited file does not.
+pub fn model_record(exp: &assim_core::experiment::Experiment) -> serde_json::Value {
+    use assim_core::bed::primitive::PeBedConfig;
+    use assim_core::bed::sphere::SphereConfig;
+    let mut model = exp.bed.model();
+    let climate = match (exp.bed_as::<SphereConfig>(), exp.bed_as::<PeBedConfig>()) {
+        (Some(s), _) => serde_json::to_value(&*s.climate).ok(),
+        (_, Some(p)) => serde_json::to_value(&*p.climate).ok(),
+        _ => None,
+    };
+    if let (Some(m), Some(c)) = (model.as_object_mut(), climate) {
+        m.insert("climate".into(), c);
+    }
+    model
+}
+
 /// The FNV-1a checksum of `bytes` as 16 hexadecimal digits (the fingerprint of weights, the
 /// checksum of shipped files).
 pub fn checksum(bytes: &[u8]) -> String {
