@@ -832,3 +832,82 @@ fn a_pairs_file_gives_back_the_cycled_pairs_and_refuses_other_settings() {
     assert!(e.contains("data.pairs_file"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `data.debias` removes each training run's mean latent increment from its truths: the
+/// backgrounds are untouched, each run's truths move by one vector (the training period's mean
+/// increment, applied to its validation windows too), each run's training increments then have
+/// mean zero, two filters with different backgrounds move by different vectors, and the
+/// recorded fraction is that mean's RMS over the increments' RMS. Without the key nothing moves.
+#[test]
+fn debias_removes_each_training_runs_mean_increment() {
+    let dir = scratch("debias");
+    train_vae(&dir, 1);
+    let device = assim_gen::tensor::compute_device().unwrap();
+    let ae = TrainedAutoencoder::load(&dir.join("vae.ckpt"), &device).unwrap();
+    // Two runs: 3D-Var with a tight and a loose background variance.
+    let data = |name: &str, debias: bool| {
+        prior_file(
+            &dir,
+            name,
+            true,
+            "mean",
+            "method = \"Var3D\"\nxb = 0.01\n[[data.methods]]\nmethod = \"Var3D\"\nxb = 0.3",
+        );
+        let f = dir.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&f).unwrap();
+        let key = if debias { "debias = true\nbackground = " } else { "background = " };
+        std::fs::write(&f, text.replace("background = ", key)).unwrap();
+        let (cfg, exp) = TrainConfig::load(&f).unwrap();
+        assim_gen::latent::pairs::latent_pairs(&cfg, &exp, &ae, &mut |_, _, _| {}).unwrap()
+    };
+    let plain = data("plain", false);
+    let debiased = data("debiased", true);
+    assert!(plain.removed_bias.is_empty());
+    assert_eq!(debiased.removed_bias.len(), 2);
+    let nx = plain.train.nx;
+    let row = |v: &[f32], r: usize| v[r * nx..(r + 1) * nx].iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+    // 10 training and 2 validation windows per run, run after run.
+    let (n_train, n_valid) = (10, 2);
+    assert_eq!((plain.train.len(), plain.valid.len()), (2 * n_train, 2 * n_valid));
+    let mut shifts = Vec::new();
+    for run in 0..2 {
+        let rows = run * n_train..(run + 1) * n_train;
+        let shift: Vec<f64> = row(&plain.train.target, rows.start)
+            .iter()
+            .zip(row(&debiased.train.target, rows.start))
+            .map(|(a, b)| a - b)
+            .collect();
+        let (mut mean_plain, mut mean_debiased, mut ss) = (vec![0.0; nx], vec![0.0; nx], 0.0);
+        for r in rows.clone() {
+            let (tp, td, c) =
+                (row(&plain.train.target, r), row(&debiased.train.target, r), row(&plain.train.cond, r));
+            assert_eq!(c, row(&debiased.train.cond, r), "the backgrounds do not move");
+            for k in 0..nx {
+                assert!((tp[k] - td[k] - shift[k]).abs() < 1e-5, "one shift per run");
+                mean_plain[k] += (tp[k] - c[k]) / n_train as f64;
+                mean_debiased[k] += (td[k] - c[k]) / n_train as f64;
+                ss += (tp[k] - c[k]).powi(2);
+            }
+        }
+        let total = (ss / (n_train * nx) as f64).sqrt();
+        assert!(rms(&mean_debiased) < 1e-5 * total, "run {run}: mean increment {} left", rms(&mean_debiased));
+        let fraction = rms(&mean_plain) / total;
+        assert!(fraction > 0.01, "run {run}: the training filter's background has a bias to remove");
+        assert!(
+            (debiased.removed_bias[run].1 - fraction).abs() < 1e-4,
+            "{:?} against {fraction}",
+            debiased.removed_bias
+        );
+        for r in run * n_valid..(run + 1) * n_valid {
+            let (tp, td) = (row(&plain.valid.target, r), row(&debiased.valid.target, r));
+            assert!(
+                tp.iter().zip(&td).zip(&shift).all(|((a, b), s)| (a - b - s).abs() < 1e-5),
+                "the validation windows move with their run"
+            );
+        }
+        shifts.push(shift);
+    }
+    let diff: Vec<f64> = shifts[0].iter().zip(&shifts[1]).map(|(a, b)| a - b).collect();
+    assert!(rms(&diff) > 0.1 * rms(&shifts[0]), "each run has its own bias");
+}

@@ -59,6 +59,7 @@ fn config(out: &std::path::Path, steps: usize) -> (TrainConfig, Experiment) {
             seeds: Vec::new(),
             blanket: 0,
             pairs_file: None,
+            debias: false,
         },
         network: NetworkConfig {
             conditional: true,
@@ -144,4 +145,15 @@ fn same_seed_same_weights_and_resume_repeats_the_uninterrupted_run() {
     for p in [a, again_path, r] {
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }
+}
+
+/// `data.debias` shifts the latent pairs of the gridded beds; on a Lorenz bed, which has no such
+/// pairs, it is refused by name rather than ignored.
+#[test]
+fn debias_is_refused_on_a_lorenz_bed() {
+    let (mut cfg, exp) = config(&tmp("debias-lorenz"), 3);
+    assert!(cfg.validate("tiny_train.toml", &exp).is_ok());
+    cfg.data.debias = true;
+    let e = cfg.validate("tiny_train.toml", &exp).err().unwrap().to_string();
+    assert!(e.contains("data.debias") && e.contains("gridded beds"), "{e}");
 }

@@ -7,6 +7,7 @@
 //! Per seed: a burn-in, a training period and a validation period after it; the pairs of the
 //! last two are pooled over seeds and methods.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use assim_core::AssimError;
@@ -78,7 +79,7 @@ pub fn latent_pairs(
 /// What makes a pairs file: the bed (model, observing systems, and the simulation file's
 /// content, not its name: an edited climate under the same name makes other truths), the
 /// chronology, the autoencoder's weights and the `[data]` settings that shape the cycling (not
-/// `blanket`, which only groups the windows).
+/// `blanket`, which only groups the windows, nor `debias`, which only shifts the truths).
 fn made_by(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder) -> serde_json::Value {
     let mut bed = toml::Table::new();
     exp.bed.write(&mut bed);
@@ -228,14 +229,28 @@ fn assemble(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder, cycled
         .then(|| ObsChannelsMeta::of(&train.channels, 2 * ae.size.channels, modalities));
     // A pair is the windows j − 2k ..= j of one run: truths, backgrounds and channels stacked.
     let w = 2 * d.blanket + 1;
+    let bias = if d.debias { run_means(&train) } else { BTreeMap::new() };
+    let removed_bias = background_rmse
+        .iter()
+        .zip(bias.values())
+        .map(|((label, _), (_, fraction))| (label.clone(), *fraction))
+        .collect();
     let pairs = |p: &Period| {
         let mut out = Pairs { nx: w * nx, ..Default::default() };
         let ends: Vec<usize> =
             (w - 1..p.background.len()).filter(|&j| p.run[j + 1 - w] == p.run[j]).collect();
         for &j in &ends {
             let blanket = j + 1 - w..=j;
-            let t: Vec<f64> =
-                blanket.clone().flat_map(|b| p.truth[p.background[b].0].iter().copied()).collect();
+            let t: Vec<f64> = blanket
+                .clone()
+                .flat_map(|b| {
+                    let mean = bias.get(&p.run[b]).map(|(m, _)| m.as_slice());
+                    p.truth[p.background[b].0]
+                        .iter()
+                        .enumerate()
+                        .map(move |(k, v)| v - mean.map_or(0.0, |m| m[k]))
+                })
+                .collect();
             let c: Vec<f64> = blanket.flat_map(|b| p.background[b].1.iter().copied()).collect();
             out.push(&norm, &t, &c);
         }
@@ -253,8 +268,31 @@ fn assemble(cfg: &TrainConfig, exp: &Experiment, ae: &TrainedAutoencoder, cycled
         valid: pairs(&valid),
         normalisation: norm,
         background_rmse,
+        removed_bias,
         obs_channels,
     }
+}
+
+/// Each run's (one filter on one seed) mean latent increment `z_t − z_b` over the period `p`
+/// (`[nz]`), with its RMS as a fraction of the run's increment RMS; keyed by run, in run order.
+fn run_means(p: &Period) -> BTreeMap<usize, (Vec<f64>, f64)> {
+    let mut sums: BTreeMap<usize, (Vec<f64>, f64, usize)> = BTreeMap::new();
+    for ((i, b), &r) in p.background.iter().zip(&p.run) {
+        let (sum, ss, n) = sums.entry(r).or_insert_with(|| (vec![0.0; b.len()], 0.0, 0));
+        for ((s, t), z) in sum.iter_mut().zip(&p.truth[*i]).zip(b) {
+            *s += t - z;
+            *ss += (t - z) * (t - z);
+        }
+        *n += 1;
+    }
+    sums.into_iter()
+        .map(|(r, (sum, ss, n))| {
+            let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+            let ms = mean.iter().map(|m| m * m).sum::<f64>() / mean.len().max(1) as f64;
+            let total = ss / (n * mean.len()).max(1) as f64;
+            (r, (mean, (ms / total.max(f64::MIN_POSITIVE)).sqrt()))
+        })
+        .collect()
 }
 
 impl Cycled {

@@ -77,6 +77,13 @@ pub struct DataConfig {
     /// ([`crate::latent::pairs`]), else made and written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairs_file: Option<String>,
+    /// On the gridded beds: subtract from each training run's truths (one filter on one seed)
+    /// that run's mean latent increment `z_t − z_b` over the training period, so that the
+    /// prior learns unbiased background errors instead of the training filters' biases, which
+    /// it would otherwise add to its own backgrounds (docs/validation.md, "The model top").
+    /// Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub debias: bool,
 }
 
 fn is_zero(k: &usize) -> bool {
@@ -221,10 +228,14 @@ impl TrainConfig {
                         .into(),
                 );
             }
-            if self.autoencoder.is_some() || !self.data.seeds.is_empty() || self.data.pairs_file.is_some() {
+            if self.autoencoder.is_some()
+                || !self.data.seeds.is_empty()
+                || self.data.pairs_file.is_some()
+                || self.data.debias
+            {
                 return err(
                     "autoencoder",
-                    "autoencoder, data.seeds and data.pairs_file are for the gridded beds' latent priors"
+                    "autoencoder, data.seeds, data.pairs_file and data.debias are for the gridded beds' latent priors"
                         .into(),
                 );
             }

@@ -147,6 +147,7 @@ impl Objective for DenoiserObjective<'_> {
                     "step": s.step,
                     "n_pairs": self.data.train.len(),
                     "background_rmse": self.data.background_rmse,
+                    "removed_bias": self.data.removed_bias,
                     "log": log,
                 },
             }),

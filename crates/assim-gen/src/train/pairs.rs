@@ -90,6 +90,10 @@ pub struct TrainingData {
     /// Per filter: its label and forecast RMSE over the training period (a record of how
     /// large the background errors are).
     pub background_rmse: Vec<(String, f64)>,
+    /// With `data.debias`, per filter as `background_rmse`: the RMS of the mean latent
+    /// increment removed from its truths, as a fraction of its increments' RMS (how much of
+    /// the training backgrounds' error was bias); empty otherwise.
+    pub removed_bias: Vec<(String, f64)>,
     /// The standardisation of the observation channels, for an observation-conditioned prior.
     pub obs_channels: Option<crate::latent::obs_channels::ObsChannelsMeta>,
 }
@@ -172,5 +176,12 @@ pub fn generate_data(cfg: &TrainConfig, exp: &Experiment) -> Result<TrainingData
         }
         background_rmse.push((m.label(), rmse));
     }
-    Ok(TrainingData { train, valid, normalisation: norm, background_rmse, obs_channels: None })
+    Ok(TrainingData {
+        train,
+        valid,
+        normalisation: norm,
+        background_rmse,
+        removed_bias: vec![],
+        obs_channels: None,
+    })
 }
