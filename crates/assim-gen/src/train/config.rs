@@ -80,7 +80,8 @@ pub struct DataConfig {
     /// On the gridded beds: subtract from each training run's truths (one filter on one seed)
     /// that run's mean latent increment `z_t − z_b` over the training period, so that the
     /// prior learns unbiased background errors instead of the training filters' biases, which
-    /// it would otherwise add to its own backgrounds (docs/validation.md, "The model top").
+    /// it would otherwise add to its own backgrounds (docs/validation.md, "A bias learned from
+    /// the training filters").
     /// Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub debias: bool,
