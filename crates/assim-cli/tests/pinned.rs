@@ -27,6 +27,12 @@
 //! Wasserstein distance per variable (issue 22) added `wasserstein_a` to every variable's
 //! scores; the comparison listed exactly those new keys (36 and 30) and nothing else, and only
 //! the latent and T21 files were rewritten.
+//!
+//! Machine classes: on an AMD EPYC with AVX2 and FMA (2026-12-07) the latent run's two f32
+//! trainings round differently from the machine that pinned it, by up to 0.15 % in rmse_a and
+//! 7 % in the 3-member forecast spread, with the code of the pin's own commit (checked by
+//! rebuilding it). That class's exact record is `latent.epyc-avx2.metrics.json`; a run must
+//! match one record to 1e-4, so a change that moves a number still fails everywhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,8 +63,12 @@ fn assim(args: &[&str], cwd: &Path) {
     );
 }
 
-/// Runs `experiment` into a scratch directory and compares its metrics with the pinned ones.
-/// `cwd` is the working directory (that checkpoint paths start from).
+/// Runs `experiment` into a scratch directory and compares its metrics with the pinned ones:
+/// `{name}.metrics.json`, or one machine class's own record `{name}.{class}.metrics.json`
+/// where the f32 networks' rounding differs by CPU (each record is exact for its class, so a
+/// change that moves a number fails on every class). `cwd` is the working directory (that
+/// checkpoint paths start from). `ASSIM_PIN=1` rewrites the main record, `ASSIM_PIN=CLASS`
+/// writes that class's.
 fn check(name: &str, experiment: &Path, cwd: &Path, rel: f64) {
     let out = scratch(name).join("out");
     assim(&["run", experiment.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"], cwd);
@@ -66,14 +76,45 @@ fn check(name: &str, experiment: &Path, cwd: &Path, rel: f64) {
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     strip_walls(&mut got);
     let pin = pinned_dir().join(format!("{name}.metrics.json"));
-    if std::env::var_os("ASSIM_PIN").is_some() {
-        std::fs::write(&pin, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    if let Some(class) = std::env::var_os("ASSIM_PIN") {
+        let to = match class.to_str() {
+            Some("1") | None => pin,
+            Some(c) => pinned_dir().join(format!("{name}.{c}.metrics.json")),
+        };
+        std::fs::write(&to, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
         return;
     }
-    let want: Value = serde_json::from_str(&std::fs::read_to_string(&pin).unwrap()).unwrap();
-    let mut diffs = Vec::new();
-    differences(&got, &want, rel, name, &mut diffs);
-    assert!(diffs.is_empty(), "{} numbers moved:\n{}", diffs.len(), diffs[..diffs.len().min(20)].join("\n"));
+    let mut records = vec![pin];
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(pinned_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let f = p.file_name().unwrap().to_string_lossy();
+            f.starts_with(&format!("{name}."))
+                && f.ends_with(".metrics.json")
+                && f != format!("{name}.metrics.json")
+        })
+        .collect();
+    classes.sort();
+    records.extend(classes);
+    let mut first = Vec::new();
+    for (k, record) in records.iter().enumerate() {
+        let want: Value = serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+        let mut diffs = Vec::new();
+        differences(&got, &want, rel, name, &mut diffs);
+        if diffs.is_empty() {
+            return;
+        }
+        if k == 0 {
+            first = diffs;
+        }
+    }
+    panic!(
+        "{} numbers moved against {} (and no machine class's record matches either):\n{}",
+        first.len(),
+        records[0].display(),
+        first[..first.len().min(20)].join("\n")
+    );
 }
 
 #[test]
