@@ -40,18 +40,17 @@ pub fn verdict(metrics: &RunReport) -> Vec<String> {
             if m.diverged || !r.is_finite() {
                 return format!("{} diverged ({} of {} seeds).", m.name, m.n_diverged, metrics.seeds.len());
             }
-            let apart = intervals_apart((r, c), (r0, c0));
             let side = if r < r0 { "below" } else { "above" };
             let ss = m.spread_skill;
             let band = if (0.7..=1.3).contains(&ss) { "inside" } else { "outside" };
             format!(
                 "{}: analysis RMSE {r:.4} ± {c:.4} against 3D-Var's {r0:.4} ± {c0:.4} over {} scored \
-                 windows ({} seed{}): {side} 3D-Var, the 95 % intervals {}; spread/skill {ss:.2}, {band} 0.7–1.3.",
+                 windows ({} seed{}): {side} 3D-Var, {}; spread/skill {ss:.2}, {band} 0.7–1.3.",
                 m.name,
                 metrics.n_averaged,
                 metrics.seeds.len(),
                 if metrics.seeds.len() == 1 { "" } else { "s" },
-                if apart { "do not overlap" } else { "overlap" },
+                intervals((r, c), (r0, c0)),
             )
         })
         .collect();
@@ -59,9 +58,17 @@ pub fn verdict(metrics: &RunReport) -> Vec<String> {
     lines
 }
 
-/// Whether the 95 % intervals `value ± half-width` of `a` and `b` do not overlap.
-fn intervals_apart((ra, ca): (f64, f64), (rb, cb): (f64, f64)) -> bool {
-    ra + ca < rb - cb || ra - ca > rb + cb
+/// How the 95 % intervals `value ± half-width` of `a` and `b` lie: apart, overlapping, or not
+/// known (a half-width is NaN when too few windows were scored to estimate it), so that a
+/// verdict never claims an overlap it could not measure.
+fn intervals((ra, ca): (f64, f64), (rb, cb): (f64, f64)) -> &'static str {
+    if !(ca.is_finite() && cb.is_finite()) {
+        "no 95 % intervals (too few scored windows)"
+    } else if ra + ca < rb - cb || ra - ca > rb + cb {
+        "the 95 % intervals do not overlap"
+    } else {
+        "the 95 % intervals overlap"
+    }
 }
 
 /// One line per entry labelled `<method> aligned` that has a `<method> reference` beside it:
@@ -79,13 +86,12 @@ pub fn alignment_verdict(metrics: &RunReport) -> Vec<String> {
                 return Some(format!("{}: no comparison with {} (a run diverged).", a.name, r.name));
             }
             let side = if ra < rr { "below" } else { "not below" };
-            let apart = intervals_apart((ra, ca), (rr, cr));
             Some(format!(
                 "{}: analysis RMSE {ra:.4} ± {ca:.4} against {}'s {rr:.4} ± {cr:.4}: {side} its reference, \
-                 the 95 % intervals {}; spread/skill {:.2} against {:.2}.",
+                 {}; spread/skill {:.2} against {:.2}.",
                 a.name,
                 r.name,
-                if apart { "do not overlap" } else { "overlap" },
+                intervals((ra, ca), (rr, cr)),
                 a.spread_skill,
                 r.spread_skill,
             ))
@@ -424,4 +430,20 @@ fn structure_figures(
         files.push(file);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::intervals;
+
+    #[test]
+    fn a_verdict_says_how_the_intervals_lie_and_never_guesses_a_missing_one() {
+        assert_eq!(intervals((0.09, 0.01), (0.13, 0.01)), "the 95 % intervals do not overlap");
+        assert_eq!(intervals((0.09, 0.03), (0.13, 0.02)), "the 95 % intervals overlap");
+        assert_eq!(intervals((0.13, 0.01), (0.09, 0.01)), "the 95 % intervals do not overlap");
+        // Four scored windows of one seed give no interval: said so, not "overlap".
+        let none = "no 95 % intervals (too few scored windows)";
+        assert_eq!(intervals((0.09, f64::NAN), (0.13, 0.01)), none);
+        assert_eq!(intervals((0.09, 0.01), (0.13, f64::NAN)), none);
+    }
 }
